@@ -1,0 +1,26 @@
+# Two commands do all the set-up on a fresh machine:
+#   make demo   install, generate the synthetic demo corpus (cached), train the audio baseline
+#   make test   install, run the whole test suite
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+DEMO_CORPUS := data/synthetic-demo
+
+.PHONY: install demo test clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed
+
+demo: install
+	$(PY) -m zoo synth --out $(DEMO_CORPUS) --size 400 --seed 0
+	WANDB_MODE=offline $(PY) -m zoo fit --config configs/demo.yaml
+
+test: install
+	WANDB_MODE=disabled $(PY) -m pytest -q
+
+clean:
+	rm -rf runs lightning_logs .pytest_cache

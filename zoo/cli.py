@@ -1,0 +1,113 @@
+"""Command line: ``python -m zoo {fit,validate,test,predict} --config ...`` (LightningCLI) plus
+the zoo's own commands (``synth``). Heavy libraries load only for the command that needs them."""
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import textwrap
+
+LIGHTNING_COMMANDS = ("fit", "validate", "test", "predict")
+EXTRA_COMMANDS = {
+    "synth": "generate the synthetic Korean corpus in the AI Hub layout (python -m zoo synth --help)",
+}
+
+USAGE = f"""\
+usage: python -m zoo COMMAND [options]
+
+A PyTorch Lightning model zoo for speech emotion recognition.
+
+Training and evaluation (LightningCLI; every option is documented by `python -m zoo fit --help`):
+  fit        train a model:        python -m zoo fit --config configs/demo.yaml
+  validate   evaluate on val split: python -m zoo validate --config ... --ckpt_path ...
+  test       evaluate on test split (WA / UA / macro-F1, confusion matrix)
+  predict    class probabilities for a split
+
+Other commands:
+{chr(10).join(f"  {k:10s} {v}" for k, v in EXTRA_COMMANDS.items())}
+
+Configs combine: --config configs/data/synthetic.yaml --config configs/model/audio_cnn.yaml
+Print the resolved config with --print_config.
+"""
+
+
+def _setup_logging() -> None:
+    logger = logging.getLogger("zoo")
+    if not logger.handlers:
+        h = logging.StreamHandler(sys.stderr)
+        h.setFormatter(logging.Formatter("[zoo] %(message)s"))
+        logger.addHandler(h)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+
+
+def _user_error(e: BaseException) -> None:
+    print("zoo: error: " + textwrap.indent(str(e), "  ").lstrip(), file=sys.stderr)
+    raise SystemExit(2)
+
+
+def build_cli(args: list[str] | None = None, run: bool = True):
+    """The LightningCLI with the zoo's base classes in subclass mode (tests call this)."""
+    from lightning.pytorch.callbacks import ModelCheckpoint
+    from lightning.pytorch.cli import LightningCLI
+
+    import zoo.data.corpus_modules  # noqa: F401  (registers the DataModule subclasses)
+    import zoo.models  # noqa: F401  (registers the model families)
+    from zoo.callbacks import EpochSummary
+    from zoo.data.datamodule import EmotionDataModule
+    from zoo.models.base import EmotionModule
+
+    class ZooCLI(LightningCLI):
+        def add_arguments_to_parser(self, parser):
+            # class names and sample rate flow from the data into the model: never typed twice
+            parser.link_arguments("data.class_names", "model.init_args.class_names", apply_on="instantiate")
+            parser.link_arguments("data.sample_rate", "model.init_args.sample_rate", apply_on="instantiate")
+            parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+            parser.set_defaults({
+                "checkpoint.monitor": "val/UA", "checkpoint.mode": "max", "checkpoint.save_last": True,
+                "checkpoint.filename": "best-epoch{epoch:02d}-UA{val/UA:.3f}",
+                "checkpoint.auto_insert_metric_name": False,
+            })
+            parser.add_lightning_class_args(EpochSummary, "summary")
+
+    return ZooCLI(
+        EmotionModule,
+        EmotionDataModule,
+        subclass_mode_model=True,
+        subclass_mode_data=True,
+        seed_everything_default=0,
+        save_config_kwargs={"overwrite": True},
+        trainer_defaults={
+            "default_root_dir": "runs",
+            "logger": {"class_path": "lightning.pytorch.loggers.CSVLogger",
+                       "init_args": {"save_dir": "runs", "name": "zoo"}},
+        },
+        args=args,
+        run=run,
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    explicit = argv is not None
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(USAGE)
+        return
+    cmd = argv[0]
+    _setup_logging()
+    os.environ.setdefault("WANDB_MODE", "offline")  # never ask for a login or the network
+    from zoo.errors import ZooUserError
+
+    try:
+        if cmd == "synth":
+            from zoo.data.synthetic import main as synth_main
+
+            synth_main(argv[1:])
+        elif cmd in LIGHTNING_COMMANDS:
+            build_cli(argv if explicit else None)
+        else:
+            print(USAGE, file=sys.stderr)
+            print(f"zoo: error: unknown command {cmd!r}", file=sys.stderr)
+            raise SystemExit(2)
+    except ZooUserError as e:
+        _user_error(e)

@@ -1,0 +1,108 @@
+"""The typed batch every model receives, the collate function and the length-bucketing sampler."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Iterator, Sequence
+
+import numpy as np
+import torch
+
+
+@dataclass
+class Batch:
+    """A collated batch. Fields a model does not consume are None (a text model gets no audio).
+
+    ``waveforms`` are zero-padded to the longest clip; ``lengths`` hold the true sample counts.
+    ``labels`` are class indices (-1 where unknown, e.g. unlabelled predict data); ``soft`` is the
+    annotator distribution when the DataModule runs with ``label_mode: soft``.
+    """
+
+    ids: list[str]
+    labels: torch.Tensor
+    soft: torch.Tensor | None = None
+    waveforms: torch.Tensor | None = None
+    lengths: torch.Tensor | None = None
+    texts: list[str] | None = None
+    input_ids: torch.Tensor | None = None
+    attention_mask: torch.Tensor | None = None
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+def collate(items: Sequence[dict | None]) -> Batch | None:
+    """Pad waveforms, stack labels; items that failed to load (None) are dropped."""
+    items = [it for it in items if it is not None]
+    if not items:
+        return None
+    ids = [it["id"] for it in items]
+    labels = torch.tensor([it["label"] for it in items], dtype=torch.long)
+    soft = torch.stack([it["soft"] for it in items]) if "soft" in items[0] else None
+    waveforms = lengths = None
+    if "audio" in items[0]:
+        lens = [it["audio"].shape[0] for it in items]
+        waveforms = torch.zeros(len(items), max(lens))
+        for i, it in enumerate(items):
+            waveforms[i, : lens[i]] = it["audio"]
+        lengths = torch.tensor(lens, dtype=torch.long)
+    texts = [it["text"] for it in items] if "text" in items[0] else None
+    return Batch(ids=ids, labels=labels, soft=soft, waveforms=waveforms, lengths=lengths, texts=texts)
+
+
+class BucketBatchSampler(torch.utils.data.Sampler[list[int]]):
+    """Batches of similar duration, so padding stays small; shuffled per epoch when training.
+
+    Each epoch the indices are shuffled (seed + epoch), cut into pools of ``batch_size *
+    pool_batches``, sorted by duration inside a pool and cut into batches; the batch order is
+    then shuffled. Without shuffling, batches are simply sorted by length (eval). Under DDP each
+    rank takes every ``num_replicas``-th batch.
+    """
+
+    def __init__(self, durations: Sequence[float], batch_size: int, shuffle: bool = True,
+                 seed: int = 0, drop_last: bool = False, pool_batches: int = 50,
+                 num_replicas: int = 1, rank: int = 0):
+        if batch_size < 1:
+            raise ValueError("batch_size must be >= 1")
+        self.durations = np.asarray(durations, dtype=np.float64)
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.seed = seed
+        self.drop_last = drop_last
+        self.pool = batch_size * pool_batches
+        self.num_replicas = num_replicas
+        self.rank = rank
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def _batches(self) -> list[list[int]]:
+        n = len(self.durations)
+        if self.shuffle:
+            rng = np.random.default_rng([self.seed, self.epoch])
+            order = rng.permutation(n)
+            batches = []
+            for start in range(0, n, self.pool):
+                pool = order[start : start + self.pool]
+                pool = pool[np.argsort(self.durations[pool], kind="stable")]
+                batches += [pool[i : i + self.batch_size].tolist() for i in range(0, len(pool), self.batch_size)]
+            if self.drop_last:
+                batches = [b for b in batches if len(b) == self.batch_size]
+            perm = rng.permutation(len(batches))
+            batches = [batches[i] for i in perm]
+        else:
+            order = np.argsort(self.durations, kind="stable")
+            batches = [order[i : i + self.batch_size].tolist() for i in range(0, n, self.batch_size)]
+        if self.num_replicas > 1:
+            # equal batch counts on every rank, or DDP would hang waiting for the longest one
+            per_rank = math.ceil(len(batches) / self.num_replicas) if not self.drop_last else len(batches) // self.num_replicas
+            batches = (batches * 2)[: per_rank * self.num_replicas]
+            batches = batches[self.rank :: self.num_replicas]
+        return batches
+
+    def __iter__(self) -> Iterator[list[int]]:
+        return iter(self._batches())
+
+    def __len__(self) -> int:
+        return len(self._batches())

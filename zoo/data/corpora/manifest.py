@@ -1,0 +1,186 @@
+"""Any corpus through a manifest: a CSV/TSV or JSONL file listing audio files and labels.
+
+Columns (CSV header / JSON keys; matched case-insensitively, surrounding spaces ignored):
+
+* ``path`` (required): audio file, absolute or relative to the manifest's folder
+  (``archive.zip::member.wav`` is accepted; the zip part is resolved the same way);
+* ``label`` (required): the class name, used as written;
+* ``text``, ``speaker``, ``split``, ``id`` (optional). ``split`` is ``train``, ``val``
+  (also ``valid``, ``validation``, ``dev``) or ``test``, any case; empty = not fixed;
+* any other column is kept in ``meta`` under its own name.
+
+Formats by extension: ``.csv`` (comma), ``.tsv`` (tab), ``.jsonl`` / ``.ndjson`` (one JSON object a
+line) and ``.json`` (JSON lines, or one JSON array of objects). Text is UTF-8 with or without BOM
+(cp949 is accepted too). Audio files are not opened here: the DataModule validates them.
+
+Only the standard library is imported.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import os
+from collections import Counter
+from pathlib import Path, PurePath
+from typing import Any
+
+from zoo.data.corpora.aihub import decode_text
+from zoo.data.utterance import Utterance
+from zoo.errors import CorpusError, ProblemLog
+
+log = logging.getLogger("zoo")
+
+REQUIRED = ("path", "label")
+KNOWN = ("path", "label", "text", "speaker", "split", "id")
+SPLIT_ALIASES = {
+    "train": "train", "training": "train",
+    "val": "val", "valid": "val", "validation": "val", "dev": "val",
+    "test": "test", "testing": "test", "eval": "test",
+}
+FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json"}
+
+
+def normalize_split(value: str) -> str | None:
+    """``train`` / ``val`` / ``test`` for the accepted spellings, ``None`` otherwise."""
+    return SPLIT_ALIASES.get(value.strip().lower())
+
+
+def _rows_csv(text: str, delimiter: str, path: Path) -> tuple[list[str], list[tuple[int, dict]]]:
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    header = [h.replace("\ufeff", "").strip() for h in next(reader, [])]
+    if not any(header):
+        raise CorpusError(f"{path}: the manifest is empty (expected a header with columns path,label)")
+    rows = []
+    for cells in reader:
+        if not any(c.strip() for c in cells):
+            continue
+        rows.append((reader.line_num, {h: (cells[i] if i < len(cells) else "")
+                                       for i, h in enumerate(header) if h}))
+    return [h for h in header if h], rows
+
+
+def _rows_json(text: str, path: Path, problems: ProblemLog) -> tuple[list[str], list[tuple[int, dict]]]:
+    stripped = text.lstrip()
+    items: list[tuple[int, Any]] = []
+    if stripped.startswith("["):  # one JSON array
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise CorpusError(f"{path}: invalid JSON ({e})") from None
+        items = [(i + 1, obj) for i, obj in enumerate(data)]  # "row" = position in the array
+    else:
+        for n, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                items.append((n, json.loads(line)))
+            except json.JSONDecodeError as e:
+                problems.add(path, f"invalid JSON: {e.msg}", row=n)
+    header: list[str] = []
+    rows = []
+    for n, obj in items:
+        if not isinstance(obj, dict):
+            problems.add(path, f"not a JSON object: {type(obj).__name__}", row=n)
+            continue
+        obj = {str(k).strip(): v for k, v in obj.items()}
+        for k in obj:
+            if k not in header:
+                header.append(k)
+        rows.append((n, obj))
+    return header, rows
+
+
+def _as_str(value: Any) -> str:
+    if value is None:
+        return ""
+    return value.strip() if isinstance(value, str) else str(value).strip()
+
+
+def _resolve(raw: str, base: Path) -> str:
+    zip_part, sep, member = raw.partition("::")
+    p = Path(os.path.expanduser(zip_part))
+    if not p.is_absolute():
+        p = base / p
+    return os.path.normpath(str(p)) + (sep + member if sep else "")
+
+
+def load_manifest(path: str | Path, *, problems: ProblemLog) -> list[Utterance]:
+    """Read a manifest into :class:`Utterance` records (``label`` set, no votes).
+
+    ``id`` is the ``id`` column when given, else the audio file's stem; ids are made unique by
+    appending ``-2``, ``-3``, ... in file order. ``meta`` holds every extra column plus
+    ``manifest`` (the file) and ``row`` (1-based line; the CSV header is line 1) unless a column of
+    that name already fills them.
+
+    A missing file, an unknown extension or a missing required column raises
+    :class:`CorpusError` naming the file and column. A row with an empty ``path`` or ``label``, or
+    an unknown ``split`` value, is recorded in ``problems`` with its row number and left out; call
+    ``problems.check(...)`` afterwards.
+    """
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise CorpusError(f"manifest {path} does not exist (or is not a file)")
+    fmt = FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise CorpusError(f"manifest {path}: unknown extension {path.suffix!r}; use one of "
+                          f"{', '.join(FORMATS)}")
+    text, _ = decode_text(path.read_bytes(), path)
+    if fmt in ("csv", "tsv"):
+        header, rows = _rows_csv(text, "," if fmt == "csv" else "\t", path)
+    else:
+        header, rows = _rows_json(text, path, problems)
+    # column name (as written) for each canonical known column; others go to meta
+    by_key: dict[str, str] = {}
+    for h in header:
+        key = h.strip().lower()
+        if key in KNOWN and key not in by_key:
+            by_key[key] = h
+    missing = [c for c in REQUIRED if c not in by_key]
+    if missing:
+        raise CorpusError(f"manifest {path} lacks the column(s) {', '.join(map(repr, missing))} "
+                          f"(found: {', '.join(header) or 'none'}); required: path,label; "
+                          "optional: text,speaker,split,id")
+    extras = [h for h in header if h not in by_key.values()]
+    base = path.parent.resolve()
+    utts: list[Utterance] = []
+    ids: Counter = Counter()
+    for line, row in rows:
+        def get(key: str) -> str:
+            return _as_str(row.get(by_key[key])) if key in by_key else ""
+
+        raw_path, label, split_raw = get("path"), get("label"), get("split")
+        ok = True
+        if not raw_path:
+            problems.add(path, "empty path", row=line, column=by_key["path"])
+            ok = False
+        if not label:
+            problems.add(path, "empty label", row=line, column=by_key["label"])
+            ok = False
+        split = normalize_split(split_raw) if split_raw else None
+        if split_raw and split is None:
+            problems.add(path, f"unknown split: {split_raw!r} (expected train, val or test)",
+                         row=line, column=by_key["split"])
+            ok = False
+        if not ok:
+            continue
+        audio = _resolve(raw_path, base)
+        uid = get("id") or PurePath(raw_path.partition("::")[2] or raw_path.partition("::")[0]).stem
+        ids[uid] += 1
+        if ids[uid] > 1:
+            n = ids[uid]
+            while f"{uid}-{n}" in ids:
+                n += 1
+            uid = f"{uid}-{n}"
+            ids[uid] += 1
+        meta: dict[str, Any] = {}
+        for h in extras:
+            value = row.get(h)
+            meta[h] = value.strip() if isinstance(value, str) else value
+        meta.setdefault("manifest", str(path))
+        meta.setdefault("row", line)
+        utts.append(Utterance(id=uid, audio=audio, text=get("text") or None, label=label,
+                              speaker=get("speaker") or None, split=split, meta=meta))
+    log.info("manifest %s: %d utterance(s) from %d row(s)", path, len(utts), len(rows))
+    return utts

@@ -1,0 +1,391 @@
+"""EmotionDataModule: the one LightningDataModule every model of the zoo uses.
+
+A corpus subclass only says how to read its files (``load_corpus``); labels, validation, splits,
+audio loading, batching and leakage reports are shared here. The model tells the DataModule what
+it consumes (``model.inputs``: audio, text or both), so a text-only run never decodes a wav.
+"""
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Literal, Sequence
+
+import lightning as L
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from ..errors import CorpusError, OnError, ProblemLog, ZooUserError
+from .audio import AudioLoader, audio_exists, audio_info, default_cache_dir, file_digest
+from .batch import BucketBatchSampler, collate
+from .labels import apply_label_policy, soft_label
+from .splits import GroupBy, SplitMode, assign_splits, label_counts, leakage_report
+from .utterance import Utterance
+
+log = logging.getLogger("zoo")
+
+LabelMode = Literal["majority", "soft"]
+TieBreak = Literal["intensity", "first", "drop"]
+Modality = Literal["audio", "text"]
+
+
+class EmotionDataset(Dataset):
+    """Items for one split. A clip that fails to decode yields None (dropped by collate, logged)."""
+
+    def __init__(self, utts: Sequence[Utterance], class_names: Sequence[str], *,
+                 audio: AudioLoader | None, text: bool, soft: bool, max_samples: int | None,
+                 random_crop: bool):
+        self.utts = list(utts)
+        self.index = {c: i for i, c in enumerate(class_names)}
+        self.class_names = list(class_names)
+        self.audio = audio
+        self.text = text
+        self.soft = soft
+        self.max_samples = max_samples
+        self.random_crop = random_crop
+
+    def __len__(self) -> int:
+        return len(self.utts)
+
+    def __getitem__(self, i: int) -> dict | None:
+        u = self.utts[i]
+        item: dict = {"id": u.id, "label": self.index.get(u.label, -1)}
+        if self.soft:
+            item["soft"] = torch.tensor(soft_label(u, self.class_names), dtype=torch.float32)
+        if self.audio is not None:
+            try:
+                wav = torch.from_numpy(self.audio(u.audio))
+            except Exception as e:  # one bad file must not end an epoch hours in
+                log.warning("skipping %s (%s): cannot decode audio: %s", u.id, u.audio, e)
+                return None
+            if wav.numel() == 0:
+                log.warning("skipping %s (%s): zero-length audio", u.id, u.audio)
+                return None
+            if self.max_samples and wav.shape[0] > self.max_samples:
+                extra = wav.shape[0] - self.max_samples
+                start = int(torch.randint(0, extra + 1, ())) if self.random_crop else extra // 2
+                wav = wav[start : start + self.max_samples]
+            item["audio"] = wav
+        if self.text:
+            item["text"] = u.text or ""
+        return item
+
+
+class EmotionDataModule(L.LightningDataModule):
+    """Shared data pipeline: corpus -> label policy -> validation -> splits -> batches.
+
+    Args:
+        class_names: Class order (indices follow it). None: the corpus's own list, or the sorted
+            labels found. Rows with other labels are problems (see on_error).
+        label_mode: ``majority`` (hard label from the annotators' votes) or ``soft`` (train on the
+            annotator distribution with soft-target cross-entropy; metrics use the hard label).
+        tie_break: How a tied vote becomes a label: ``intensity`` (higher summed intensity, still
+            tied -> dropped), ``first`` (first annotator among the tied, the seed deck's rule),
+            ``drop``. Every tie is counted in the setup report.
+        min_agreement: Drop rows where fewer than this share of annotators agree (0.6 = 3 of 5).
+        split_mode: ``group`` (no speaker / conversation in two splits), ``random`` (stratified
+            by label), ``kfold`` (fold ``fold`` of ``num_folds`` is the test set). A corpus split
+            column (manifests) is used as is when ``use_split_column``.
+        group_by: What must not cross splits: ``speaker``, ``group`` (AI Hub conversations), or
+            ``auto`` (speakers when the corpus names them, else groups).
+        text_disjoint: Keep identical transcripts in one split (scripted corpora reuse sentences).
+        test_speakers: Speakers (or groups) pinned to the test set, e.g. ["15", "16"].
+        val_speakers: Speakers (or groups) pinned to the validation set.
+        seed: Seed of the split and of the training batch order.
+        sample_rate: Rate the models consume; audio is resampled to it (and cached).
+        max_seconds: Crop longer clips (random crop for training, centre crop for evaluation).
+        batch_size: Training batch size; ``eval_batch_size`` for val/test/predict (default: same).
+        bucketing: Batch clips of similar length together for training (less padding).
+        num_workers: DataLoader worker processes.
+        cache_dir: Disk cache of resampled audio; ``auto`` = $ZOO_CACHE_DIR or ~/.cache/zoo/audio;
+            null disables it.
+        on_error: ``raise`` lists every bad row/file and stops before training; ``skip`` drops
+            them and reports how many and why.
+        validate_audio: Open every audio file at setup (header only) to find missing, unreadable
+            or empty files before the first epoch.
+        min_seconds: Drop clips shorter than this (counted as problems).
+        modalities: What to load; null = what the model declares in ``model.inputs``.
+        predict_split: Which split ``predict`` runs on (``all`` = the whole corpus).
+        check_leakage: At setup, log how many test transcripts also occur in train and how many
+            audio files are byte-identical across splits.
+    """
+
+    #: the corpus's own class list (AI Hub: the 7 emotions), used when class_names is None
+    default_class_names: tuple[str, ...] | None = None
+    corpus_name = "corpus"
+
+    def __init__(
+        self,
+        class_names: list[str] | None = None,
+        label_mode: LabelMode = "majority",
+        tie_break: TieBreak = "intensity",
+        min_agreement: float = 0.0,
+        split_mode: SplitMode = "group",
+        group_by: GroupBy = "auto",
+        text_disjoint: bool = False,
+        use_split_column: bool = True,
+        val_fraction: float = 0.1,
+        test_fraction: float = 0.2,
+        num_folds: int = 5,
+        fold: int = 0,
+        test_speakers: list[str] | None = None,
+        val_speakers: list[str] | None = None,
+        seed: int = 0,
+        sample_rate: int = 16000,
+        max_seconds: float | None = 10.0,
+        min_seconds: float = 0.0,
+        batch_size: int = 16,
+        eval_batch_size: int | None = None,
+        bucketing: bool = True,
+        num_workers: int = 0,
+        cache_dir: str | None = "auto",
+        on_error: OnError = "raise",
+        validate_audio: bool = True,
+        modalities: list[Modality] | None = None,
+        predict_split: Literal["train", "val", "test", "all"] = "test",
+        check_leakage: bool = True,
+    ):
+        super().__init__()
+        if not 0.0 <= min_agreement <= 1.0:
+            raise ZooUserError(f"min_agreement must be in [0, 1], got {min_agreement}")
+        # the resolved class list is logged by the model (linked from here), not twice
+        self.save_hyperparameters(ignore=["class_names"])
+        self._class_names = list(class_names) if class_names else None
+        self.label_mode = label_mode
+        self.tie_break = tie_break
+        self.min_agreement = min_agreement
+        self.split_mode = split_mode
+        self.group_by = group_by
+        self.text_disjoint = text_disjoint
+        self.use_split_column = use_split_column
+        self.val_fraction = val_fraction
+        self.test_fraction = test_fraction
+        self.num_folds = num_folds
+        self.fold = fold
+        self.test_speakers = test_speakers
+        self.val_speakers = val_speakers
+        self.seed = seed
+        self.sample_rate = sample_rate
+        self.max_seconds = max_seconds
+        self.min_seconds = min_seconds
+        self.batch_size = batch_size
+        self.eval_batch_size = eval_batch_size or batch_size
+        self.bucketing = bucketing
+        self.num_workers = num_workers
+        self.cache_dir = str(default_cache_dir() / "audio") if cache_dir == "auto" else cache_dir
+        self.on_error = on_error
+        self.validate_audio = validate_audio
+        self.modalities = modalities
+        self.predict_split = predict_split
+        self.check_leakage = check_leakage
+        self._utts: list[Utterance] | None = None
+        self._problems: ProblemLog | None = None
+        self._dropped: Counter = Counter()
+        self._splits: dict[str, list[Utterance]] | None = None
+        self._durations: dict[str, float] = {}
+        self._validated: set[str] = set()
+        self.report: dict = {}
+
+    # -- corpus --------------------------------------------------------------------------------
+    def load_corpus(self, problems: ProblemLog) -> list[Utterance]:
+        """Read the corpus files into Utterance records (one adapter per corpus)."""
+        raise NotImplementedError
+
+    def _corpus(self) -> list[Utterance]:
+        """Corpus with the label policy applied (cached; cheap: no audio is opened)."""
+        if self._utts is None:
+            problems = ProblemLog(self.on_error)
+            utts = self.load_corpus(problems)
+            n_read = len(utts)
+            utts, dropped = apply_label_policy(utts, tie_break=self.tie_break,
+                                               min_agreement=self.min_agreement, problems=problems)
+            names = self._class_names or list(self.default_class_names or sorted({u.label for u in utts}))
+            known = set(names)
+            kept = []
+            for u in utts:
+                if u.label in known:
+                    kept.append(u)
+                else:
+                    problems.add(u.meta.get("csv", u.audio or u.id),
+                                 f"label {u.label!r} is not one of class_names {names}",
+                                 row=u.meta.get("row"), column="label")
+            problems.check(f"{self.corpus_name}")  # raises, or (on_error=skip) reports the drops
+            self._dropped = Counter(dropped)
+            self._dropped.update(problems.counts())
+            self._problems = problems
+            self._class_names = names
+            if not kept:
+                raise CorpusError(
+                    f"{self.corpus_name}: no utterances left after filtering ({n_read} read; "
+                    f"dropped: {dict(self._dropped) or 'none'}). Check the path, class_names, "
+                    "min_agreement and tie_break.")
+            self._utts = kept
+        return self._utts
+
+    @property
+    def class_names(self) -> list[str]:
+        if self._class_names is None:
+            self._corpus()
+        return list(self._class_names)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    # -- setup ---------------------------------------------------------------------------------
+    def _wanted(self) -> set[str]:
+        if self.modalities is not None:
+            return set(self.modalities)
+        model = getattr(self.trainer, "lightning_module", None) if self.trainer is not None else None
+        return set(getattr(model, "inputs", ("audio", "text")))
+
+    def _validate(self, utts: list[Utterance], wanted: set[str]) -> list[Utterance]:
+        """Find missing/unreadable/empty audio and missing text before the first step."""
+        problems = ProblemLog(self.on_error)
+        todo = [u for u in utts if u.id not in self._validated]
+        bad: set[str] = set()
+        if "audio" in wanted:
+            def check(u: Utterance):
+                if not u.audio or not audio_exists(u.audio):
+                    return u, "audio file not found", None
+                if not self.validate_audio:
+                    return u, None, None
+                try:
+                    return u, None, audio_info(u.audio)[2]
+                except Exception as e:
+                    return u, f"unreadable audio: {e}", None
+            with ThreadPoolExecutor(8) as pool:
+                for u, err, dur in pool.map(check, todo):
+                    if err is None and dur is not None and dur < self.min_seconds:
+                        err = f"shorter than min_seconds ({dur:.2f} s < {self.min_seconds})"
+                    if err:
+                        problems.add(u.audio or u.id, err, row=u.meta.get("row"))
+                        bad.add(u.id)
+                    elif dur is not None:
+                        self._durations[u.id] = dur
+        if "text" in wanted:
+            for u in todo:
+                if not (u.text or "").strip():
+                    problems.add(u.meta.get("csv", u.audio or u.id), "empty transcript",
+                                 row=u.meta.get("row"), column="text")
+                    bad.add(u.id)
+        problems.check(f"{self.corpus_name} ({len(todo)} files checked)")
+        self._dropped.update(problems.counts())
+        self._validated.update(u.id for u in todo if u.id not in bad)
+        return [u for u in utts if u.id not in bad]
+
+    def setup(self, stage: str | None = None) -> None:
+        utts = self._validate(self._corpus(), self._wanted())
+        if not utts:
+            raise CorpusError(f"{self.corpus_name}: no usable utterances after validation")
+        if self._splits is None:
+            self._splits = self._split(utts)
+            self._log_report(utts)
+        else:  # a later stage may need a modality the first one did not validate
+            ok = {u.id for u in utts}
+            self._splits = {s: [u for u in us if u.id in ok] for s, us in self._splits.items()}
+
+    def _split(self, utts: list[Utterance]) -> dict[str, list[Utterance]]:
+        with_split = [u for u in utts if u.split]
+        if self.use_split_column and with_split:
+            if len(with_split) != len(utts):
+                missing = next(u for u in utts if not u.split)
+                raise CorpusError(f"{self.corpus_name}: the split column is set for {len(with_split)} of "
+                                  f"{len(utts)} rows (e.g. {missing.id!r} has none); fill it for every row "
+                                  "or set use_split_column: false")
+            self.report["split_source"] = "column"
+            return {s: [u for u in utts if u.split == s] for s in ("train", "val", "test")}
+        idx = assign_splits(
+            utts, mode=self.split_mode, group_by=self.group_by, text_disjoint=self.text_disjoint,
+            val_fraction=self.val_fraction, test_fraction=self.test_fraction,
+            num_folds=self.num_folds, fold=self.fold, test_speakers=self.test_speakers,
+            val_speakers=self.val_speakers, seed=self.seed)
+        self.report["split_source"] = self.split_mode
+        return {s: [utts[i] for i in ix] for s, ix in idx.items()}
+
+    def _log_report(self, utts: list[Utterance]) -> None:
+        splits = self._splits
+        names = self.class_names
+        lines = [f"{self.corpus_name}: {len(utts)} utterances, {len(names)} classes, split by "
+                 f"{self.report['split_source']}"]
+        if self._dropped:
+            lines.append("  dropped: " + ", ".join(f"{n} {r}" for r, n in self._dropped.most_common()))
+        for s in ("train", "val", "test"):
+            c = Counter(u.label for u in splits[s])
+            lines.append(f"  {s:5s} {len(splits[s]):6d}  " + " ".join(f"{k}={c.get(k, 0)}" for k in names))
+        if self.check_leakage:
+            flat = [u for s in ("train", "val", "test") for u in splits[s]]
+            idx, start = {}, 0
+            for s in ("train", "val", "test"):
+                idx[s] = list(range(start, start + len(splits[s])))
+                start += len(splits[s])
+            leak = leakage_report(flat, idx, digest=file_digest if "audio" in self._wanted() else None)
+            self.report["leakage"] = leak
+            lines.append("  leakage check: " + ", ".join(f"{k}={v}" for k, v in leak.items()))
+        self.report["counts"] = {s: len(v) for s, v in splits.items()}
+        self.report["dropped"] = dict(self._dropped)
+        log.info("\n".join(lines))
+
+    # -- loaders -------------------------------------------------------------------------------
+    def split(self, name: str) -> list[Utterance]:
+        if self._splits is None:
+            raise RuntimeError("call setup() first")
+        if name == "all":
+            return [u for s in ("train", "val", "test") for u in self._splits[s]]
+        return self._splits[name]
+
+    @property
+    def train_class_counts(self) -> list[int]:
+        c = Counter(u.label for u in self.split("train"))
+        return [c.get(k, 0) for k in self.class_names]
+
+    def _dataset(self, utts: list[Utterance], train: bool) -> EmotionDataset:
+        wanted = self._wanted()
+        audio = AudioLoader(self.sample_rate, self.cache_dir) if "audio" in wanted else None
+        max_samples = int(self.max_seconds * self.sample_rate) if self.max_seconds else None
+        return EmotionDataset(utts, self.class_names, audio=audio, text="text" in wanted,
+                              soft=self.label_mode == "soft", max_samples=max_samples,
+                              random_crop=train)
+
+    def _loader(self, name: str, train: bool) -> DataLoader:
+        utts = self.split(name)
+        if not utts:
+            raise CorpusError(f"{self.corpus_name}: the {name} split is empty "
+                              "(check val_fraction/test_fraction or the split column)")
+        ds = self._dataset(utts, train)
+        bs = self.batch_size if train else self.eval_batch_size
+        world = getattr(self.trainer, "world_size", 1) if self.trainer is not None else 1
+        rank = getattr(self.trainer, "global_rank", 0) if self.trainer is not None else 0
+        common = dict(collate_fn=collate, num_workers=self.num_workers,
+                      persistent_workers=self.num_workers > 0)
+        if self.bucketing and "audio" in self._wanted():
+            durations = [self._durations.get(u.id, 0.0) for u in utts]
+            sampler = BucketBatchSampler(durations, bs, shuffle=train, seed=self.seed,
+                                         num_replicas=world, rank=rank)
+            return DataLoader(ds, batch_sampler=sampler, **common)
+        gen = torch.Generator().manual_seed(self.seed)
+        return DataLoader(ds, batch_size=bs, shuffle=train, generator=gen if train else None, **common)
+
+    def train_dataloader(self):
+        return self._loader("train", train=True)
+
+    def val_dataloader(self):
+        return self._loader("val", train=False)
+
+    def test_dataloader(self):
+        return self._loader("test", train=False)
+
+    def predict_dataloader(self):
+        if self.predict_split == "all":
+            utts = self.split("all")
+            return DataLoader(self._dataset(utts, False), batch_size=self.eval_batch_size,
+                              collate_fn=collate, num_workers=self.num_workers)
+        return self._loader(self.predict_split, train=False)
+
+
+def _resolve_root(root: str | Path, what: str) -> Path:
+    p = Path(root).expanduser()
+    if not p.exists():
+        raise ZooUserError(f"{what} {str(p)!r} does not exist")
+    return p

@@ -1,0 +1,235 @@
+"""Seeded, reproducible train/val/test splits that do not leak speakers, conversations or text.
+
+Utterances are first merged into *units* that must stay together (same speaker or conversation
+when grouping, same transcript when ``text_disjoint``); whole units are then dealt to the splits
+by a greedy label-stratified assignment. Everything depends only on the seed and the corpus.
+"""
+from __future__ import annotations
+
+import logging
+import re
+from collections import Counter, defaultdict
+from typing import Literal, Sequence
+
+import numpy as np
+
+from ..errors import ZooUserError
+from .utterance import Utterance
+
+log = logging.getLogger("zoo")
+
+SplitMode = Literal["random", "group", "kfold"]
+GroupBy = Literal["auto", "speaker", "group"]
+SPLITS = ("train", "val", "test")
+
+
+def normalize_text(text: str | None) -> str:
+    """Transcript key for text-disjoint splits: whitespace and punctuation do not make a new text."""
+    if not text:
+        return ""
+    return re.sub(r"[\s\.,!?~…·'\"]+", " ", text).strip().lower()
+
+
+class _UnionFind:
+    def __init__(self, n: int):
+        self.parent = list(range(n))
+
+    def find(self, i: int) -> int:
+        while self.parent[i] != i:
+            self.parent[i] = self.parent[self.parent[i]]
+            i = self.parent[i]
+        return i
+
+    def union(self, a: int, b: int) -> None:
+        ra, rb = self.find(a), self.find(b)
+        if ra != rb:
+            self.parent[max(ra, rb)] = min(ra, rb)
+
+
+def group_keys(utts: Sequence[Utterance], group_by: GroupBy) -> list[str] | None:
+    """The key that must not cross splits, or None when the corpus has none."""
+    has_speaker = all(u.speaker for u in utts)
+    has_group = all(u.group for u in utts)
+    if group_by == "speaker" or (group_by == "auto" and has_speaker):
+        if not has_speaker:
+            missing = next(u.id for u in utts if not u.speaker)
+            raise ZooUserError(
+                f"group_by='speaker' but utterance {missing!r} has no speaker; use group_by: group "
+                "(conversations, for AI Hub) or add a speaker column to the manifest")
+        return [u.speaker for u in utts]
+    if group_by == "group" or (group_by == "auto" and has_group):
+        if not has_group:
+            missing = next(u.id for u in utts if not u.group)
+            raise ZooUserError(f"group_by='group' but utterance {missing!r} has no group")
+        return [u.group for u in utts]
+    return None
+
+
+def make_units(utts: Sequence[Utterance], keys: list[str] | None, text_disjoint: bool) -> list[int]:
+    """Unit id per utterance: utterances sharing a group key or (optionally) a transcript."""
+    uf = _UnionFind(len(utts))
+    first: dict[tuple[str, str], int] = {}
+    for i, u in enumerate(utts):
+        tags = []
+        if keys is not None:
+            tags.append(("g", keys[i]))
+        if text_disjoint and u.text:
+            tags.append(("t", normalize_text(u.text)))
+        for t in tags:
+            if t in first:
+                uf.union(first[t], i)
+            else:
+                first[t] = i
+    return [uf.find(i) for i in range(len(utts))]
+
+
+def _deal(units: dict[int, list[int]], labels: list[str], fractions: dict[str, float],
+          rng: np.random.Generator, fixed: dict[int, str] | None = None) -> dict[str, list[int]]:
+    """Greedy stratified assignment of whole units to splits with the given fractions."""
+    classes = sorted(set(labels))
+    cidx = {c: k for k, c in enumerate(classes)}
+    total = np.zeros(len(classes))
+    for lab in labels:
+        total[cidx[lab]] += 1
+    names = list(fractions)
+    target = {s: fractions[s] * total for s in names}
+    cur = {s: np.zeros(len(classes)) for s in names}
+    out: dict[str, list[int]] = {s: [] for s in names}
+    order = list(units)
+    rng.shuffle(order)
+    order.sort(key=lambda u: -len(units[u]))  # big units first, random order among equals
+    for u in order:
+        counts = np.zeros(len(classes))
+        for i in units[u]:
+            counts[cidx[labels[i]]] += 1
+        if fixed and u in fixed:
+            s = fixed[u]
+        else:
+            def score(s):
+                deficit = np.maximum(target[s] - cur[s], 0)
+                return (np.minimum(counts, deficit).sum(), (target[s] - cur[s]).sum())
+            s = max(names, key=score)
+        cur[s] += counts
+        out[s].extend(units[u])
+    return out
+
+
+def assign_splits(
+    utts: Sequence[Utterance],
+    *,
+    mode: SplitMode = "group",
+    group_by: GroupBy = "auto",
+    text_disjoint: bool = False,
+    val_fraction: float = 0.1,
+    test_fraction: float = 0.2,
+    num_folds: int = 5,
+    fold: int = 0,
+    test_speakers: Sequence[str] | None = None,
+    val_speakers: Sequence[str] | None = None,
+    seed: int = 0,
+) -> dict[str, list[int]]:
+    """Indices of ``utts`` per split ("train", "val", "test").
+
+    - ``random``: stratified by label over single utterances (or transcripts if text_disjoint).
+    - ``group``: no speaker (or conversation, see ``group_by``) in two splits.
+    - ``kfold``: units dealt into ``num_folds`` stratified folds; fold ``fold`` is the test set and
+      ``val_fraction`` of the remaining units the validation set. Grouped when keys exist.
+    ``test_speakers`` / ``val_speakers`` pin named speakers (or groups) to a split.
+    """
+    if not utts:
+        raise ZooUserError("cannot split an empty corpus")
+    labels = [u.label for u in utts]
+    rng = np.random.default_rng(seed)
+    keys = group_keys(utts, group_by) if (mode != "random" or test_speakers or val_speakers) else None
+    if mode == "group" and keys is None:
+        raise ZooUserError(
+            "split_mode 'group' needs speakers or groups in the corpus, and none were found; "
+            "use split_mode: random (and text_disjoint: true), or add a speaker column")
+    unit_of = make_units(utts, keys, text_disjoint)
+    units: dict[int, list[int]] = defaultdict(list)
+    for i, u in enumerate(unit_of):
+        units[u].append(i)
+
+    fixed: dict[int, str] = {}
+    for split, named in (("test", test_speakers), ("val", val_speakers)):
+        if not named:
+            continue
+        named = {str(s) for s in named}
+        unknown = named - set(keys or [])
+        if unknown:
+            raise ZooUserError(f"{split}_speakers {sorted(unknown)} not found in the corpus "
+                               f"(known: {sorted(set(keys or []))[:20]})")
+        for i, k in enumerate(keys):
+            if k in named:
+                fixed[unit_of[i]] = split
+
+    if mode == "kfold":
+        if not 0 <= fold < num_folds:
+            raise ZooUserError(f"fold must be in [0, {num_folds}), got {fold}")
+        if len(units) < num_folds:
+            raise ZooUserError(f"{num_folds} folds need at least {num_folds} units, corpus has {len(units)}")
+        folds = _deal(units, labels, {f"f{k}": 1 / num_folds for k in range(num_folds)}, rng)
+        test = folds.pop(f"f{fold}")
+        rest_units: dict[int, list[int]] = defaultdict(list)
+        for idx in (i for f in folds.values() for i in f):
+            rest_units[unit_of[idx]].append(idx)
+        rest = _deal(rest_units, labels, {"train": 1 - val_fraction, "val": val_fraction}, rng)
+        return {"train": sorted(rest["train"]), "val": sorted(rest["val"]), "test": sorted(test)}
+
+    if not (0 <= val_fraction < 1 and 0 <= test_fraction < 1 and val_fraction + test_fraction < 1):
+        raise ZooUserError("val_fraction and test_fraction must be in [0, 1) and sum to less than 1")
+    free = {"train": 1 - val_fraction - test_fraction, "val": val_fraction, "test": test_fraction}
+    if fixed:
+        # Pinned units fill their split; the free fractions apply to the rest of the corpus.
+        pinned = {s for s in fixed.values()}
+        for s in pinned:
+            free[s] = 0.0
+        norm = sum(free.values())
+        free = {s: f / norm for s, f in free.items()}
+        free_units = {u: idx for u, idx in units.items() if u not in fixed}
+        out = _deal(free_units, labels, {s: f for s, f in free.items() if f > 0}, rng)
+        for u, s in fixed.items():
+            out.setdefault(s, []).extend(units[u])
+    else:
+        out = _deal(units, labels, {s: f for s, f in free.items() if f > 0}, rng)
+    return {s: sorted(out.get(s, [])) for s in SPLITS}
+
+
+def leakage_report(utts: Sequence[Utterance], splits: dict[str, list[int]],
+                   digest=None) -> dict[str, int]:
+    """What the test set shares with train: transcripts, speakers, groups, byte-identical audio.
+
+    ``digest(path) -> str`` hashes audio; files are hashed only when their size collides across
+    splits, so a 44K corpus costs a stat per file, not a full read.
+    """
+    import os
+
+    train = [utts[i] for i in splits.get("train", [])]
+    test = [utts[i] for i in splits.get("test", [])]
+    train_texts = {normalize_text(u.text) for u in train if u.text}
+    report = {
+        "test_texts_in_train": sum(1 for u in test if u.text and normalize_text(u.text) in train_texts),
+        "test_speakers_in_train": len({u.speaker for u in test if u.speaker} & {u.speaker for u in train if u.speaker}),
+        "test_groups_in_train": len({u.group for u in test if u.group} & {u.group for u in train if u.group}),
+    }
+    if digest is not None:
+        by_size: dict[int, list[tuple[str, str]]] = defaultdict(list)
+        for s, idx in splits.items():
+            for i in idx:
+                p = utts[i].audio
+                if p and "::" not in p and os.path.isfile(p):
+                    by_size[os.path.getsize(p)].append((s, p))
+        identical = 0
+        for entries in by_size.values():
+            if len({s for s, _ in entries}) < 2:
+                continue
+            seen: dict[str, set] = defaultdict(set)
+            for s, p in entries:
+                seen[digest(p)].add(s)
+            identical += sum(1 for ss in seen.values() if len(ss) > 1)
+        report["identical_audio_across_splits"] = identical
+    return report
+
+
+def label_counts(utts: Sequence[Utterance], idx: Sequence[int]) -> Counter:
+    return Counter(utts[i].label for i in idx)

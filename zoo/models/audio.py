@@ -1,0 +1,48 @@
+"""Audio-only baseline: log-mel -> CNN -> BiLSTM -> attentive pooling -> classifier."""
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+from torch import nn
+
+from ..data.batch import Batch
+from ..nn.audio import CNNLSTMEncoder, ECAPAEncoder, LogMel, SpecAugment
+from .base import EmotionModule
+
+
+class AudioCNN(EmotionModule):
+    """The reference audio model (the audio branch of the seed deck's architecture).
+
+    Args:
+        encoder: ``cnn_lstm`` (log-mel CNN + BiLSTM + attentive pooling) or ``ecapa``
+            (SpeechBrain ECAPA-TDNN on the same log-mels).
+        n_mels: Mel bands.
+        channels: CNN channels per block (the first two blocks halve the time axis).
+        hidden: BiLSTM hidden size per direction (ECAPA: embedding size).
+        lstm_layers: BiLSTM layers.
+        dropout: Dropout in the encoder and before the classifier.
+        spec_augment: Frequency/time masking of the log-mels during training.
+    """
+
+    inputs = ("audio",)
+
+    def __init__(self, encoder: Literal["cnn_lstm", "ecapa"] = "cnn_lstm", n_mels: int = 64,
+                 channels: list[int] = [32, 64, 128], hidden: int = 128, lstm_layers: int = 1,
+                 dropout: float = 0.2, spec_augment: bool = False, **kwargs):
+        super().__init__(**kwargs)
+        self.features = LogMel(self.sample_rate, n_mels=n_mels)
+        self.augment = SpecAugment() if spec_augment else nn.Identity()
+        if encoder == "cnn_lstm":
+            self.encoder = CNNLSTMEncoder(n_mels, tuple(channels), hidden, lstm_layers, dropout)
+        else:
+            self.encoder = ECAPAEncoder(n_mels, channels=channels[-1], embedding=hidden)
+        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(self.encoder.out_dim, self.num_classes))
+
+    def embed(self, batch: Batch) -> torch.Tensor:
+        """Utterance embedding (used by late fusion)."""
+        feats, n = self.features(batch.waveforms, batch.lengths)
+        return self.encoder(self.augment(feats), n)
+
+    def forward(self, batch: Batch) -> torch.Tensor:
+        return self.head(self.embed(batch))

@@ -1,0 +1,205 @@
+"""EmotionModule: the one LightningModule base class. Loss, metrics, optimisation and predict
+live here once; a model family only builds its encoder(s) and maps a Batch to logits.
+
+Metrics follow the SER literature:
+- WA (weighted accuracy) = overall accuracy, every utterance counts once (micro average);
+- UA (unweighted accuracy) = mean of the per-class recalls (macro recall), every class counts once;
+- macro-F1 = mean of the per-class F1 scores.
+They are logged as ``{stage}/WA``, ``{stage}/UA``, ``{stage}/macro_F1`` (stage = train, val, test).
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Literal, Sequence
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
+from torchmetrics import MetricCollection
+from torchmetrics.classification import (
+    MulticlassAccuracy,
+    MulticlassConfusionMatrix,
+    MulticlassF1Score,
+    MulticlassRecall,
+)
+
+from ..data.batch import Batch
+
+log = logging.getLogger("zoo")
+
+
+def emotion_metrics(num_classes: int) -> MetricCollection:
+    """WA, UA and macro-F1 as SER papers define them (labels of -1 are ignored)."""
+    kw = dict(num_classes=num_classes, ignore_index=-1)
+    return MetricCollection({
+        "WA": MulticlassAccuracy(average="micro", **kw),
+        "UA": MulticlassRecall(average="macro", **kw),
+        "macro_F1": MulticlassF1Score(average="macro", **kw),
+    })
+
+
+class EmotionModule(L.LightningModule):
+    """Shared base of every model in the zoo.
+
+    Args:
+        class_names: Class order of the outputs; linked from the DataModule (never typed twice).
+        sample_rate: Audio rate the model expects; linked from the DataModule.
+        optimizer: Optimizer (class path + init args), e.g. ``AdamW`` with ``lr``.
+        lr_scheduler: Optional LR scheduler (class path + init args), stepped per epoch.
+        label_smoothing: Cross-entropy label smoothing.
+        class_weights: ``none``, ``balanced`` (inverse training-set frequency) or one weight per class.
+    """
+
+    #: the modalities the model consumes; the DataModule loads only these
+    inputs: tuple[str, ...] = ("audio",)
+
+    def __init__(
+        self,
+        class_names: list[str],
+        sample_rate: int = 16000,
+        optimizer: OptimizerCallable = torch.optim.AdamW,
+        lr_scheduler: LRSchedulerCallable | None = None,
+        label_smoothing: float = 0.0,
+        class_weights: Literal["none", "balanced"] | list[float] = "none",
+    ):
+        super().__init__()
+        # collects the subclass's init args too; optimiser factories are not picklable hparams
+        self.save_hyperparameters(ignore=["optimizer", "lr_scheduler"])
+        if not class_names:
+            raise ValueError("class_names must list at least two classes")
+        self.class_names = list(class_names)
+        self.num_classes = len(self.class_names)
+        self.sample_rate = sample_rate
+        self.optimizer_factory = optimizer
+        self.scheduler_factory = lr_scheduler
+        self.label_smoothing = label_smoothing
+        self.class_weights = class_weights
+        if isinstance(class_weights, (list, tuple)) and len(class_weights) != self.num_classes:
+            raise ValueError(f"class_weights has {len(class_weights)} values for {self.num_classes} classes")
+        self.register_buffer("loss_weight", None, persistent=False)
+        metrics = emotion_metrics(self.num_classes)
+        self.train_metrics = metrics.clone(prefix="train/")
+        self.val_metrics = metrics.clone(prefix="val/")
+        self.test_metrics = metrics.clone(prefix="test/")
+        self.test_confusion = MulticlassConfusionMatrix(self.num_classes, ignore_index=-1)
+
+    # -- to be provided by a model family -------------------------------------------------------
+    def forward(self, batch: Batch) -> torch.Tensor:
+        """Logits of shape (batch, num_classes)."""
+        raise NotImplementedError
+
+    # -- training logic, once --------------------------------------------------------------------
+    def setup(self, stage: str) -> None:
+        if self.class_weights == "balanced":
+            dm = self.trainer.datamodule if self.trainer is not None else None
+            counts = torch.tensor(dm.train_class_counts, dtype=torch.float)
+            w = counts.sum() / (len(counts) * counts.clamp(min=1))
+            self.loss_weight = w.to(self.device)
+        elif isinstance(self.class_weights, (list, tuple)):
+            self.loss_weight = torch.tensor(self.class_weights, dtype=torch.float, device=self.device)
+
+    def loss(self, logits: torch.Tensor, batch: Batch) -> torch.Tensor:
+        weight = self.loss_weight.to(logits.device) if self.loss_weight is not None else None
+        if batch.soft is not None:  # annotator distribution as the target
+            return F.cross_entropy(logits, batch.soft.to(logits.dtype), weight=weight,
+                                   label_smoothing=self.label_smoothing)
+        return F.cross_entropy(logits, batch.labels, weight=weight, ignore_index=-1,
+                               label_smoothing=self.label_smoothing)
+
+    def _shared_step(self, batch: Batch | None, stage: str):
+        if batch is None or len(batch) == 0:  # every clip of the batch failed to load
+            return None
+        logits = self(batch)
+        loss = self.loss(logits, batch)
+        metrics = getattr(self, f"{stage}_metrics")
+        metrics.update(logits.detach(), batch.labels)
+        bs = len(batch)
+        self.log(f"{stage}/loss", loss, batch_size=bs, prog_bar=stage != "test",
+                 on_step=stage == "train", on_epoch=True)
+        self.log_dict(metrics, batch_size=bs, prog_bar=stage == "val", on_step=False, on_epoch=True)
+        if stage == "test":
+            self.test_confusion.update(logits.detach(), batch.labels)
+        return loss
+
+    def training_step(self, batch, batch_idx):
+        return self._shared_step(batch, "train")
+
+    def validation_step(self, batch, batch_idx):
+        return self._shared_step(batch, "val")
+
+    def test_step(self, batch, batch_idx):
+        return self._shared_step(batch, "test")
+
+    def predict_step(self, batch: Batch, batch_idx: int, dataloader_idx: int = 0) -> dict:
+        if batch is None:
+            return {"ids": [], "probs": torch.empty(0, self.num_classes), "preds": torch.empty(0, dtype=torch.long),
+                    "labels": torch.empty(0, dtype=torch.long)}
+        probs = self(batch).float().softmax(-1)
+        return {"ids": list(batch.ids), "probs": probs.cpu(), "preds": probs.argmax(-1).cpu(),
+                "labels": batch.labels.cpu()}
+
+    def on_test_epoch_end(self) -> None:
+        cm = self.test_confusion.compute().cpu()
+        self.test_confusion.reset()
+        if self.trainer.is_global_zero:
+            save_confusion_matrix(cm, self.class_names, self.trainer, stage="test")
+
+    # -- optimisation ---------------------------------------------------------------------------
+    def parameter_groups(self) -> list[dict] | Sequence[torch.nn.Parameter]:
+        """Trainable parameters; a family may return groups with their own lr."""
+        return [p for p in self.parameters() if p.requires_grad]
+
+    def configure_optimizers(self):
+        optimizer = self.optimizer_factory(self.parameter_groups())
+        if self.scheduler_factory is None:
+            return optimizer
+        scheduler = self.scheduler_factory(optimizer)
+        return {"optimizer": optimizer,
+                "lr_scheduler": {"scheduler": scheduler, "monitor": "val/UA", "interval": "epoch"}}
+
+
+def save_confusion_matrix(cm: torch.Tensor, class_names: Sequence[str], trainer, stage: str) -> Path | None:
+    """Write the confusion matrix (counts + row-normalised PNG, and a CSV) to the log dir and
+    hand the figure to the logger (wandb image / TensorBoard figure) when it takes images."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out_dir = Path(trainer.log_dir or trainer.default_root_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    counts = cm.numpy()
+    norm = counts / counts.sum(axis=1, keepdims=True).clip(min=1)
+    n = len(class_names)
+    fig, ax = plt.subplots(figsize=(1.1 * n + 2.5, 1.0 * n + 2))
+    im = ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(n), class_names, rotation=45, ha="right")
+    ax.set_yticks(range(n), class_names)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    for i in range(n):
+        for j in range(n):
+            ax.text(j, i, f"{norm[i, j]:.2f}\n({int(counts[i, j])})", ha="center", va="center",
+                    fontsize=7, color="white" if norm[i, j] > 0.5 else "black")
+    ax.set_title(f"{stage} confusion matrix (rows: recall per true class)")
+    fig.colorbar(im, ax=ax, fraction=0.046)
+    fig.tight_layout()
+    png = out_dir / f"confusion_matrix_{stage}.png"
+    fig.savefig(png, dpi=120)
+    with open(out_dir / f"confusion_matrix_{stage}.csv", "w", encoding="utf-8") as f:
+        f.write("true\\pred," + ",".join(class_names) + "\n")
+        for i, name in enumerate(class_names):
+            f.write(name + "," + ",".join(str(int(v)) for v in counts[i]) + "\n")
+    for lg in trainer.loggers:
+        try:
+            if hasattr(lg, "log_image"):  # WandbLogger
+                lg.log_image(key=f"{stage}/confusion_matrix", images=[str(png)])
+            elif hasattr(getattr(lg, "experiment", None), "add_figure"):  # TensorBoard
+                lg.experiment.add_figure(f"{stage}/confusion_matrix", fig)
+        except Exception as e:  # a logger that cannot take images must not fail the test run
+            log.debug("could not log the confusion matrix to %s: %s", type(lg).__name__, e)
+    plt.close(fig)
+    log.info("confusion matrix written to %s", png)
+    return png

@@ -1,0 +1,140 @@
+"""Audio front-end and encoders: plain nn.Modules, usable without Lightning.
+
+Every module takes padded tensors plus true lengths and masks padding, so an utterance gets the
+same output alone or inside a padded batch (eval mode).
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from .pooling import AttentivePooling, length_mask
+
+
+class LogMel(nn.Module):
+    """Log-mel filterbank (torchaudio) with per-utterance mean/variance normalisation.
+
+    ``center=False`` framing: a frame only sees samples of its own clip, never padding, so the
+    valid frames of a padded batch equal those of the clip alone.
+    """
+
+    def __init__(self, sample_rate: int = 16000, n_mels: int = 64, win_ms: float = 25.0,
+                 hop_ms: float = 10.0, normalize: bool = True):
+        super().__init__()
+        import torchaudio
+
+        self.n_fft = int(round(sample_rate * win_ms / 1000))
+        self.hop = int(round(sample_rate * hop_ms / 1000))
+        self.normalize = normalize
+        self.mel = torchaudio.transforms.MelSpectrogram(
+            sample_rate=sample_rate, n_fft=self.n_fft, hop_length=self.hop, n_mels=n_mels,
+            center=False, power=2.0)
+
+    def frames(self, lengths: torch.Tensor) -> torch.Tensor:
+        return 1 + (lengths.clamp(min=self.n_fft) - self.n_fft) // self.hop
+
+    def forward(self, wav: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if wav.shape[1] < self.n_fft:
+            wav = nn.functional.pad(wav, (0, self.n_fft - wav.shape[1]))
+        with torch.autocast(wav.device.type, enabled=False):
+            feats = (self.mel(wav.float()) + 1e-6).log().transpose(1, 2)  # (B, T, n_mels)
+        n = self.frames(lengths)
+        mask = length_mask(n, feats.shape[1]).unsqueeze(-1)
+        if self.normalize:
+            cnt = n.clamp(min=1).view(-1, 1, 1).to(feats.dtype)
+            mean = (feats * mask).sum(1, keepdim=True) / cnt
+            var = (((feats - mean) * mask) ** 2).sum(1, keepdim=True) / cnt
+            feats = (feats - mean) / (var + 1e-5).sqrt()
+        return feats * mask, n
+
+
+class SpecAugment(nn.Module):
+    """Frequency and time masking on (B, T, F) features, training only."""
+
+    def __init__(self, freq_mask: int = 8, time_mask: int = 20, n_masks: int = 2):
+        super().__init__()
+        import torchaudio
+
+        self.n_masks = n_masks
+        self.freq = torchaudio.transforms.FrequencyMasking(freq_mask, iid_masks=True)
+        self.time = torchaudio.transforms.TimeMasking(time_mask, iid_masks=True)
+
+    def forward(self, feats: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.n_masks == 0:
+            return feats
+        x = feats.transpose(1, 2).unsqueeze(1)  # (B, 1, F, T)
+        for _ in range(self.n_masks):
+            x = self.time(self.freq(x))
+        return x.squeeze(1).transpose(1, 2)
+
+
+class ConvBlock(nn.Module):
+    def __init__(self, cin: int, cout: int, pool_time: bool, dropout: float):
+        super().__init__()
+        self.conv = nn.Sequential(
+            nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(),
+            nn.Conv2d(cout, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU())
+        self.pool = nn.MaxPool2d((2 if pool_time else 1, 2))
+        self.drop = nn.Dropout(dropout)
+        self.pool_time = pool_time
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor):
+        # x: (B, C, T, F); padding re-zeroed after the convs so edge frames match the single clip
+        x = self.conv(x) * length_mask(lengths, x.shape[2])[:, None, :, None]
+        x = self.pool(x)
+        if self.pool_time:
+            lengths = lengths // 2
+        return self.drop(x), lengths
+
+
+class CNNLSTMEncoder(nn.Module):
+    """Log-mel frames -> 2-D CNN -> BiLSTM -> attentive pooling: the seed deck's audio branch.
+
+    Output: one embedding per utterance of size ``2 * hidden``.
+    """
+
+    def __init__(self, n_mels: int = 64, channels: tuple[int, ...] = (32, 64, 128),
+                 hidden: int = 128, lstm_layers: int = 1, dropout: float = 0.2):
+        super().__init__()
+        blocks, cin = [], 1
+        for k, c in enumerate(channels):
+            blocks.append(ConvBlock(cin, c, pool_time=k < 2, dropout=dropout))
+            cin = c
+        self.blocks = nn.ModuleList(blocks)
+        freq = n_mels
+        for _ in channels:
+            freq //= 2
+        self.proj = nn.Linear(cin * max(freq, 1), hidden * 2)
+        self.lstm = nn.LSTM(hidden * 2, hidden, num_layers=lstm_layers, batch_first=True,
+                            bidirectional=True, dropout=dropout if lstm_layers > 1 else 0.0)
+        self.pool = AttentivePooling(2 * hidden)
+        self.out_dim = 2 * hidden
+
+    def forward(self, feats: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        x = feats.unsqueeze(1)  # (B, 1, T, F)
+        for b in self.blocks:
+            x, lengths = b(x, lengths)
+        x = x.permute(0, 2, 1, 3).flatten(2)  # (B, T', C*F')
+        x = torch.relu(self.proj(x))
+        lengths = lengths.clamp(min=1)
+        packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+        out, _ = self.lstm(packed)
+        out, _ = pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])
+        return self.pool(out, lengths.to(out.device))
+
+
+class ECAPAEncoder(nn.Module):
+    """SpeechBrain's ECAPA-TDNN on the same log-mel features (random init; its own pooling)."""
+
+    def __init__(self, n_mels: int = 64, channels: int = 512, embedding: int = 192):
+        super().__init__()
+        from speechbrain.lobes.models.ECAPA_TDNN import ECAPA_TDNN
+
+        self.net = ECAPA_TDNN(input_size=n_mels, lin_neurons=embedding,
+                              channels=[channels] * 4 + [channels * 3])
+        self.out_dim = embedding
+
+    def forward(self, feats: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        rel = lengths.float() / feats.shape[1]  # SpeechBrain takes relative lengths
+        return self.net(feats, rel).squeeze(1)
