@@ -287,3 +287,21 @@ def test_light_imports():
             "if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_bad_zip_warns_and_rows_report_missing(tmp_path, caplog):
+    write_aihub_fixture(tmp_path, missing=SEED_IDS[:2])
+    (tmp_path / "4차년도_wav.zip").write_bytes(b"PK\x03\x04 truncated download")
+    problems = ProblemLog("skip")
+    with caplog.at_level(logging.WARNING, logger="zoo"):
+        utts, summary = read_aihub(tmp_path, problems=problems)
+    assert len(utts) == 11 and summary.bad_zips and "cannot read the zip" in caplog.text
+    assert problems.counts() == {"wav not found": 2}
+
+
+def test_windows_zip_member_names(tmp_path):
+    write_aihub_fixture(tmp_path, rows=seed_cells()[:1], missing=SEED_IDS[:1])
+    with zipfile.ZipFile(tmp_path / "w.zip", "w") as z:
+        z.writestr(f"wavs\\{SEED_IDS[0]}.wav", b"RIFF")
+    [u] = load(tmp_path)[0]
+    assert u.audio.endswith(f"w.zip::wavs\\{SEED_IDS[0]}.wav")

@@ -98,12 +98,20 @@ def _deal(units: dict[int, list[int]], labels: list[str], fractions: dict[str, f
     order = list(units)
     rng.shuffle(order)
     order.sort(key=lambda u: -len(units[u]))  # big units first, random order among equals
+    seeded: dict[int, str] = {}
+    free = [u for u in reversed(order) if not (fixed and u in fixed)]
+    if len(free) >= len(names):
+        # every split with a share gets at least one (small) unit, the rest is dealt greedily
+        for s, u in zip(sorted(names, key=lambda s: fractions[s]), free):
+            seeded[u] = s
     for u in order:
         counts = np.zeros(len(classes))
         for i in units[u]:
             counts[cidx[labels[i]]] += 1
         if fixed and u in fixed:
             s = fixed[u]
+        elif u in seeded:
+            s = seeded[u]
         else:
             def score(s):
                 deficit = np.maximum(target[s] - cur[s], 0)

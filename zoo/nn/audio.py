@@ -75,7 +75,9 @@ class ConvBlock(nn.Module):
         self.conv = nn.Sequential(
             nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(),
             nn.Conv2d(cout, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU())
-        self.pool = nn.MaxPool2d((2 if pool_time else 1, 2))
+        # ceil_mode: an odd last frame keeps its own window (inputs are >= 0 after ReLU, so the
+        # zero padding beside it in a batch cannot win the max)
+        self.pool = nn.MaxPool2d((2 if pool_time else 1, 2), ceil_mode=True)
         self.drop = nn.Dropout(dropout)
         self.pool_time = pool_time
 
@@ -84,7 +86,7 @@ class ConvBlock(nn.Module):
         x = self.conv(x) * length_mask(lengths, x.shape[2])[:, None, :, None]
         x = self.pool(x)
         if self.pool_time:
-            lengths = lengths // 2
+            lengths = (lengths + 1) // 2
         return self.drop(x), lengths
 
 
@@ -104,8 +106,8 @@ class CNNLSTMEncoder(nn.Module):
         self.blocks = nn.ModuleList(blocks)
         freq = n_mels
         for _ in channels:
-            freq //= 2
-        self.proj = nn.Linear(cin * max(freq, 1), hidden * 2)
+            freq = (freq + 1) // 2
+        self.proj = nn.Linear(cin * freq, hidden * 2)
         self.lstm = nn.LSTM(hidden * 2, hidden, num_layers=lstm_layers, batch_first=True,
                             bidirectional=True, dropout=dropout if lstm_layers > 1 else 0.0)
         self.pool = AttentivePooling(2 * hidden)

@@ -35,6 +35,7 @@ import codecs
 import csv
 import io
 import logging
+import os
 import re
 import zipfile
 from collections import Counter
@@ -107,7 +108,8 @@ def normalize_header(name: str) -> str:
 
 def normalize_emotion(value: str) -> str | None:
     """Canonical AI Hub class name for a label or 상황 spelling, or ``None`` if unknown."""
-    return EMOTION_ALIASES.get(re.sub(r"\s+", "", value).lower())
+    label = EMOTION_ALIASES.get(value.lower())
+    return label if label is not None else EMOTION_ALIASES.get(re.sub(r"\s+", "", value).lower())
 
 
 def objectid_time(wav_id: str) -> int | None:
@@ -204,6 +206,7 @@ class AihubSummary:
     utterances: int = 0  # rows returned (rows without problems)
     wav_files: int = 0  # wavs on disk
     zip_members: int = 0  # wavs inside zips
+    bad_zips: list[str] = field(default_factory=list)  # unreadable archives (skipped, warned)
     duplicate_wav_files: int = 0  # wav stems found more than once (first one used)
     renamed_applied: int = 0
     missing_wavs: int = 0
@@ -229,6 +232,8 @@ class AihubSummary:
                if self.duplicate_rows_by_release else "") + ")",
             f"  conversations (time-gap groups): {self.conversations}",
         ]
+        if self.bad_zips:
+            lines.append(f"  unreadable zip archives (skipped): {', '.join(self.bad_zips)}")
         if self.skipped_csvs:
             lines.append(f"  skipped CSVs without a wav_id column: {', '.join(self.skipped_csvs)}")
         if self.unknown_situations:
@@ -264,22 +269,38 @@ def _index_wavs(root: Path, summary: AihubSummary) -> dict[str, str]:
     def junk(name: str) -> bool:  # macOS resource forks and metadata folders
         return name.startswith("._") or "__MACOSX" in name
 
-    for p in sorted(root.rglob("*")):
-        if p.suffix.lower() == ".wav" and not junk(p.name) and "__MACOSX" not in p.parts and p.is_file():
-            summary.wav_files += 1
-            add(p.stem, str(p.resolve()))
-    for z in sorted(root.rglob("*.zip")):
-        if not z.is_file():
+    wavs, zips = [], []
+    seen_dirs: set[tuple[int, int]] = set()
+    # absolute paths, no per-file resolve(); symlinked folders are followed (once each)
+    for folder, dirs, files in os.walk(root.resolve(), followlinks=True):
+        st = os.stat(folder)
+        if (st.st_dev, st.st_ino) in seen_dirs:
+            dirs[:] = []
             continue
+        seen_dirs.add((st.st_dev, st.st_ino))
+        dirs[:] = sorted(d for d in dirs if not junk(d))
+        for name in files:
+            lower = name.lower()
+            if lower.endswith(".wav") and not junk(name):
+                wavs.append(os.path.join(folder, name))
+            elif lower.endswith(".zip"):
+                zips.append(Path(folder, name))
+    for path in sorted(wavs):
+        summary.wav_files += 1
+        add(os.path.basename(path)[: -len(".wav")], path)
+    for z in sorted(zips):
         try:
             with zipfile.ZipFile(z) as archive:
                 names = archive.namelist()
         except (zipfile.BadZipFile, OSError) as e:
-            raise CorpusError(f"{z}: cannot read the zip archive ({e}); re-download or unzip it") from None
-        zpath = str(z.resolve())
+            # rows whose wav was only in this archive are reported as missing, row by row
+            log.warning("%s: cannot read the zip archive (%s); skipped. Re-download or unzip it.", z, e)
+            summary.bad_zips.append(str(z))
+            continue
+        zpath = str(z)
         for member in sorted(names):
-            base = member.rsplit("/", 1)[-1]
-            if member.endswith("/") or not base.lower().endswith(".wav") or junk(member) or junk(base):
+            base = re.split(r"[\\/]", member)[-1]  # zips made on Windows may use backslashes
+            if member.endswith(("/", "\\")) or not base.lower().endswith(".wav") or junk(member) or junk(base):
                 continue
             summary.zip_members += 1
             add(base[: -len(".wav")], f"{zpath}::{member}")
@@ -478,8 +499,9 @@ def load_aihub(
     ``require_audio``) are recorded in ``problems`` with CSV and row and left out of the result;
     call ``problems.check(...)`` afterwards to raise or report them. Structural errors (root not
     a folder, no label CSV, a label CSV lacking a column, an undecodable file) raise
-    :class:`CorpusError` at once. With ``require_audio=False`` rows whose wav is missing are kept
-    with ``audio=None`` (for text-only use).
+    :class:`CorpusError` at once; an unreadable zip is skipped with a warning (rows whose wav
+    was only in it then report missing wavs). With ``require_audio=False`` rows whose wav is
+    missing are kept with ``audio=None`` (for text-only use).
 
     The summary (orphan wavs, duplicate transcripts, ...) is logged at INFO; use
     :func:`read_aihub` to get it as an object.

@@ -1,0 +1,68 @@
+"""Model invariances: a clip gets the same prediction alone or in a padded batch."""
+import pytest
+import torch
+
+from zoo.data.batch import collate
+from zoo.models import AudioCNN
+
+CLASSES = ["Angry", "Happiness", "Neutral", "Sadness"]
+
+
+def clips(lengths, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return [torch.randn(n, generator=g) * 0.1 for n in lengths]
+
+
+def logits_single_and_batched(model, waves):
+    model.eval()
+    items = [{"id": str(i), "label": 0, "audio": w} for i, w in enumerate(waves)]
+    with torch.no_grad():
+        batched = model(collate(items))
+        single = torch.cat([model(collate([it])) for it in items])
+    return single, batched
+
+
+@pytest.mark.parametrize("lengths", [[16000, 9000, 4001, 23999], [300, 16000]])
+def test_audio_cnn_batched_equals_single(lengths):
+    torch.manual_seed(0)
+    model = AudioCNN(class_names=CLASSES, channels=[8, 16, 16], hidden=16)
+    single, batched = logits_single_and_batched(model, clips(lengths))
+    assert torch.allclose(single, batched, atol=1e-4), (single - batched).abs().max()
+
+
+def test_audio_cnn_padding_does_not_leak_into_logits():
+    """Changing what sits in the padding must not change the output."""
+    torch.manual_seed(0)
+    model = AudioCNN(class_names=CLASSES, channels=[8, 16, 16], hidden=16).eval()
+    b = collate([{"id": "a", "label": 0, "audio": w} for w in clips([8000, 16000])])
+    with torch.no_grad():
+        ref = model(b)
+        b.waveforms[0, 8000:] = torch.randn(8000)
+        assert torch.allclose(model(b), ref, atol=1e-5)
+
+
+def test_predict_step_returns_probabilities():
+    model = AudioCNN(class_names=CLASSES, channels=[8, 16, 16], hidden=16).eval()
+    b = collate([{"id": str(i), "label": i, "audio": w} for i, w in enumerate(clips([4000, 6000]))])
+    out = model.predict_step(b, 0)
+    assert out["ids"] == ["0", "1"] and out["probs"].shape == (2, 4)
+    assert torch.allclose(out["probs"].sum(-1), torch.ones(2))
+
+
+def test_soft_targets_and_class_weights_change_the_loss():
+    model = AudioCNN(class_names=CLASSES, channels=[8, 16, 16], hidden=16, class_weights=[1, 1, 1, 4])
+    model.setup("fit")
+    logits = torch.zeros(2, 4)
+    b = collate([{"id": "a", "label": 3, "audio": torch.zeros(400)}, {"id": "b", "label": 0, "audio": torch.zeros(400)}])
+    hard = model.loss(logits, b)
+    b.soft = torch.tensor([[0.0, 0.0, 0.4, 0.6], [1.0, 0.0, 0.0, 0.0]])
+    assert not torch.isclose(model.loss(logits, b), hard)
+    with pytest.raises(ValueError, match="class_weights"):
+        AudioCNN(class_names=CLASSES, class_weights=[1.0, 2.0])
+
+
+def test_ecapa_encoder_runs():
+    model = AudioCNN(class_names=CLASSES, encoder="ecapa", channels=[32], hidden=16).eval()
+    b = collate([{"id": str(i), "label": 0, "audio": w} for i, w in enumerate(clips([8000, 12000]))])
+    with torch.no_grad():
+        assert model(b).shape == (2, 4)
