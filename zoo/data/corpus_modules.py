@@ -35,7 +35,7 @@ class AIHubDataModule(EmotionDataModule):
     default_class_names = AIHUB_EMOTIONS
     corpus_name = "AI Hub KETI-02-002"
 
-    def __init__(self, root: str, conversation_gap: float = 60.0,
+    def __init__(self, root: str, conversation_gap: float = 120.0,
                  group_by_demographics: bool = True, **kwargs):
         super().__init__(**kwargs)
         self.root = root

@@ -52,7 +52,8 @@ class EmotionDataset(Dataset):
         u = self.utts[i]
         item: dict = {"id": u.id, "label": self.index.get(u.label, -1)}
         if self.soft:
-            item["soft"] = torch.tensor(soft_label(u, self.class_names), dtype=torch.float32)
+            item["soft"] = torch.tensor(soft_label(u, self.class_names, ignore_unknown=True),
+                                        dtype=torch.float32)
         if self.audio is not None:
             try:
                 wav = torch.from_numpy(self.audio(u.audio))
@@ -192,7 +193,7 @@ class EmotionDataModule(L.LightningDataModule):
         """Read the corpus files into Utterance records (one adapter per corpus)."""
         raise NotImplementedError
 
-    def _corpus(self) -> list[Utterance]:
+    def corpus(self) -> list[Utterance]:
         """Corpus with the label policy applied (cached; cheap: no audio is opened)."""
         if self._utts is None:
             problems = ProblemLog(self.on_error)
@@ -207,7 +208,7 @@ class EmotionDataModule(L.LightningDataModule):
                 if u.label in known:
                     kept.append(u)
                 else:
-                    problems.add(u.meta.get("csv", u.audio or u.id),
+                    problems.add(u.meta.get("csv") or u.meta.get("manifest") or u.audio or u.id,
                                  f"label {u.label!r} is not one of class_names {names}",
                                  row=u.meta.get("row"), column="label")
             problems.check(f"{self.corpus_name}")  # raises, or (on_error=skip) reports the drops
@@ -226,7 +227,7 @@ class EmotionDataModule(L.LightningDataModule):
     @property
     def class_names(self) -> list[str]:
         if self._class_names is None:
-            self._corpus()
+            self.corpus()
         return list(self._class_names)
 
     @property
@@ -267,7 +268,7 @@ class EmotionDataModule(L.LightningDataModule):
         if "text" in wanted:
             for u in todo:
                 if not (u.text or "").strip():
-                    problems.add(u.meta.get("csv", u.audio or u.id), "empty transcript",
+                    problems.add(u.meta.get("csv") or u.meta.get("manifest") or u.audio or u.id, "empty transcript",
                                  row=u.meta.get("row"), column="text")
                     bad.add(u.id)
         problems.check(f"{self.corpus_name} ({len(todo)} files checked)")
@@ -276,7 +277,7 @@ class EmotionDataModule(L.LightningDataModule):
         return [u for u in utts if u.id not in bad]
 
     def setup(self, stage: str | None = None) -> None:
-        utts = self._validate(self._corpus(), self._wanted())
+        utts = self._validate(self.corpus(), self._wanted())
         if not utts:
             raise CorpusError(f"{self.corpus_name}: no usable utterances after validation")
         if self._splits is None:
