@@ -22,12 +22,17 @@ def logits_single_and_batched(model, waves):
     return single, batched
 
 
+@pytest.mark.parametrize("normalize", ["utterance", "global"])
 @pytest.mark.parametrize("lengths", [[16000, 9000, 4001, 23999], [300, 16000]])
-def test_audio_cnn_batched_equals_single(lengths):
+def test_audio_cnn_batched_equals_single(lengths, normalize):
     torch.manual_seed(0)
-    model = AudioCNN(class_names=CLASSES, channels=[8, 16, 16], hidden=16)
+    model = AudioCNN(class_names=CLASSES, channels=[8, 16, 16], hidden=16, normalize=normalize)
+    if normalize == "global":  # give the running statistics something to hold
+        model.train()
+        model(collate([{"id": "x", "label": 0, "audio": w} for w in clips([8000, 12000], seed=1)]))
     single, batched = logits_single_and_batched(model, clips(lengths))
-    assert torch.allclose(single, batched, atol=1e-4), (single - batched).abs().max()
+    # float noise of batched FFT/conv kernels is ~1e-4; a padding leak shows as >1e-2
+    assert torch.allclose(single, batched, atol=1e-3), (single - batched).abs().max()
 
 
 def test_audio_cnn_padding_does_not_leak_into_logits():

@@ -10,6 +10,7 @@ import textwrap
 LIGHTNING_COMMANDS = ("fit", "validate", "test", "predict")
 EXTRA_COMMANDS = {
     "synth": "generate the synthetic Korean corpus in the AI Hub layout (python -m zoo synth --help)",
+    "manifest": "write a supported corpus (emodb, aihub) as a manifest CSV (python -m zoo manifest --help)",
 }
 
 USAGE = f"""\
@@ -69,6 +70,15 @@ def build_cli(args: list[str] | None = None, run: bool = True):
                 "checkpoint.auto_insert_metric_name": False,
             })
             parser.add_lightning_class_args(EpochSummary, "summary")
+            parser.add_argument(
+                "--test_after_fit", type=bool, default=False,
+                help="After fit, evaluate the best checkpoint (by val/UA) on the test split.")
+
+        def after_fit(self):
+            if self.config[self.subcommand].get("test_after_fit"):
+                ckpt = "best" if self.trainer.checkpoint_callback and \
+                    self.trainer.checkpoint_callback.best_model_path else None
+                self.trainer.test(self.model, datamodule=self.datamodule, ckpt_path=ckpt)
 
     return ZooCLI(
         EmotionModule,
@@ -103,6 +113,10 @@ def main(argv: list[str] | None = None) -> None:
             from zoo.data.synthetic import main as synth_main
 
             synth_main(argv[1:])
+        elif cmd == "manifest":
+            from zoo.data.export_manifest import main as manifest_main
+
+            manifest_main(argv[1:])
         elif cmd in LIGHTNING_COMMANDS:
             build_cli(argv if explicit else None)
         else:

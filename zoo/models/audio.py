@@ -18,6 +18,8 @@ class AudioCNN(EmotionModule):
         encoder: ``cnn_lstm`` (log-mel CNN + BiLSTM + attentive pooling) or ``ecapa``
             (SpeechBrain ECAPA-TDNN on the same log-mels).
         n_mels: Mel bands.
+        normalize: Log-mel normalisation: ``utterance`` (per-utterance mean/variance; removes
+            loudness), ``global`` (running corpus statistics; keeps level cues) or ``none``.
         channels: CNN channels per block (the first two blocks halve the time axis).
         hidden: BiLSTM hidden size per direction (ECAPA: embedding size).
         lstm_layers: BiLSTM layers.
@@ -28,10 +30,11 @@ class AudioCNN(EmotionModule):
     inputs = ("audio",)
 
     def __init__(self, encoder: Literal["cnn_lstm", "ecapa"] = "cnn_lstm", n_mels: int = 64,
+                 normalize: Literal["utterance", "global", "none"] = "utterance",
                  channels: list[int] = [32, 64, 128], hidden: int = 128, lstm_layers: int = 1,
                  dropout: float = 0.2, spec_augment: bool = False, **kwargs):
         super().__init__(**kwargs)
-        self.features = LogMel(self.sample_rate, n_mels=n_mels)
+        self.features = LogMel(self.sample_rate, n_mels=n_mels, normalize=normalize)
         self.augment = SpecAugment() if spec_augment else nn.Identity()
         if encoder == "cnn_lstm":
             self.encoder = CNNLSTMEncoder(n_mels, tuple(channels), hidden, lstm_layers, dropout)

@@ -12,24 +12,61 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from .pooling import AttentivePooling, length_mask
 
 
+class RunningFeatureNorm(nn.Module):
+    """Standardise features with corpus-level running statistics of the *valid* frames.
+
+    Unlike BatchNorm, padding never enters the statistics, and the same running statistics
+    normalise in training and evaluation, so a clip is treated alike alone or in a batch.
+    """
+
+    def __init__(self, dim: int, momentum: float = 0.01):
+        super().__init__()
+        self.momentum = momentum
+        self.register_buffer("mean", torch.zeros(dim))
+        self.register_buffer("var", torch.ones(dim))
+        self.register_buffer("initialised", torch.tensor(False))
+
+    def forward(self, feats: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        if self.training:
+            with torch.no_grad():
+                valid = feats[mask.squeeze(-1)]
+                if valid.shape[0] > 1:
+                    m, v = valid.mean(0), valid.var(0)
+                    if not bool(self.initialised):
+                        self.mean.copy_(m)
+                        self.var.copy_(v)
+                        self.initialised.fill_(True)
+                    else:
+                        self.mean.lerp_(m, self.momentum)
+                        self.var.lerp_(v, self.momentum)
+        return (feats - self.mean) / (self.var + 1e-5).sqrt()
+
+
 class LogMel(nn.Module):
-    """Log-mel filterbank (torchaudio) with per-utterance mean/variance normalisation.
+    """Log-mel filterbank (torchaudio) with feature normalisation.
+
+    ``normalize``: ``utterance`` (per-utterance mean/variance per mel band: robust to channel
+    and level, but it removes loudness), ``global`` (running corpus statistics: keeps level
+    differences such as loud anger vs quiet sadness), ``none``.
 
     ``center=False`` framing: a frame only sees samples of its own clip, never padding, so the
     valid frames of a padded batch equal those of the clip alone.
     """
 
     def __init__(self, sample_rate: int = 16000, n_mels: int = 64, win_ms: float = 25.0,
-                 hop_ms: float = 10.0, normalize: bool = True):
+                 hop_ms: float = 10.0, normalize: str = "utterance"):
         super().__init__()
         import torchaudio
 
+        if normalize not in ("utterance", "global", "none"):
+            raise ValueError(f"normalize must be utterance, global or none, got {normalize!r}")
         self.n_fft = int(round(sample_rate * win_ms / 1000))
         self.hop = int(round(sample_rate * hop_ms / 1000))
         self.normalize = normalize
         self.mel = torchaudio.transforms.MelSpectrogram(
             sample_rate=sample_rate, n_fft=self.n_fft, hop_length=self.hop, n_mels=n_mels,
             center=False, power=2.0)
+        self.global_norm = RunningFeatureNorm(n_mels) if normalize == "global" else None
 
     def frames(self, lengths: torch.Tensor) -> torch.Tensor:
         return 1 + (lengths.clamp(min=self.n_fft) - self.n_fft) // self.hop
@@ -41,11 +78,13 @@ class LogMel(nn.Module):
             feats = (self.mel(wav.float()) + 1e-6).log().transpose(1, 2)  # (B, T, n_mels)
         n = self.frames(lengths)
         mask = length_mask(n, feats.shape[1]).unsqueeze(-1)
-        if self.normalize:
+        if self.normalize == "utterance":
             cnt = n.clamp(min=1).view(-1, 1, 1).to(feats.dtype)
             mean = (feats * mask).sum(1, keepdim=True) / cnt
             var = (((feats - mean) * mask) ** 2).sum(1, keepdim=True) / cnt
             feats = (feats - mean) / (var + 1e-5).sqrt()
+        elif self.normalize == "global":
+            feats = self.global_norm(feats, mask)
         return feats * mask, n
 
 
