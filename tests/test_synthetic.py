@@ -70,7 +70,7 @@ def pitch_and_level(path: Path) -> tuple[float, float, float]:
     lo, hi = int(sr / 500), int(sr / 60)
     lag = lo + np.argmax(ac[:, lo:hi], axis=1)
     rms = np.sqrt(np.mean(frames ** 2, axis=1))
-    voiced = (ac[np.arange(nfr), lag] > 0.5) & (rms > 0.1 * rms.max())
+    voiced = (ac[np.arange(nfr), lag] > 0.4) & (rms > 0.1 * rms.max())
     f0 = sr / lag[voiced]
     return (float(np.median(12 * np.log2(f0 / 100.0))), float(20 * np.log10(np.sqrt(np.mean(rms[voiced] ** 2)))),
             voiced.sum() * hop / sr)
@@ -87,9 +87,9 @@ def small(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def mixed(tmp_path_factory) -> Path:
-    """400 rows at 16 kHz (fast) with non-default cue fractions, for the statistics."""
+    """400 rows at 8 kHz (fast) with non-default cue fractions, for the statistics of the CSV."""
     return generate(tmp_path_factory.mktemp("mixed") / "corpus", size=400, seed=3, voice=0.5, words=0.25,
-                    both=0.25, sample_rate=16000)
+                    both=0.25, sample_rate=8000)
 
 
 @pytest.fixture(scope="module")
@@ -135,7 +135,7 @@ def test_audio_is_speech_like(small):
     frame = int(0.02 * sr)
     rms = np.sqrt(np.mean(x[: x.size // frame * frame].reshape(-1, frame) ** 2, axis=1))
     assert np.abs(x).max() < 1.0  # no clipping
-    assert 20 * np.log10(rms.max() / np.median(rms[rms > 0])) > 15  # speech over a quiet room
+    assert 20 * np.log10(rms.max() / np.percentile(rms, 5)) > 25  # speech over a quiet room
     assert 0.1 < (rms > 0.1 * rms.max()).mean() < 0.9  # pauses and speech
 
 

@@ -32,10 +32,18 @@ Print the resolved config with --print_config.
 """
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever sys.stderr is at the time (it may be swapped, e.g. under pytest)."""
+
+    def emit(self, record):
+        self.stream = sys.stderr
+        super().emit(record)
+
+
 def _setup_logging() -> None:
     logger = logging.getLogger("zoo")
-    if not logger.handlers:
-        h = logging.StreamHandler(sys.stderr)
+    if not any(isinstance(h, _StderrHandler) for h in logger.handlers):
+        h = _StderrHandler()
         h.setFormatter(logging.Formatter("[zoo] %(message)s"))
         logger.addHandler(h)
         logger.setLevel(logging.INFO)

@@ -49,7 +49,7 @@ import re
 import sys
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Sequence
 
@@ -404,10 +404,6 @@ def _parse(text: str) -> list[tuple[list[tuple[int, int, int]], str]]:
 # Rendering
 
 
-def _formants(name: str) -> np.ndarray:
-    return np.array(_VOWELS[name], dtype=float)
-
-
 @dataclass
 class _Timeline:
     anchors: list  # (t, F(4), B(4))
@@ -509,13 +505,12 @@ def _timeline(words, pro: Prosody, spk: Speaker, rng: np.random.Generator) -> _T
             if off:
                 dv += 0.04 / rate
             v0 = t
-            amp = 1.0
             tl.anchors.append((t + min(0.02, dv / 4), V0, vbw))
             if glide:
                 tl.anchors.append((t + 0.045 / rate, Vn, vbw))
             Vend = shape(_VOWELS[off]) if off else Vn
             tl.anchors.append((t + dv - 0.02, Vend, vbw))
-            tl.voice.append((t, t + dv, amp))
+            tl.voice.append((t, t + dv, 1.0))
             t += dv
             tl.syls.append((v0, t, wi, k, n, k == stress_k, last_word, boundary if k == n - 1 else ""))
             # -- final consonant
@@ -573,8 +568,7 @@ def _syllable_targets(tl: _Timeline, pro: Prosody) -> tuple[np.ndarray, np.ndarr
         decl = -2.5 * u
         c = pro.contour
         if c == "down":  # downward inflections on every word
-            a, b = 0.8 - 1.5 * k, 0.8 - 1.5 * (k + 1)
-            decl = -3.5 * u
+            a, b = 2.0 - 1.3 * k, 2.0 - 1.3 * (k + 1)
         elif c == "up":  # smooth upward
             a, b = 0.8 * k, 0.8 * (k + 1)
             decl = 1.5 * u
@@ -619,22 +613,20 @@ def _fill(n: int, spans, sr: int) -> np.ndarray:
     return out
 
 
-def _butter_band(lo: float, hi: float, sr: int):
-    from scipy.signal import butter
-
-    hi = min(hi, 0.45 * sr)
-    lo = min(lo, 0.5 * hi)
-    return butter(2, [lo, hi], btype="bandpass", fs=sr, output="sos")
-
-
 _BAND_CACHE: dict = {}
 
 
-def _band_sos(band, sr):
+def _filter_noise(band: tuple[float, float], sr: int, x: np.ndarray) -> np.ndarray:
+    """White noise through a 2nd-order Butterworth band-pass (kept below 0.45 sr)."""
+    from scipy.signal import butter
+
     key = (band, sr)
     if key not in _BAND_CACHE:
-        _BAND_CACHE[key] = _butter_band(band[0], band[1], sr)
-    return _BAND_CACHE[key]
+        hi = min(band[1], 0.45 * sr)
+        lo = min(band[0], 0.5 * hi)
+        _BAND_CACHE[key] = butter(2, [lo, hi], btype="bandpass", fs=sr, output="sos")
+    y, _ = _sosfilt_state()(_BAND_CACHE[key], x, np.zeros((_BAND_CACHE[key].shape[0], 2)))
+    return y
 
 
 _SOSFILT = None
@@ -702,10 +694,19 @@ def _cascade(x: np.ndarray, F: np.ndarray, B: np.ndarray, hop: int, sr: int) -> 
     return y
 
 
+def _internal_factor(sr: int) -> int:
+    """Voiced speech is synthesised at sr / q (about 16 kHz) and upsampled: the glottal source and
+    the formant cascade cost three times less, and voiced energy above 8 kHz is negligible."""
+    q = max(1, sr // 16000)
+    while sr % q:
+        q -= 1
+    return q
+
+
 def _render(text: str, emotion: str, spk: Speaker, ses: Session, seed: int, index: int,
             sr: int) -> np.ndarray:
     """One utterance as int16 samples."""
-    from scipy.signal import fftconvolve, lfilter, sosfilt
+    from scipy.signal import fftconvolve, lfilter, resample_poly
 
     rng = np.random.default_rng([seed, 7, index])
     pro = _utterance_prosody(emotion, spk, rng)
@@ -715,111 +716,112 @@ def _render(text: str, emotion: str, spk: Speaker, ses: Session, seed: int, inde
     speech_end = tl.end
     target = max(speech_end + rng.uniform(0.4, 0.9), rng.uniform(2.3, 3.3))
     if target > 5.9:  # too long: squeeze the timeline
-        k = (5.9 - 0.5) / speech_end
-        _scale_timeline(tl, k)
+        _scale_timeline(tl, (5.9 - 0.5) / speech_end)
         speech_end, target = tl.end, 5.9
+    q = _internal_factor(sr)
+    fs = sr // q  # internal rate of the voiced path
     n = int(round(target * sr))
-    tgrid = np.arange(n) / sr
+    m = -(-n // q)
 
     # -- F0 contour (5 ms control rate)
     times, values, stressed = _syllable_targets(tl, pro)
-    ctl = np.arange(0.0, target + 0.005, 0.005)
+    ctl = np.arange(0.0, m / fs + 0.01, 0.005)
     st = np.interp(ctl, times, values) * pro.range * spk.range
     st = _moving_average(st, max(1, int(round(pro.smooth / 0.005))))
     drift = _moving_average(np.cumsum(rng.normal(0, 0.08, ctl.size)), 20)
     st = st + drift - drift.mean()
     if pro.tremor > 0:
         st += pro.tremor * np.sin(2 * np.pi * rng.uniform(5.0, 7.0) * ctl + rng.uniform(0, 2 * np.pi))
-    f0c = spk.f0 * 2.0 ** ((pro.shift + st) / 12.0)
-    f0c = np.clip(f0c, 55.0, 650.0)
-    f0 = np.interp(tgrid, ctl, f0c)
+    f0c = np.clip(spk.f0 * 2.0 ** ((pro.shift + st) / 12.0), 55.0, 650.0)
+    f0 = np.interp(np.arange(m) / fs, ctl, f0c)
 
     # -- glottal source: Rosenberg pulses from a phase accumulator, jitter and shimmer per period
-    phase = np.cumsum(f0) / sr
+    phase = np.cumsum(f0) / fs
     idx = phase.astype(np.int64)
+    periods = int(idx[-1]) + 2
     if pro.jitter > 0:
-        jit = np.exp(pro.jitter * rng.standard_normal(idx[-1] + 2))
-        phase = np.cumsum(f0 * jit[idx]) / sr
+        f0 *= np.exp(pro.jitter * rng.standard_normal(periods))[idx]
+        phase = np.cumsum(f0) / fs
         idx = phase.astype(np.int64)
+        periods = int(idx[-1]) + 2
     frac = phase - idx
     tp = pro.oq * (1.0 - pro.closing)
     tn = pro.oq * pro.closing
-    flow = np.zeros(n)
+    flow = np.zeros(m)
     m1 = frac < tp
-    flow[m1] = 0.5 * (1.0 - np.cos(np.pi * frac[m1] / tp))
-    m2 = (~m1) & (frac < pro.oq)
-    flow[m2] = np.cos(0.5 * np.pi * (frac[m2] - tp) / tn)
-    src = np.diff(flow, prepend=0.0)
-    periods = idx[-1] + 2
+    flow[m1] = 0.5 * (1.0 - np.cos((np.pi / tp) * frac[m1]))
+    m2 = (frac >= tp) & (frac < pro.oq)
+    flow[m2] = np.cos((0.5 * np.pi / tn) * (frac[m2] - tp))
+    src = np.diff(flow, prepend=0.0)  # flow derivative: the source with lip radiation
     pamp = np.maximum(0.1, 1.0 + pro.shimmer * rng.standard_normal(periods))
     if pro.creak > 0:  # period doubling over the last 40 % of the speech
-        start = int(idx[min(int(0.6 * speech_end * sr), n - 1)])
-        odd = (np.arange(periods) % 2 == 1) & (np.arange(periods) >= start)
-        pamp[odd] *= 1.0 - pro.creak
+        start = int(idx[min(int(0.6 * speech_end * fs), m - 1)])
+        pamp[start + 1::2] *= 1.0 - pro.creak
     src *= pamp[idx]
-    voice_env = _moving_average(_fill(n, tl.voice, sr), int(0.006 * sr))
-    # syllable-level intensity: stressed syllables louder, slight declination
-    syl_gain = np.ones(n)
+    voice_env = _moving_average(_fill(m, tl.voice, fs), int(0.006 * fs))
+    # syllable-level intensity: stressed syllables louder, a slight declination
+    t_first = tl.syls[0][0] if tl.syls else 0.0
+    syl_gain = np.ones(m)
     for (v0, v1, *_rest), s in zip(tl.syls, stressed):
-        u = (v0 - tl.syls[0][0]) / max(tl.end - tl.syls[0][0], 1e-3)
-        db = (pro.stress_db if s else 0.0) - 3.0 * u
-        syl_gain[int(v0 * sr):int(v1 * sr)] = 10 ** (db / 20)
-    syl_gain = _moving_average(syl_gain, int(0.01 * sr))
+        u = (v0 - t_first) / max(tl.end - t_first, 1e-3)
+        syl_gain[int(v0 * fs):int(v1 * fs)] = 10 ** (((pro.stress_db if s else 0.0) - 3.0 * u) / 20)
+    voice_env *= _moving_average(syl_gain, int(0.01 * fs))
     on = voice_env > 0.05
-    src /= np.sqrt(np.mean(src[on] ** 2)) + 1e-12 if on.any() else 1.0
-    noise = rng.standard_normal(n)
-    breath = pro.breath * noise * (0.3 + flow)
-    asp_env = _moving_average(_fill(n, tl.asp, sr), int(0.004 * sr))
-    noise2 = rng.standard_normal(n)
-    exc = voice_env * syl_gain * (src + breath) + asp_env * noise2
+    if on.any():
+        src /= np.sqrt(np.mean(src[on] ** 2)) + 1e-12
+    exc = voice_env * (src + pro.breath * rng.standard_normal(m) * (0.3 + flow))  # pulsed breath noise
+    exc += _moving_average(_fill(m, tl.asp, fs), int(0.004 * fs)) * rng.standard_normal(m)
 
     # -- vocal tract: formants every 10 ms
-    hop = max(1, sr // 100)
-    nfr = -(-n // hop)
-    fc = (np.arange(nfr) + 0.5) * hop / sr
+    hop = max(1, fs // 100)
+    nfr = -(-m // hop)
+    fc = (np.arange(nfr) + 0.5) * hop / fs
     at = np.array([a[0] for a in tl.anchors])
-    at = at + np.arange(at.size) * 1e-6  # strictly increasing
-    aF = np.array([a[1] for a in tl.anchors])
-    aB = np.array([a[2] for a in tl.anchors])
+    order = np.argsort(at, kind="stable")  # (fast speech can put a glide target past the next)
+    at = at[order] + np.arange(at.size) * 1e-6  # strictly increasing
+    aF = np.array([a[1] for a in tl.anchors])[order]
+    aB = np.array([a[2] for a in tl.anchors])[order]
     F = np.stack([np.interp(fc, at, aF[:, j]) for j in range(4)], axis=1)
     B = np.stack([np.interp(fc, at, aB[:, j]) for j in range(4)], axis=1)
-    y = _cascade(exc, F, B, hop, sr)
-    ref = np.sqrt(np.mean(y[on] ** 2)) if on.any() else 1.0
-    y /= ref + 1e-12
+    y = _cascade(exc, F, B, hop, fs)
+    y /= (np.sqrt(np.mean(y[on] ** 2)) if on.any() else 1.0) + 1e-12  # vowels at RMS 1
 
-    # -- bursts and frication (after the tract)
+    # -- the room's reverberation, then up to the output rate
+    if ses.wet > 0:
+        L = int(min(ses.rt60, 0.3) * fs)
+        ir = rng.standard_normal(L) * np.exp((-6.9 / ses.rt60 / fs) * np.arange(L))
+        y += (ses.wet / np.sqrt(np.sum(ir ** 2))) * fftconvolve(y, ir)[:m]
+    if q > 1:
+        y = resample_poly(y, q, 1)
+    y = y[:n]
+
+    # -- bursts and frication, at the output rate
     for t0, t1, amp, band, attack, decay in tl.noise:
         a, b = int(t0 * sr), min(int(t1 * sr), n)
         if b - a < 4:
             continue
-        m = b - a
-        pad = 64
-        z = sosfilt(_band_sos(band, sr), rng.standard_normal(m + pad))[pad:]
+        k = b - a
+        z = _filter_noise(band, sr, rng.standard_normal(k + 64))[64:]
         z /= np.sqrt(np.mean(z ** 2)) + 1e-12
-        tt = np.arange(m) / sr
-        env = np.minimum(1.0, tt / max(attack, 1e-4)) * np.minimum(1.0, (m / sr - tt) / max(decay, 1e-4))
-        y[a:b] += amp * 3.0 * env * z
+        tt = np.arange(k) / sr
+        env = np.minimum(1.0, tt / max(attack, 1e-4)) * np.minimum(1.0, (k / sr - tt) / max(decay, 1e-4))
+        y[a:b] += (amp * 3.0) * env * z
 
-    # -- level: speaker, session and emotion gain, then the room
-    level_db = -26.0 + pro.gain + spk.gain + ses.gain
-    y *= 10 ** (level_db / 20)
-    if ses.wet > 0:
-        L = int(min(ses.rt60, 0.3) * sr)
-        tir = np.arange(L) / sr
-        ir = rng.standard_normal(L) * np.exp(-6.9 * tir / ses.rt60)
-        ir /= np.sqrt(np.sum(ir ** 2))
-        y = y + ses.wet * fftconvolve(y, ir)[:n]
-    room = lfilter([1.0 - ses.noise_color], [1.0, -ses.noise_color], rng.standard_normal(n))
-    room /= np.sqrt(np.mean(room ** 2)) + 1e-12
-    y += 10 ** (ses.noise_db / 20) * room
+    # -- level (speaker, session, emotion), room noise, hum, a soft limiter
+    y *= 10 ** ((-26.0 + pro.gain + spk.gain + ses.gain) / 20)
+    room = lfilter([1.0 - ses.noise_color], [1.0, -ses.noise_color], rng.standard_normal(n, dtype=np.float32))
+    y += room * (10 ** (ses.noise_db / 20) / (float(np.sqrt(np.mean(room ** 2))) + 1e-12))
     if ses.hum_db > -150:
-        y += 10 ** (ses.hum_db / 20) * math.sqrt(2) * np.sin(2 * np.pi * 60.0 * tgrid + rng.uniform(0, 6.3))
-    # soft limiter above 0.7 full scale
-    mag = np.abs(y)
-    over = mag > 0.7
-    if over.any():
-        y[over] = np.sign(y[over]) * (0.7 + 0.28 * np.tanh((mag[over] - 0.7) / 0.28))
-    return np.clip(np.round(y * 32767.0), -32768, 32767).astype(np.int16)
+        y += 10 ** (ses.hum_db / 20) * math.sqrt(2) * np.sin(
+            (2 * np.pi * 60.0 / sr) * np.arange(n) + rng.uniform(0, 2 * np.pi))
+    over = np.flatnonzero(np.abs(y) > 0.7)
+    if over.size:
+        v = y[over]
+        y[over] = np.sign(v) * (0.7 + 0.28 * np.tanh((np.abs(v) - 0.7) / 0.28))
+    y *= 32767.0
+    np.round(y, out=y)
+    np.clip(y, -32768, 32767, out=y)
+    return y.astype(np.int16)
 
 
 def _scale_timeline(tl: _Timeline, k: float) -> None:
@@ -879,13 +881,16 @@ def _plan(size: int, seed: int, fractions: Sequence[float], num_speakers: int) -
     counters: dict[tuple[int, int], int] = {}
     class_rows: Counter = Counter()
     speaker_rows: Counter = Counter()
+    speaker_situations: Counter = Counter()
     c = 0
     while len(rows) < size:
         rc = np.random.default_rng([seed, 1, c])
-        # balance: the situation is the class with the fewest rows so far, the speaker the one with
-        # the fewest rows (ties broken in a random order)
+        # balance: the situation is the class with the fewest rows so far; the speaker the one with
+        # the fewest conversations in this situation, then the fewest rows (ties in random order)
         situation = str(min(rc.permutation(emotions), key=lambda e: class_rows[str(e)]))
-        spk = min(rc.permutation(num_speakers), key=lambda s: speaker_rows[s])
+        spk = min(rc.permutation(num_speakers),
+                  key=lambda s: (speaker_situations[int(s), situation], speaker_rows[int(s)]))
+        speaker_situations[int(spk), situation] += 1
         spk_index, spk = int(spk), speakers[int(spk)]
         ses = _make_session(seed, c)
         n_utts = int(rc.integers(3, 9))
@@ -986,7 +991,7 @@ def _cli_command(stamp: dict) -> str:
     return (f"python -m zoo synth --out <this folder> --size {stamp['size']} --seed {stamp['seed']} "
             f"--voice {stamp['voice']:g} --words {stamp['words']:g} --both {stamp['both']:g} "
             f"--speakers {stamp['num_speakers']}"
-            + ("" if stamp["sample_rate"] == 48000 else f"  (sample_rate={stamp['sample_rate']} via the Python API)"))
+            + ("" if stamp["sample_rate"] == 48000 else f" --sample-rate {stamp['sample_rate']}"))
 
 
 def _readme(stamp: dict, rows: list[_Row], seconds: float) -> str:
@@ -1079,9 +1084,12 @@ def _clear(out: Path) -> None:
 def _generate(out, size, seed, voice, words, both, num_speakers, sample_rate, overwrite,
               workers) -> tuple[Path, bool, list[_Row] | None, float]:
     out = Path(out).expanduser()
-    for name, value in (("size", size), ("num_speakers", num_speakers), ("sample_rate", sample_rate)):
+    for name, value in (("size", size), ("seed", seed), ("num_speakers", num_speakers),
+                        ("sample_rate", sample_rate)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
             raise ZooUserError(f"synthetic corpus: {name} must be an integer, got {value!r}")
+    if seed < 0:
+        raise ZooUserError(f"synthetic corpus: seed must be >= 0, got {seed}")
     if size < 1:
         raise ZooUserError(f"synthetic corpus: size must be >= 1, got {size}")
     if num_speakers < 1:
@@ -1172,6 +1180,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--both", type=float, default=0.3,
                    help="fraction of rows with emotional words and prosody (default: 0.3)")
     p.add_argument("--speakers", type=int, default=8, help="number of simulated speakers (default: 8)")
+    p.add_argument("--sample-rate", type=int, default=48000,
+                   help="sample rate of the wavs in Hz (default: 48000, as the real corpus)")
     p.add_argument("--workers", type=int, default=None,
                    help="processes rendering audio (default: usable CPUs, at most 8)")
     p.add_argument("--overwrite", action="store_true",
@@ -1179,7 +1189,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     a = p.parse_args(argv)
     t0 = time.perf_counter()
     path, cached, rows, seconds = _generate(a.out, a.size, a.seed, a.voice, a.words, a.both, a.speakers,
-                                            48000, a.overwrite, a.workers)
+                                            a.sample_rate, a.overwrite, a.workers)
     if cached:
         print(f"synthetic corpus up to date: {path} ({a.size} utterances, seed {a.seed}); nothing written")
     else:

@@ -1,0 +1,109 @@
+"""The command line: help, config printing, clear user errors."""
+import logging
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from zoo.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class Result:
+    def __init__(self, code, out, err):
+        self.returncode, self.stdout, self.stderr = code, out, err
+
+
+@pytest.fixture
+def run(capsys, monkeypatch):
+    """Run `python -m zoo ...` in this process (Lightning is imported once for all tests)."""
+    def _run(*args, cwd=ROOT):
+        monkeypatch.chdir(cwd)
+        capsys.readouterr()
+        # Lightning binds its log handlers to the sys.stderr of its first import (an earlier
+        # test's capture); point them at this test's
+        loggers = [logging.getLogger()] + [l for l in logging.Logger.manager.loggerDict.values()
+                                           if isinstance(l, logging.Logger)]
+        for lg in loggers:
+            for h in lg.handlers:
+                if type(h) is logging.StreamHandler and getattr(h.stream, "closed", False):
+                    h.stream = sys.stderr
+        try:
+            main(list(args))
+            code = 0
+        except SystemExit as e:
+            code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+        out = capsys.readouterr()
+        return Result(code, out.out, out.err)
+    return _run
+
+
+def test_top_level_help_lists_commands_without_loading_lightning():
+    code = "import sys; from zoo.cli import main; main(['--help']); print('lightning' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout
+    for cmd in ("fit", "validate", "test", "predict", "synth", "manifest"):
+        assert f"  {cmd} " in out
+    assert out.strip().endswith("False")
+
+
+def test_fit_help_documents_data_and_model_options(run):
+    r = run("fit", "--data.help", "AIHubDataModule")
+    assert r.returncode == 0
+    for opt in ("--data.root", "--data.label_mode", "--data.tie_break", "--data.min_agreement",
+                "--data.split_mode", "--data.text_disjoint", "--data.on_error", "--data.conversation_gap"):
+        assert opt in r.stdout
+    r = run("fit", "--model.help", "AudioCNN")
+    assert r.returncode == 0 and "--model.encoder" in r.stdout and "--model.spec_augment" in r.stdout
+
+
+def test_print_config_resolves_combined_configs(run):
+    r = run("fit", "--config", "configs/data/synthetic.yaml", "--config", "configs/model/audio_cnn.yaml",
+            "--print_config")
+    assert r.returncode == 0, r.stderr
+    cfg = yaml.safe_load(r.stdout)
+    assert cfg["data"]["class_path"] == "zoo.data.SyntheticDataModule"
+    assert cfg["model"]["class_path"] == "zoo.models.AudioCNN"
+    assert cfg["checkpoint"]["monitor"] == "val/UA"
+
+
+@pytest.mark.parametrize("config", sorted(str(p.relative_to(ROOT)) for p in (ROOT / "configs").rglob("*.yaml")
+                                          if "trainer" not in p.parts))
+def test_every_shipped_config_parses(config, run):
+    args = ["fit", "--config", config, "--print_config"]
+    if "/model/" in config:
+        args = ["fit", "--config", "configs/data/synthetic.yaml", "--config", config, "--print_config"]
+    elif "/data/" in config:
+        args = ["fit", "--config", config, "--config", "configs/model/audio_cnn.yaml", "--print_config"]
+    r = run(*args)
+    assert r.returncode == 0, r.stderr[-2000:]
+
+
+def test_missing_corpus_is_one_paragraph_not_a_traceback(tmp_path, run):
+    r = run("fit", "--config", str(ROOT / "configs/demo.yaml"), "--data.init_args.root", str(tmp_path / "nope"),
+            cwd=tmp_path)
+    assert r.returncode == 2
+    assert "Traceback" not in r.stderr
+    assert "zoo: error:" in r.stderr and "nope" in r.stderr and "zoo synth" in r.stderr
+
+
+def test_bad_manifest_row_named_in_the_error(tmp_path, run):
+    (tmp_path / "m.csv").write_text("path,label\na.wav,happy\nb.wav,\n")
+    r = run("fit", "--config", str(ROOT / "configs/data/manifest.yaml"), "--config",
+            str(ROOT / "configs/model/audio_cnn.yaml"), "--data.init_args.manifest", str(tmp_path / "m.csv"),
+            cwd=tmp_path)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "row 3" in r.stderr and "m.csv" in r.stderr
+
+
+def test_unknown_option_is_rejected(tmp_path, run):
+    r = run("fit", "--config", str(ROOT / "configs/demo.yaml"), "--data.init_args.no_such_option", "1", cwd=tmp_path)
+    assert r.returncode != 0 and "no_such_option" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_unknown_command(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["frobnicate"])
+    assert e.value.code == 2 and "frobnicate" in capsys.readouterr().err
