@@ -17,7 +17,7 @@ def dm_aihub(root, cache_dir, **kw):
     kw.setdefault("split_mode", "random")
     kw.setdefault("val_fraction", 0.2)
     kw.setdefault("test_fraction", 0.2)
-    return AIHubDataModule(root=str(root), cache_dir=str(cache_dir), modalities=["audio", "text"],
+    return AIHubDataModule(root=str(root), cache_dir=str(cache_dir) if cache_dir else None, modalities=["audio", "text"],
                            batch_size=4, **kw)
 
 
@@ -81,7 +81,6 @@ def test_unreadable_and_empty_audio_found_at_setup(tmp_path, cache_dir):
 def test_file_broken_after_setup_does_not_stop_the_epoch(tmp_path, cache_dir, caplog):
     fx = write_aihub_fixture(tmp_path)
     dm = dm_aihub(tmp_path, cache_dir=None, val_fraction=0.0, test_fraction=0.3, bucketing=False)
-    dm.cache_dir = None
     dm.setup("fit")
     victim = dm.split("train")[0]
     open(victim.audio, "wb").write(b"garbage")
@@ -161,3 +160,12 @@ def test_audio_loader_stereo_zip_and_cache(tmp_path, cache_dir):
     assert np.array_equal(load(str(tmp_path / "s.wav")), a)  # served from the cache
     raw, sr = read_audio(str(tmp_path / "s.wav"))
     assert sr == 48000 and raw.ndim == 1
+
+
+def test_zipped_corpus_with_worker_processes(tmp_path, cache_dir):
+    write_aihub_fixture(tmp_path, zipped=True, duration=0.2)
+    dm = dm_aihub(tmp_path, cache_dir=None, num_workers=2, val_fraction=0.0, test_fraction=0.3)
+    dm.setup("fit")
+    assert all("::" in u.audio for u in dm.split("train"))
+    n = sum(len(b) for b in dm.train_dataloader())
+    assert n == len(dm.split("train"))

@@ -18,8 +18,9 @@ import soundfile as sf
 
 ZIP_SEP = "::"
 
-# Zip handles are kept open per process (DataLoader workers each get their own).
-_zip_handles: dict[str, zipfile.ZipFile] = {}
+# Zip handles are kept open per process: keyed by pid, because a forked DataLoader worker
+# must not share the parent's file offset.
+_zip_handles: dict[tuple[int, str], zipfile.ZipFile] = {}
 _zip_lock = threading.Lock()
 
 
@@ -36,10 +37,11 @@ def _open(path: str):
     if zm is None:
         return path
     archive, member = zm
+    key = (os.getpid(), archive)
     with _zip_lock:
-        zf = _zip_handles.get(archive)
+        zf = _zip_handles.get(key)
         if zf is None:
-            zf = _zip_handles[archive] = zipfile.ZipFile(archive)
+            zf = _zip_handles[key] = zipfile.ZipFile(archive)
         data = zf.read(member)
     return io.BytesIO(data)
 
