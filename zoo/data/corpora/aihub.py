@@ -6,8 +6,9 @@ accepted):
 * Three releases, ``4차년도`` (14,606 rows), ``5차년도`` (10,011) and ``5차년도_2차`` (19,374),
   each one CSV plus a zip of ``{wav_id}.wav`` files. The CSV names vary between downloads
   (``4차년도.csv``, ``4차_14606.csv``, ``5차년도_2차.csv``; the synthetic corpus writes
-  ``synthetic.csv``): every ``*.csv`` directly in the root that has a ``wav_id`` column is read;
-  one without (a sidecar such as ``synthetic_meta.csv``) is skipped with an info log.
+  ``synthetic.csv``): every ``*.csv`` directly in the root that has a ``wav_id`` column and
+  annotator columns is read; one without either (a sidecar such as ``synthetic_meta.csv``) is
+  skipped with an info log.
 * CSV encoding cp949; UTF-8 with or without BOM is accepted too (detected per file).
 * Header, verbatim: ``wav_id, 발화문, 상황, 1번 감정, 1번 감정세기, ..., 4번 감정, 4번감정세기,
   5번 감정, 5번 감정세기, 나이, 성별``. Headers are matched ignoring whitespace; cells are
@@ -349,8 +350,9 @@ def read_aihub(
     for path in sorted(p for p in root.iterdir() if p.suffix.lower() == ".csv" and p.is_file()):
         header, rows, encoding = _read_csv(path)
         keys = [normalize_header(h) for h in header]
-        if COL_ID not in keys:
-            log.info("%s: no wav_id column, not an AI Hub label file; skipped", path.name)
+        if COL_ID not in keys or not any(c in keys for c in VOTE_COLS):
+            # a sidecar (e.g. the synthetic corpus's synthetic_meta.csv): no annotator columns
+            log.info("%s: no wav_id or annotator columns, not an AI Hub label file; skipped", path.name)
             summary.skipped_csvs.append(path.name)
             continue
         missing = [c for c in REQUIRED_COLS if c not in keys]
