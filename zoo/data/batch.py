@@ -50,6 +50,22 @@ def collate(items: Sequence[dict | None]) -> Batch | None:
     return Batch(ids=ids, labels=labels, soft=soft, waveforms=waveforms, lengths=lengths, texts=texts)
 
 
+class LengthSortedSampler(torch.utils.data.Sampler[int]):
+    """Indices from the shortest clip to the longest (predict: little padding, stable order).
+
+    A plain sampler, not a batch sampler, so Lightning's predict loop can wrap it to track
+    indices."""
+
+    def __init__(self, durations: Sequence[float]):
+        self.order = np.argsort(np.asarray(durations, dtype=np.float64), kind="stable").tolist()
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.order)
+
+    def __len__(self) -> int:
+        return len(self.order)
+
+
 class BucketBatchSampler(torch.utils.data.Sampler[list[int]]):
     """Batches of similar duration, so padding stays small; shuffled per epoch when training.
 

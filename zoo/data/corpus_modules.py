@@ -55,7 +55,7 @@ class SyntheticDataModule(AIHubDataModule):
     """The embedded synthetic Korean corpus (AI Hub layout), generated on first use and cached.
 
     Args:
-        root: Where the corpus lives; null = $ZOO_CACHE_DIR/synthetic-{size}-{corpus_seed}.
+        root: Where the corpus lives; null = a folder in $ZOO_CACHE_DIR named after the arguments.
         size: Number of utterances.
         corpus_seed: Seed of the generator (``seed`` is the split/batch-order seed).
         voice: Share of utterances whose emotion is only in the voice.
@@ -69,7 +69,8 @@ class SyntheticDataModule(AIHubDataModule):
                  voice: float = 0.4, words: float = 0.3, both: float = 0.3, **kwargs):
         from .audio import default_cache_dir
 
-        root = root or str(default_cache_dir() / f"synthetic-{size}-{corpus_seed}")
+        root = root or str(default_cache_dir() /
+                           f"synthetic-{size}-{corpus_seed}-v{voice:g}-w{words:g}-b{both:g}")
         super().__init__(root=root, **kwargs)
         self.size, self.corpus_seed = size, corpus_seed
         self.fractions = dict(voice=voice, words=words, both=both)

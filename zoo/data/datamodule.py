@@ -18,7 +18,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from ..errors import CorpusError, OnError, ProblemLog, ZooUserError
 from .audio import AudioLoader, audio_exists, audio_info, default_cache_dir, file_digest
-from .batch import BucketBatchSampler, collate
+from .batch import BucketBatchSampler, LengthSortedSampler, collate
 from .labels import apply_label_policy, soft_label
 from .splits import GroupBy, SplitMode, assign_splits, label_counts, leakage_report
 from .utterance import Utterance
@@ -378,15 +378,8 @@ class EmotionDataModule(L.LightningDataModule):
         return self._loader("test", train=False)
 
     def predict_dataloader(self):
-        if self.predict_split == "all":
-            utts = self.split("all")
-            return DataLoader(self._dataset(utts, False), batch_size=self.eval_batch_size,
-                              collate_fn=collate, num_workers=self.num_workers)
-        return self._loader(self.predict_split, train=False)
-
-
-def _resolve_root(root: str | Path, what: str) -> Path:
-    p = Path(root).expanduser()
-    if not p.exists():
-        raise ZooUserError(f"{what} {str(p)!r} does not exist")
-    return p
+        utts = self.split(self.predict_split)
+        durations = [self._durations.get(u.id, 0.0) for u in utts]
+        return DataLoader(self._dataset(utts, False), batch_size=self.eval_batch_size,
+                          sampler=LengthSortedSampler(durations), collate_fn=collate,
+                          num_workers=self.num_workers)

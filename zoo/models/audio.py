@@ -30,7 +30,7 @@ class AudioCNN(EmotionModule):
     inputs = ("audio",)
 
     def __init__(self, encoder: Literal["cnn_lstm", "ecapa"] = "cnn_lstm", n_mels: int = 64,
-                 normalize: Literal["utterance", "global", "none"] = "utterance",
+                 normalize: Literal["utterance", "global", "none"] = "global",
                  channels: list[int] = [32, 64, 128], hidden: int = 128, lstm_layers: int = 1,
                  dropout: float = 0.2, spec_augment: bool = False, **kwargs):
         super().__init__(**kwargs)
