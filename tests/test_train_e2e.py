@@ -18,7 +18,7 @@ def test_fit_test_predict_learns_prosody(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     args = ["--config", str(ROOT / "configs/demo.yaml"), "--data.init_args.root", str(corpus),
             "--data.init_args.cache_dir", str(tmp_path / "cache"),
-            "--trainer.max_epochs", "12", "--trainer.enable_progress_bar", "false",
+            "--trainer.max_epochs", "16", "--trainer.enable_progress_bar", "false",
             "--trainer.logger.init_args.save_dir", str(tmp_path / "runs")]
     main(["fit", *args, "--test_after_fit", "true"])
 
@@ -30,7 +30,7 @@ def test_fit_test_predict_learns_prosody(tmp_path, monkeypatch):
         rows = list(csv.DictReader(f))
     test = next(r for r in rows if r.get("test/UA"))
     val_ua = [float(r["val/UA"]) for r in rows if r.get("val/UA")]
-    assert len(val_ua) == 12  # one validation per epoch
+    assert len(val_ua) == 16  # one validation per epoch
     assert float(test["test/UA"]) > 2 * CHANCE, test
 
     # predictions of the best checkpoint on the test split, scored on prosody-cued utterances
