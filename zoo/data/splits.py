@@ -89,8 +89,9 @@ def _deal(units: dict[int, list[int]], labels: list[str], fractions: dict[str, f
     classes = sorted(set(labels))
     cidx = {c: k for k, c in enumerate(classes)}
     total = np.zeros(len(classes))
-    for lab in labels:
-        total[cidx[lab]] += 1
+    for members in units.values():  # only the utterances being dealt here
+        for i in members:
+            total[cidx[labels[i]]] += 1
     names = list(fractions)
     target = {s: fractions[s] * total for s in names}
     cur = {s: np.zeros(len(classes)) for s in names}
@@ -114,9 +115,14 @@ def _deal(units: dict[int, list[int]], labels: list[str], fractions: dict[str, f
             s = seeded[u]
         else:
             def score(s):
+                # share of the split's own target this unit fills (label-stratified), so small
+                # splits are not starved by large ones; then the most under-filled split
+                size = max(target[s].sum(), 1e-9)
                 deficit = np.maximum(target[s] - cur[s], 0)
-                return (np.minimum(counts, deficit).sum(), (target[s] - cur[s]).sum())
-            s = max(names, key=score)
+                return (np.minimum(counts, deficit).sum() / size, (target[s] - cur[s]).sum() / size)
+            # only splits with room for (most of) this unit, so none overshoots its share
+            room = [s for s in names if cur[s].sum() + counts.sum() / 2 <= target[s].sum()]
+            s = max(room or names, key=score)
         cur[s] += counts
         out[s].extend(units[u])
     return out
