@@ -60,3 +60,13 @@ def test_bucketing_shards_equally_across_ranks():
 def test_eval_batches_sorted_by_length():
     durations = [5.0, 1.0, 3.0, 2.0]
     assert list(BucketBatchSampler(durations, 2, shuffle=False)) == [[1, 3], [2, 0]]
+
+
+def test_batch_moves_to_a_device_as_a_whole():
+    """Lightning moves the typed batch field by field (here to the meta device, no GPU needed)."""
+    from lightning.fabric.utilities.apply_func import move_data_to_device
+
+    b = collate([item(0, 5), item(1, 3)])
+    moved = move_data_to_device(b, torch.device("meta"))
+    assert type(moved).__name__ == "Batch" and moved.waveforms.device.type == "meta"
+    assert moved.labels.device.type == "meta" and moved.texts == ["t0", "t1"] and moved.ids == b.ids

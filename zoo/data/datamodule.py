@@ -86,17 +86,22 @@ class EmotionDataModule(L.LightningDataModule):
             ``drop``. Every tie is counted in the setup report.
         min_agreement: Drop rows where fewer than this share of annotators agree (0.6 = 3 of 5).
         split_mode: ``group`` (no speaker / conversation in two splits), ``random`` (stratified
-            by label), ``kfold`` (fold ``fold`` of ``num_folds`` is the test set). A corpus split
-            column (manifests) is used as is when ``use_split_column``.
+            by label), ``kfold`` (fold ``fold`` of ``num_folds`` is the test set).
         group_by: What must not cross splits: ``speaker``, ``group`` (AI Hub conversations), or
             ``auto`` (speakers when the corpus names them, else groups).
         text_disjoint: Keep identical transcripts in one split (scripted corpora reuse sentences).
+        use_split_column: Use the corpus's own split column (manifests) as is when it has one.
+        val_fraction: Share of the corpus (of the non-test part for kfold) used for validation.
+        test_fraction: Share of the corpus used for testing (ignored by kfold).
+        num_folds: Number of folds for ``split_mode: kfold``.
+        fold: Which fold is the test set (0-based).
         test_speakers: Speakers (or groups) pinned to the test set, e.g. ["15", "16"].
         val_speakers: Speakers (or groups) pinned to the validation set.
         seed: Seed of the split and of the training batch order.
         sample_rate: Rate the models consume; audio is resampled to it (and cached).
         max_seconds: Crop longer clips (random crop for training, centre crop for evaluation).
-        batch_size: Training batch size; ``eval_batch_size`` for val/test/predict (default: same).
+        batch_size: Training batch size.
+        eval_batch_size: Batch size for val/test/predict (null: batch_size).
         bucketing: Batch clips of similar length together for training (less padding).
         num_workers: DataLoader worker processes.
         cache_dir: Disk cache of resampled audio; ``auto`` = $ZOO_CACHE_DIR or ~/.cache/zoo/audio;
