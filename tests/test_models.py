@@ -71,3 +71,22 @@ def test_ecapa_encoder_runs():
     b = collate([{"id": str(i), "label": 0, "audio": w} for i, w in enumerate(clips([8000, 12000]))])
     with torch.no_grad():
         assert model(b).shape == (2, 4)
+
+
+def test_speaker_normalisation_uses_each_speakers_statistics():
+    torch.manual_seed(0)
+    model = AudioCNN(class_names=CLASSES, channels=[8, 16, 16], hidden=16, normalize="speaker").eval()
+    loud, quiet = clips([8000, 8000], seed=3)
+    loud = loud * 10
+    model.features.set_speaker_stats({"a": [loud], "b": [quiet]})
+    b = collate([{"id": "1", "label": 0, "audio": loud, "speaker": "a"},
+                 {"id": "2", "label": 0, "audio": quiet, "speaker": "b"}])
+    feats, n = model.features(b.waveforms, b.lengths, b.speakers)
+    # each clip standardised by its own speaker: zero mean, unit std per band, whatever its level
+    assert torch.allclose(feats.mean(1), torch.zeros(2, 64), atol=1e-4)
+    assert torch.allclose(feats.std(1), torch.ones(2, 64), atol=0.05)
+    # an unknown speaker falls back to the global statistics instead of failing
+    b.speakers = ["a", "zz"]
+    assert model(b).shape == (2, 4)
+    single, batched = logits_single_and_batched(model, [loud, quiet])
+    assert torch.allclose(single, batched, atol=1e-3)

@@ -26,6 +26,7 @@ class Batch:
     texts: list[str] | None = None
     input_ids: torch.Tensor | None = None
     attention_mask: torch.Tensor | None = None
+    speakers: list[str | None] | None = None  # for per-speaker feature standardisation
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -47,7 +48,9 @@ def collate(items: Sequence[dict | None]) -> Batch | None:
             waveforms[i, : lens[i]] = it["audio"]
         lengths = torch.tensor(lens, dtype=torch.long)
     texts = [it["text"] for it in items] if "text" in items[0] else None
-    return Batch(ids=ids, labels=labels, soft=soft, waveforms=waveforms, lengths=lengths, texts=texts)
+    speakers = [it.get("speaker") for it in items]
+    return Batch(ids=ids, labels=labels, soft=soft, waveforms=waveforms, lengths=lengths, texts=texts,
+                 speakers=speakers if any(s is not None for s in speakers) else None)
 
 
 class LengthSortedSampler(torch.utils.data.Sampler[int]):

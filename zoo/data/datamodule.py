@@ -50,7 +50,7 @@ class EmotionDataset(Dataset):
 
     def __getitem__(self, i: int) -> dict | None:
         u = self.utts[i]
-        item: dict = {"id": u.id, "label": self.index.get(u.label, -1)}
+        item: dict = {"id": u.id, "label": self.index.get(u.label, -1), "speaker": u.speaker}
         if self.soft:
             item["soft"] = torch.tensor(soft_label(u, self.class_names, ignore_unknown=True),
                                         dtype=torch.float32)

@@ -19,7 +19,9 @@ class AudioCNN(EmotionModule):
             (SpeechBrain ECAPA-TDNN on the same log-mels).
         n_mels: Mel bands.
         normalize: Log-mel normalisation: ``utterance`` (per-utterance mean/variance; removes
-            loudness), ``global`` (running corpus statistics; keeps level cues) or ``none``.
+            loudness), ``global`` (running corpus statistics; keeps level cues), ``speaker``
+            (statistics of each speaker's own utterances, all splits, no labels: unsupervised
+            speaker adaptation; needs a corpus with speakers) or ``none``.
         channels: CNN channels per block (the first two blocks halve the time axis).
         hidden: BiLSTM hidden size per direction (ECAPA: embedding size).
         lstm_layers: BiLSTM layers.
@@ -30,7 +32,7 @@ class AudioCNN(EmotionModule):
     inputs = ("audio",)
 
     def __init__(self, encoder: Literal["cnn_lstm", "ecapa"] = "cnn_lstm", n_mels: int = 64,
-                 normalize: Literal["utterance", "global", "none"] = "global",
+                 normalize: Literal["utterance", "global", "speaker", "none"] = "global",
                  channels: list[int] = [32, 64, 128], hidden: int = 128, lstm_layers: int = 1,
                  dropout: float = 0.2, spec_augment: bool = False, **kwargs):
         super().__init__(**kwargs)
@@ -42,9 +44,37 @@ class AudioCNN(EmotionModule):
             self.encoder = ECAPAEncoder(n_mels, channels=channels[-1], embedding=hidden)
         self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(self.encoder.out_dim, self.num_classes))
 
+    def _speaker_stats(self) -> None:
+        """Per-speaker log-mel statistics from every utterance of the DataModule (labels unused)."""
+        if self.hparams.normalize != "speaker" or self.features.speaker_stats:
+            return
+        dm = getattr(self.trainer, "datamodule", None)
+        if dm is None or not hasattr(dm, "split"):
+            return
+        from ..data.audio import AudioLoader
+
+        load = AudioLoader(dm.sample_rate, dm.cache_dir)
+        clips: dict[str, list[torch.Tensor]] = {}
+        for u in dm.split("all"):
+            if u.speaker:
+                clips.setdefault(u.speaker, []).append(torch.from_numpy(load(u.audio)))
+        self.features.set_speaker_stats(clips)
+
+    def on_fit_start(self):
+        self._speaker_stats()
+
+    def on_test_start(self):
+        self._speaker_stats()
+
+    def on_validation_start(self):
+        self._speaker_stats()
+
+    def on_predict_start(self):
+        self._speaker_stats()
+
     def embed(self, batch: Batch) -> torch.Tensor:
         """Utterance embedding (used by late fusion)."""
-        feats, n = self.features(batch.waveforms, batch.lengths)
+        feats, n = self.features(batch.waveforms, batch.lengths, batch.speakers)
         return self.encoder(self.augment(feats), n)
 
     def forward(self, batch: Batch) -> torch.Tensor:

@@ -47,7 +47,9 @@ class LogMel(nn.Module):
 
     ``normalize``: ``utterance`` (per-utterance mean/variance per mel band: robust to channel
     and level, but it removes loudness), ``global`` (running corpus statistics: keeps level
-    differences such as loud anger vs quiet sadness), ``none``.
+    differences such as loud anger vs quiet sadness), ``speaker`` (statistics of each speaker's
+    own utterances, set with :meth:`set_speaker_stats`; keeps level and pitch *relative to the
+    speaker*; clips of unknown speakers fall back to ``global``), ``none``.
 
     ``center=False`` framing: a frame only sees samples of its own clip, never padding, so the
     valid frames of a padded batch equal those of the clip alone.
@@ -58,24 +60,38 @@ class LogMel(nn.Module):
         super().__init__()
         import torchaudio
 
-        if normalize not in ("utterance", "global", "none"):
-            raise ValueError(f"normalize must be utterance, global or none, got {normalize!r}")
+        if normalize not in ("utterance", "global", "speaker", "none"):
+            raise ValueError(f"normalize must be utterance, global, speaker or none, got {normalize!r}")
         self.n_fft = int(round(sample_rate * win_ms / 1000))
         self.hop = int(round(sample_rate * hop_ms / 1000))
         self.normalize = normalize
         self.mel = torchaudio.transforms.MelSpectrogram(
             sample_rate=sample_rate, n_fft=self.n_fft, hop_length=self.hop, n_mels=n_mels,
             center=False, power=2.0)
-        self.global_norm = RunningFeatureNorm(n_mels) if normalize == "global" else None
+        self.global_norm = RunningFeatureNorm(n_mels) if normalize in ("global", "speaker") else None
+        self.speaker_stats: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
 
     def frames(self, lengths: torch.Tensor) -> torch.Tensor:
         return 1 + (lengths.clamp(min=self.n_fft) - self.n_fft) // self.hop
 
-    def forward(self, wav: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def raw(self, wav: torch.Tensor) -> torch.Tensor:
+        """Un-normalised log-mel frames (B, T, n_mels)."""
         if wav.shape[1] < self.n_fft:
             wav = nn.functional.pad(wav, (0, self.n_fft - wav.shape[1]))
         with torch.autocast(wav.device.type, enabled=False):
-            feats = (self.mel(wav.float()) + 1e-6).log().transpose(1, 2)  # (B, T, n_mels)
+            return (self.mel(wav.float()) + 1e-6).log().transpose(1, 2)
+
+    @torch.no_grad()
+    def set_speaker_stats(self, clips_by_speaker: dict[str, list[torch.Tensor]]) -> None:
+        """Per-speaker mean/std of the log-mel frames of that speaker's clips (no labels used)."""
+        self.speaker_stats = {}
+        for spk, clips in clips_by_speaker.items():
+            frames = torch.cat([self.raw(c[None].to(self.mel.spectrogram.window.device))[0] for c in clips])
+            self.speaker_stats[spk] = (frames.mean(0), frames.std(0) + 1e-3)
+
+    def forward(self, wav: torch.Tensor, lengths: torch.Tensor,
+                speakers: list[str | None] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        feats = self.raw(wav)
         n = self.frames(lengths)
         mask = length_mask(n, feats.shape[1]).unsqueeze(-1)
         if self.normalize == "utterance":
@@ -85,6 +101,13 @@ class LogMel(nn.Module):
             feats = (feats - mean) / (var + 1e-5).sqrt()
         elif self.normalize == "global":
             feats = self.global_norm(feats, mask)
+        elif self.normalize == "speaker":
+            normed = self.global_norm(feats, mask)  # fallback, and keeps its statistics current
+            rows = []
+            for i in range(feats.shape[0]):
+                stats = self.speaker_stats.get(speakers[i]) if speakers else None
+                rows.append((feats[i] - stats[0]) / stats[1] if stats is not None else normed[i])
+            feats = torch.stack(rows)
         return feats * mask, n
 
 
