@@ -69,11 +69,12 @@ def test_print_config_resolves_combined_configs(run):
     assert cfg["checkpoint"]["monitor"] == "val/UA"
 
 
-@pytest.mark.parametrize("config", sorted(str(p.relative_to(ROOT)) for p in (ROOT / "configs").rglob("*.yaml")
-                                          if "trainer" not in p.parts))
+@pytest.mark.parametrize("config", sorted(str(p.relative_to(ROOT)) for p in (ROOT / "configs").rglob("*.yaml")))
 def test_every_shipped_config_parses(config, run):
     args = ["fit", "--config", config, "--print_config"]
-    if "/model/" in config:
+    if "/trainer/" in config:
+        args = ["fit", "--config", "configs/demo.yaml", "--config", config, "--print_config"]
+    elif "/model/" in config:
         args = ["fit", "--config", "configs/data/synthetic.yaml", "--config", config, "--print_config"]
     elif "/data/" in config:
         args = ["fit", "--config", config, "--config", "configs/model/audio_cnn.yaml", "--print_config"]
@@ -101,6 +102,17 @@ def test_bad_manifest_row_named_in_the_error(tmp_path, run):
 def test_unknown_option_is_rejected(tmp_path, run):
     r = run("fit", "--config", str(ROOT / "configs/demo.yaml"), "--data.init_args.no_such_option", "1", cwd=tmp_path)
     assert r.returncode != 0 and "no_such_option" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_optimizer_and_scheduler_from_the_command_line(run):
+    r = run("fit", "--config", "configs/demo.yaml",
+            "--model.init_args.optimizer", "torch.optim.SGD", "--model.init_args.optimizer.lr", "0.1",
+            "--model.init_args.lr_scheduler", "torch.optim.lr_scheduler.StepLR",
+            "--model.init_args.lr_scheduler.step_size", "5", "--print_config")
+    assert r.returncode == 0, r.stderr
+    model = yaml.safe_load(r.stdout)["model"]["init_args"]
+    assert model["optimizer"]["class_path"] == "torch.optim.SGD" and model["optimizer"]["init_args"]["lr"] == 0.1
+    assert model["lr_scheduler"]["init_args"]["step_size"] == 5
 
 
 def test_unknown_command(capsys):

@@ -90,3 +90,13 @@ def test_speaker_normalisation_uses_each_speakers_statistics():
     assert model(b).shape == (2, 4)
     single, batched = logits_single_and_batched(model, [loud, quiet])
     assert torch.allclose(single, batched, atol=1e-3)
+
+
+def test_configure_optimizers_with_a_scheduler():
+    model = AudioCNN(class_names=CLASSES, channels=[8, 16, 16], hidden=16,
+                     optimizer=lambda p: torch.optim.SGD(p, lr=0.1),
+                     lr_scheduler=lambda o: torch.optim.lr_scheduler.StepLR(o, step_size=5))
+    cfg = model.configure_optimizers()
+    assert isinstance(cfg["optimizer"], torch.optim.SGD)
+    assert cfg["lr_scheduler"]["scheduler"].step_size == 5 and cfg["lr_scheduler"]["monitor"] == "val/UA"
+    assert isinstance(AudioCNN(class_names=CLASSES).configure_optimizers(), torch.optim.AdamW)
