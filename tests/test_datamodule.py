@@ -169,3 +169,16 @@ def test_zipped_corpus_with_worker_processes(tmp_path, cache_dir):
     assert all("::" in u.audio for u in dm.split("train"))
     n = sum(len(b) for b in dm.train_dataloader())
     assert n == len(dm.split("train"))
+
+
+def test_second_stage_validates_only_new_modalities(tmp_path, cache_dir):
+    fx = write_aihub_fixture(tmp_path, missing=["5ed97a22c90a530ee56b5f6c"])
+    dm = AIHubDataModule(root=str(tmp_path), cache_dir=None, split_mode="random", on_error="skip",
+                         modalities=["text"])
+    dm.setup("fit")
+    assert len(dm.split("all")) == 13 and not dm.report["dropped"]  # text-only: the wav is not needed
+    dm.modalities = ["audio", "text"]
+    dm.setup("test")
+    assert len(dm.split("all")) == 12 and sum(dm.report["dropped"].values()) == 1
+    dm.setup("test")  # validating again neither re-reports nor re-counts
+    assert sum(dm._dropped.values()) == 1

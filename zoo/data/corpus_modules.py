@@ -47,8 +47,10 @@ class AIHubDataModule(EmotionDataModule):
 
         root = _existing(self.root, "AI Hub root", "For the synthetic demo corpus run "
                          f"`python -m zoo synth --out {self.root}` first.")
+        # rows whose wav is missing are kept here (a text-only model does not need it); the
+        # DataModule reports them when the model consumes audio
         return load_aihub(root, problems=problems, conversation_gap=self.conversation_gap,
-                          group_by_demographics=self.group_by_demographics)
+                          group_by_demographics=self.group_by_demographics, require_audio=False)
 
 
 class SyntheticDataModule(AIHubDataModule):

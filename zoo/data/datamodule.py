@@ -186,11 +186,11 @@ class EmotionDataModule(L.LightningDataModule):
         self.predict_split = predict_split
         self.check_leakage = check_leakage
         self._utts: list[Utterance] | None = None
-        self._problems: ProblemLog | None = None
         self._dropped: Counter = Counter()
         self._splits: dict[str, list[Utterance]] | None = None
         self._durations: dict[str, float] = {}
-        self._validated: set[str] = set()
+        self._validated: set[tuple[str, str]] = set()  # (utterance id, modality) found usable
+        self._bad: set[str] = set()
         self.report: dict = {}
 
     # -- corpus --------------------------------------------------------------------------------
@@ -219,7 +219,6 @@ class EmotionDataModule(L.LightningDataModule):
             problems.check(f"{self.corpus_name}")  # raises, or (on_error=skip) reports the drops
             self._dropped = Counter(dropped)
             self._dropped.update(problems.counts())
-            self._problems = problems
             self._class_names = names
             if not kept:
                 raise CorpusError(
@@ -247,13 +246,19 @@ class EmotionDataModule(L.LightningDataModule):
         return set(getattr(model, "inputs", ("audio", "text")))
 
     def _validate(self, utts: list[Utterance], wanted: set[str]) -> list[Utterance]:
-        """Find missing/unreadable/empty audio and missing text before the first step."""
+        """Find missing/unreadable/empty audio and missing text before the first step.
+
+        Each (utterance, modality) is checked once; a later stage that needs another modality
+        (e.g. a test run of a fusion model) checks only what is new, and rows found bad stay out.
+        """
         problems = ProblemLog(self.on_error)
-        todo = [u for u in utts if u.id not in self._validated]
-        bad: set[str] = set()
         if "audio" in wanted:
+            todo = [u for u in utts if (u.id, "audio") not in self._validated and u.id not in self._bad]
+
             def check(u: Utterance):
-                if not u.audio or not audio_exists(u.audio):
+                if not u.audio:
+                    return u, f"no audio file found for {u.id}", None
+                if not audio_exists(u.audio):
                     return u, "audio file not found", None
                 if not self.validate_audio:
                     return u, None, None
@@ -266,20 +271,26 @@ class EmotionDataModule(L.LightningDataModule):
                     if err is None and dur is not None and dur < self.min_seconds:
                         err = f"shorter than min_seconds ({dur:.2f} s < {self.min_seconds})"
                     if err:
-                        problems.add(u.audio or u.id, err, row=u.meta.get("row"))
-                        bad.add(u.id)
-                    elif dur is not None:
-                        self._durations[u.id] = dur
+                        problems.add(u.audio or u.meta.get("csv") or u.meta.get("manifest") or u.id,
+                                     err, row=u.meta.get("row"))
+                        self._bad.add(u.id)
+                    else:
+                        self._validated.add((u.id, "audio"))
+                        if dur is not None:
+                            self._durations[u.id] = dur
         if "text" in wanted:
-            for u in todo:
-                if not (u.text or "").strip():
-                    problems.add(u.meta.get("csv") or u.meta.get("manifest") or u.audio or u.id, "empty transcript",
-                                 row=u.meta.get("row"), column="text")
-                    bad.add(u.id)
-        problems.check(f"{self.corpus_name} ({len(todo)} files checked)")
+            for u in utts:
+                if (u.id, "text") in self._validated or u.id in self._bad:
+                    continue
+                if (u.text or "").strip():
+                    self._validated.add((u.id, "text"))
+                else:
+                    problems.add(u.meta.get("csv") or u.meta.get("manifest") or u.audio or u.id,
+                                 "empty transcript", row=u.meta.get("row"), column="text")
+                    self._bad.add(u.id)
+        problems.check(f"{self.corpus_name} (modalities: {', '.join(sorted(wanted))})")
         self._dropped.update(problems.counts())
-        self._validated.update(u.id for u in todo if u.id not in bad)
-        return [u for u in utts if u.id not in bad]
+        return [u for u in utts if u.id not in self._bad]
 
     def setup(self, stage: str | None = None) -> None:
         utts = self._validate(self.corpus(), self._wanted())
@@ -291,6 +302,7 @@ class EmotionDataModule(L.LightningDataModule):
         else:  # a later stage may need a modality the first one did not validate
             ok = {u.id for u in utts}
             self._splits = {s: [u for u in us if u.id in ok] for s, us in self._splits.items()}
+        self.report["dropped"] = dict(self._dropped)
 
     def _split(self, utts: list[Utterance]) -> dict[str, list[Utterance]]:
         with_split = [u for u in utts if u.split]
