@@ -72,10 +72,15 @@ def build_cli(args: list[str] | None = None, run: bool = True):
             parser.link_arguments("data.class_names", "model.init_args.class_names", apply_on="instantiate")
             parser.link_arguments("data.sample_rate", "model.init_args.sample_rate", apply_on="instantiate")
             parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+            # Lightning >= 2.6 writes save_last's last.ckpt only when a top-k file is written, so
+            # the latest epoch gets a checkpoint callback of its own (unmonitored, overwritten)
+            parser.add_lightning_class_args(ModelCheckpoint, "last_checkpoint")
             parser.set_defaults({
-                "checkpoint.monitor": "val/UA", "checkpoint.mode": "max", "checkpoint.save_last": True,
+                "checkpoint.monitor": "val/UA", "checkpoint.mode": "max", "checkpoint.save_last": False,
                 "checkpoint.filename": "best-epoch{epoch:02d}-UA{val/UA:.3f}",
                 "checkpoint.auto_insert_metric_name": False,
+                "last_checkpoint.monitor": None, "last_checkpoint.save_top_k": 1,
+                "last_checkpoint.filename": "last", "last_checkpoint.enable_version_counter": False,
             })
             parser.add_lightning_class_args(EpochSummary, "summary")
             parser.add_argument(
