@@ -30,6 +30,11 @@ TieBreak = Literal["intensity", "first", "drop"]
 Modality = Literal["audio", "text"]
 
 
+def _source(u: Utterance) -> str:
+    """The file a problem with this utterance should name: its CSV/manifest, else its audio."""
+    return u.meta.get("csv") or u.meta.get("manifest") or u.audio or u.id
+
+
 class EmotionDataset(Dataset):
     """Items for one split. A clip that fails to decode yields None (dropped by collate, logged)."""
 
@@ -213,7 +218,7 @@ class EmotionDataModule(L.LightningDataModule):
                 if u.label in known:
                     kept.append(u)
                 else:
-                    problems.add(u.meta.get("csv") or u.meta.get("manifest") or u.audio or u.id,
+                    problems.add(_source(u),
                                  f"label {u.label!r} is not one of class_names {names}",
                                  row=u.meta.get("row"), column="label")
             problems.check(f"{self.corpus_name}")  # raises, or (on_error=skip) reports the drops
@@ -271,7 +276,7 @@ class EmotionDataModule(L.LightningDataModule):
                     if err is None and dur is not None and dur < self.min_seconds:
                         err = f"shorter than min_seconds ({dur:.2f} s < {self.min_seconds})"
                     if err:
-                        problems.add(u.audio or u.meta.get("csv") or u.meta.get("manifest") or u.id,
+                        problems.add(u.audio or _source(u),
                                      err, row=u.meta.get("row"))
                         self._bad.add(u.id)
                     else:
@@ -285,7 +290,7 @@ class EmotionDataModule(L.LightningDataModule):
                 if (u.text or "").strip():
                     self._validated.add((u.id, "text"))
                 else:
-                    problems.add(u.meta.get("csv") or u.meta.get("manifest") or u.audio or u.id,
+                    problems.add(_source(u),
                                  "empty transcript", row=u.meta.get("row"), column="text")
                     self._bad.add(u.id)
         problems.check(f"{self.corpus_name} (modalities: {', '.join(sorted(wanted))})")
