@@ -84,7 +84,7 @@ def make_units(utts: Sequence[Utterance], keys: list[str] | None, text_disjoint:
 
 
 def _deal(units: dict[int, list[int]], labels: list[str], fractions: dict[str, float],
-          rng: np.random.Generator, fixed: dict[int, str] | None = None) -> dict[str, list[int]]:
+          rng: np.random.Generator) -> dict[str, list[int]]:
     """Greedy stratified assignment of whole units to splits with the given fractions."""
     classes = sorted(set(labels))
     cidx = {c: k for k, c in enumerate(classes)}
@@ -100,18 +100,15 @@ def _deal(units: dict[int, list[int]], labels: list[str], fractions: dict[str, f
     rng.shuffle(order)
     order.sort(key=lambda u: -len(units[u]))  # big units first, random order among equals
     seeded: dict[int, str] = {}
-    free = [u for u in reversed(order) if not (fixed and u in fixed)]
-    if len(free) >= len(names):
+    if len(order) >= len(names):
         # every split with a share gets at least one (small) unit, the rest is dealt greedily
-        for s, u in zip(sorted(names, key=lambda s: fractions[s]), free):
+        for s, u in zip(sorted(names, key=lambda s: fractions[s]), reversed(order)):
             seeded[u] = s
     for u in order:
         counts = np.zeros(len(classes))
         for i in units[u]:
             counts[cidx[labels[i]]] += 1
-        if fixed and u in fixed:
-            s = fixed[u]
-        elif u in seeded:
+        if u in seeded:
             s = seeded[u]
         else:
             def score(s):

@@ -106,7 +106,11 @@ class LogMel(nn.Module):
             rows = []
             for i in range(feats.shape[0]):
                 stats = self.speaker_stats.get(speakers[i]) if speakers else None
-                rows.append((feats[i] - stats[0]) / stats[1] if stats is not None else normed[i])
+                if stats is None:
+                    rows.append(normed[i])
+                else:  # statistics may have been computed before the model moved device
+                    mean, std = (t.to(feats.device) for t in stats)
+                    rows.append((feats[i] - mean) / std)
             feats = torch.stack(rows)
         return feats * mask, n
 
