@@ -1,3 +1,4 @@
+import logging
 import os
 import sys
 from pathlib import Path
@@ -23,3 +24,34 @@ def cache_dir(tmp_path):
     d = tmp_path / "cache"
     d.mkdir()
     return d
+
+
+class Result:
+    def __init__(self, code, out, err):
+        self.returncode, self.stdout, self.stderr = code, out, err
+
+
+@pytest.fixture
+def run(capsys, monkeypatch):
+    """Run `python -m zoo ...` in this process (Lightning is imported once for all tests)."""
+    from zoo.cli import main
+
+    def _run(*args, cwd=Path(__file__).resolve().parents[1]):
+        monkeypatch.chdir(cwd)
+        capsys.readouterr()
+        # Lightning binds its log handlers to the sys.stderr of its first import (an earlier
+        # test's capture); point them at this test's
+        loggers = [logging.getLogger()] + [l for l in logging.Logger.manager.loggerDict.values()
+                                           if isinstance(l, logging.Logger)]
+        for lg in loggers:
+            for h in lg.handlers:
+                if type(h) is logging.StreamHandler and getattr(h.stream, "closed", False):
+                    h.stream = sys.stderr
+        try:
+            main(list(args))
+            code = 0
+        except SystemExit as e:
+            code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+        out = capsys.readouterr()
+        return Result(code, out.out, out.err)
+    return _run

@@ -27,13 +27,18 @@ class Batch:
     input_ids: torch.Tensor | None = None
     attention_mask: torch.Tensor | None = None
     speakers: list[str | None] | None = None  # for per-speaker feature standardisation
+    features: torch.Tensor | None = None  # utterance-level features (B, D), e.g. eGeMAPS functionals
 
     def __len__(self) -> int:
         return len(self.ids)
 
 
-def collate(items: Sequence[dict | None]) -> Batch | None:
-    """Pad waveforms, stack labels; items that failed to load (None) are dropped."""
+def collate(items: Sequence[dict | None], pad_id: int = 0) -> Batch | None:
+    """Pad waveforms and token ids, stack labels; items that failed to load (None) are dropped.
+
+    ``input_ids`` are right-padded with ``pad_id`` and ``attention_mask`` marks the real tokens,
+    so a text model can mask the padding (a sentence alone and in a batch give the same output).
+    """
     items = [it for it in items if it is not None]
     if not items:
         return None
@@ -48,8 +53,18 @@ def collate(items: Sequence[dict | None]) -> Batch | None:
             waveforms[i, : lens[i]] = it["audio"]
         lengths = torch.tensor(lens, dtype=torch.long)
     texts = [it["text"] for it in items] if "text" in items[0] else None
+    input_ids = attention_mask = None
+    if "input_ids" in items[0]:
+        n_tok = [len(it["input_ids"]) for it in items]
+        input_ids = torch.full((len(items), max(n_tok)), pad_id, dtype=torch.long)
+        attention_mask = torch.zeros(len(items), max(n_tok), dtype=torch.long)
+        for i, it in enumerate(items):
+            input_ids[i, : n_tok[i]] = torch.as_tensor(it["input_ids"], dtype=torch.long)
+            attention_mask[i, : n_tok[i]] = 1
+    features = torch.stack([it["features"] for it in items]) if "features" in items[0] else None
     speakers = [it.get("speaker") for it in items]
     return Batch(ids=ids, labels=labels, soft=soft, waveforms=waveforms, lengths=lengths, texts=texts,
+                 input_ids=input_ids, attention_mask=attention_mask, features=features,
                  speakers=speakers if any(s is not None for s in speakers) else None)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 from typing import Literal, Sequence
 
@@ -27,7 +28,8 @@ log = logging.getLogger("zoo")
 
 LabelMode = Literal["majority", "soft"]
 TieBreak = Literal["intensity", "first", "drop"]
-Modality = Literal["audio", "text"]
+#: what a model can consume: raw audio, the transcript, eGeMAPS functionals (computed from the audio)
+Modality = Literal["audio", "text", "egemaps"]
 
 
 def _source(u: Utterance) -> str:
@@ -40,7 +42,7 @@ class EmotionDataset(Dataset):
 
     def __init__(self, utts: Sequence[Utterance], class_names: Sequence[str], *,
                  audio: AudioLoader | None, text: bool, soft: bool, max_samples: int | None,
-                 random_crop: bool):
+                 random_crop: bool, tokenizer=None, features=None):
         self.utts = list(utts)
         self.index = {c: i for i, c in enumerate(class_names)}
         self.class_names = list(class_names)
@@ -49,6 +51,8 @@ class EmotionDataset(Dataset):
         self.soft = soft
         self.max_samples = max_samples
         self.random_crop = random_crop
+        self.tokenizer = tokenizer  # has encode(text) -> ids; runs here, i.e. in the workers
+        self.features = features  # callable(audio path) -> 1-D tensor (cached utterance features)
 
     def __len__(self) -> int:
         return len(self.utts)
@@ -73,8 +77,16 @@ class EmotionDataset(Dataset):
                 start = int(torch.randint(0, extra + 1, ())) if self.random_crop else extra // 2
                 wav = wav[start : start + self.max_samples]
             item["audio"] = wav
+        if self.features is not None:
+            try:
+                item["features"] = self.features(u.audio)
+            except Exception as e:
+                log.warning("skipping %s (%s): cannot compute features: %s", u.id, u.audio, e)
+                return None
         if self.text:
             item["text"] = u.text or ""
+            if self.tokenizer is not None:
+                item["input_ids"] = self.tokenizer.encode(item["text"])
         return item
 
 
@@ -116,7 +128,8 @@ class EmotionDataModule(L.LightningDataModule):
         validate_audio: Open every audio file at setup (header only) to find missing, unreadable
             or empty files before the first epoch.
         min_seconds: Drop clips shorter than this (counted as problems).
-        modalities: What to load; null = what the model declares in ``model.inputs``.
+        modalities: What to load (audio, text, egemaps); null = what the model declares in
+            ``model.inputs``.
         predict_split: Which split ``predict`` runs on (``all`` = the whole corpus).
         check_leakage: At setup, log how many test transcripts also occur in train and how many
             audio files are byte-identical across splits.
@@ -197,6 +210,8 @@ class EmotionDataModule(L.LightningDataModule):
         self._validated: set[tuple[str, str]] = set()  # (utterance id, modality) found usable
         self._bad: set[str] = set()
         self.report: dict = {}
+        #: text tokenizer (``encode(text) -> ids``, ``pad_id``); None: the model's ``tokenizer``
+        self.tokenizer = None
 
     # -- corpus --------------------------------------------------------------------------------
     def load_corpus(self, problems: ProblemLog) -> list[Utterance]:
@@ -244,11 +259,18 @@ class EmotionDataModule(L.LightningDataModule):
         return len(self.class_names)
 
     # -- setup ---------------------------------------------------------------------------------
+    def _model(self):
+        return getattr(self.trainer, "lightning_module", None) if self.trainer is not None else None
+
     def _wanted(self) -> set[str]:
         if self.modalities is not None:
             return set(self.modalities)
-        model = getattr(self.trainer, "lightning_module", None) if self.trainer is not None else None
-        return set(getattr(model, "inputs", ("audio", "text")))
+        return set(getattr(self._model(), "inputs", ("audio", "text")))
+
+    def _tokenizer(self):
+        if self.tokenizer is not None:
+            return self.tokenizer
+        return getattr(self._model(), "tokenizer", None)
 
     def _validate(self, utts: list[Utterance], wanted: set[str]) -> list[Utterance]:
         """Find missing/unreadable/empty audio and missing text before the first step.
@@ -257,7 +279,7 @@ class EmotionDataModule(L.LightningDataModule):
         (e.g. a test run of a fusion model) checks only what is new, and rows found bad stay out.
         """
         problems = ProblemLog(self.on_error)
-        if "audio" in wanted:
+        if wanted & {"audio", "egemaps"}:  # features are computed from the audio file
             todo = [u for u in utts if (u.id, "audio") not in self._validated and u.id not in self._bad]
 
             def check(u: Utterance):
@@ -283,7 +305,8 @@ class EmotionDataModule(L.LightningDataModule):
                         self._validated.add((u.id, "audio"))
                         if dur is not None:
                             self._durations[u.id] = dur
-        if "text" in wanted:
+        # a model that predicts without a transcript (late fusion) does not need one per row
+        if "text" in wanted and not getattr(self._model(), "text_optional", False):
             for u in utts:
                 if (u.id, "text") in self._validated or u.id in self._bad:
                     continue
@@ -308,6 +331,11 @@ class EmotionDataModule(L.LightningDataModule):
             ok = {u.id for u in utts}
             self._splits = {s: [u for u in us if u.id in ok] for s, us in self._splits.items()}
         self.report["dropped"] = dict(self._dropped)
+        model = self._model()
+        if "text" in self._wanted() and hasattr(model, "prepare_tokenizer"):
+            # e.g. a from-scratch text model trains its sentencepiece vocabulary on the training
+            # transcripts (never on val/test: that would leak their words into the vocabulary)
+            model.prepare_tokenizer([u.text or "" for u in self._splits["train"]])
 
     def _split(self, utts: list[Utterance]) -> dict[str, list[Utterance]]:
         with_split = [u for u in utts if u.split]
@@ -367,9 +395,19 @@ class EmotionDataModule(L.LightningDataModule):
         wanted = self._wanted()
         audio = AudioLoader(self.sample_rate, self.cache_dir) if "audio" in wanted else None
         max_samples = int(self.max_seconds * self.sample_rate) if self.max_seconds else None
+        features = None
+        if "egemaps" in wanted:
+            from .features import EGeMAPS
+
+            features = EGeMAPS(self.cache_dir)
         return EmotionDataset(utts, self.class_names, audio=audio, text="text" in wanted,
                               soft=self.label_mode == "soft", max_samples=max_samples,
-                              random_crop=train)
+                              random_crop=train, tokenizer=self._tokenizer() if "text" in wanted else None,
+                              features=features)
+
+    def _collate(self):
+        tok = self._tokenizer() if "text" in self._wanted() else None
+        return partial(collate, pad_id=getattr(tok, "pad_id", 0))
 
     def _loader(self, name: str, train: bool) -> DataLoader:
         utts = self.split(name)
@@ -380,7 +418,7 @@ class EmotionDataModule(L.LightningDataModule):
         bs = self.batch_size if train else self.eval_batch_size
         world = getattr(self.trainer, "world_size", 1) if self.trainer is not None else 1
         rank = getattr(self.trainer, "global_rank", 0) if self.trainer is not None else 0
-        common = dict(collate_fn=collate, num_workers=self.num_workers,
+        common = dict(collate_fn=self._collate(), num_workers=self.num_workers,
                       persistent_workers=self.num_workers > 0)
         if self.bucketing and "audio" in self._wanted():
             durations = [self._durations.get(u.id, 0.0) for u in utts]
@@ -403,5 +441,5 @@ class EmotionDataModule(L.LightningDataModule):
         utts = self.split(self.predict_split)
         durations = [self._durations.get(u.id, 0.0) for u in utts]
         return DataLoader(self._dataset(utts, False), batch_size=self.eval_batch_size,
-                          sampler=LengthSortedSampler(durations), collate_fn=collate,
+                          sampler=LengthSortedSampler(durations), collate_fn=self._collate(),
                           num_workers=self.num_workers)

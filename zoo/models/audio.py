@@ -44,12 +44,9 @@ class AudioCNN(EmotionModule):
             self.encoder = ECAPAEncoder(n_mels, channels=channels[-1], embedding=hidden)
         self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(self.encoder.out_dim, self.num_classes))
 
-    def _speaker_stats(self) -> None:
+    def prepare_stats(self, dm) -> None:
         """Per-speaker log-mel statistics from every utterance of the DataModule (labels unused)."""
-        if self.hparams.normalize != "speaker" or self.features.speaker_stats:
-            return
-        dm = getattr(self.trainer, "datamodule", None)
-        if dm is None or not hasattr(dm, "split"):
+        if self.features.normalize != "speaker" or self.features.speaker_stats:
             return
         from ..data.audio import AudioLoader
 
@@ -60,22 +57,14 @@ class AudioCNN(EmotionModule):
                 clips.setdefault(u.speaker, []).append(torch.from_numpy(load(u.audio)))
         self.features.set_speaker_stats(clips)
 
-    def on_fit_start(self):
-        self._speaker_stats()
-
-    def on_test_start(self):
-        self._speaker_stats()
-
-    def on_validation_start(self):
-        self._speaker_stats()
-
-    def on_predict_start(self):
-        self._speaker_stats()
-
     def embed(self, batch: Batch) -> torch.Tensor:
         """Utterance embedding (used by late fusion)."""
         feats, n = self.features(batch.waveforms, batch.lengths, batch.speakers)
         return self.encoder(self.augment(feats), n)
+
+    @property
+    def embed_dim(self) -> int:
+        return self.encoder.out_dim
 
     def forward(self, batch: Batch) -> torch.Tensor:
         return self.head(self.embed(batch))

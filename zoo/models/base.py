@@ -10,6 +10,7 @@ They are logged as ``{stage}/WA``, ``{stage}/UA``, ``{stage}/macro_F1`` (stage =
 from __future__ import annotations
 
 import logging
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal, Sequence
 
@@ -89,6 +90,40 @@ class EmotionModule(L.LightningModule):
     def forward(self, batch: Batch) -> torch.Tensor:
         """Logits of shape (batch, num_classes)."""
         raise NotImplementedError
+
+    # -- corpus statistics and checkpoint extras -------------------------------------------------
+    def prepare_stats(self, datamodule) -> None:
+        """Corpus statistics the model needs before a stage (e.g. per-speaker normalisation);
+        called with the DataModule at the start of fit, validate, test and predict."""
+
+    def _stats_hook(self) -> None:
+        dm = getattr(self.trainer, "datamodule", None)
+        if dm is not None and hasattr(dm, "split"):
+            self.prepare_stats(dm)
+
+    def on_fit_start(self):
+        self._stats_hook()
+
+    def on_validation_start(self):
+        self._stats_hook()
+
+    def on_test_start(self):
+        self._stats_hook()
+
+    def on_predict_start(self):
+        self._stats_hook()
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        # the tokenizer travels inside the checkpoint (a from-scratch one exists nowhere else)
+        tok = getattr(self, "tokenizer", None)
+        if tok is not None and hasattr(tok, "state"):
+            checkpoint["zoo_tokenizer"] = tok.state()
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        if "zoo_tokenizer" in checkpoint and hasattr(self, "set_tokenizer"):
+            from ..data.text import TextTokenizer
+
+            self.set_tokenizer(TextTokenizer.from_state(checkpoint["zoo_tokenizer"]))
 
     # -- training logic, once --------------------------------------------------------------------
     def setup(self, stage: str) -> None:
@@ -203,3 +238,53 @@ def save_confusion_matrix(cm: torch.Tensor, class_names: Sequence[str], trainer,
     plt.close(fig)
     log.info("confusion matrix written to %s", png)
     return png
+
+
+def load_module(path: str, map_location: str | torch.device = "cpu") -> EmotionModule:
+    """A zoo model from a checkpoint written by ``python -m zoo fit`` (its class is recorded in it)."""
+    from ..errors import ZooUserError
+
+    if not Path(path).is_file():
+        raise ZooUserError(f"checkpoint not found: {path}")
+    try:
+        with _own_hparams():
+            model = EmotionModule.load_from_checkpoint(path, map_location=map_location)
+    except Exception as e:
+        raise ZooUserError(f"cannot load the zoo checkpoint {path}: {e}") from e
+    if type(model) is EmotionModule:
+        raise ZooUserError(f"{path} does not record which model class wrote it (train it with python -m zoo fit)")
+    return model
+
+
+def build_module(spec: dict, **fixed) -> EmotionModule:
+    """Instantiate ``{"class_path": ..., "init_args": {...}}`` (a zoo model), adding ``fixed``
+    arguments such as class_names; a bare class name is looked up in ``zoo.models``."""
+    import importlib
+
+    from ..errors import ZooUserError
+
+    path = spec.get("class_path")
+    if not path:
+        raise ZooUserError(f"a model spec needs a class_path, got {spec!r}")
+    module, _, name = path.rpartition(".")
+    try:
+        cls = getattr(importlib.import_module(module or "zoo.models"), name)
+    except (ImportError, AttributeError) as e:
+        raise ZooUserError(f"unknown model class {path!r}: {e}") from e
+    if not (isinstance(cls, type) and issubclass(cls, EmotionModule)):
+        raise ZooUserError(f"{path!r} is not a zoo model (a subclass of zoo.models.EmotionModule)")
+    with _own_hparams():
+        return cls(**{**dict(spec.get("init_args") or {}), **fixed})
+
+
+@contextmanager
+def _own_hparams():
+    """A model built inside another's __init__ (a fusion branch) records its own init args:
+    LightningCLI's context would otherwise hand it the outer model's hyper-parameters."""
+    from lightning.pytorch.core.mixins.hparams_mixin import _given_hyperparameters
+
+    token = _given_hyperparameters.set(None)
+    try:
+        yield
+    finally:
+        _given_hyperparameters.reset(token)

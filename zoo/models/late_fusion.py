@@ -1,0 +1,150 @@
+"""Late fusion (the seed deck's architecture): an audio model and a text model each produce an
+utterance embedding; a fusion block turns the pair into logits.
+
+Two-stage recipe: train an audio-only and a text-only model, then point ``audio_checkpoint`` /
+``text_checkpoint`` at their checkpoints and set ``freeze_encoders: true``: only the fusion
+classifier trains.
+"""
+from __future__ import annotations
+
+import logging
+from contextlib import nullcontext
+from typing import Literal
+
+import torch
+from torch import nn
+
+from ..data.batch import Batch
+from ..errors import ZooUserError
+from ..nn.fusion import FUSIONS
+from .base import EmotionModule, build_module, load_module
+from .text import TextBranchMixin
+
+log = logging.getLogger("zoo")
+
+DEFAULT_AUDIO = {"class_path": "zoo.models.AudioCNN", "init_args": {}}
+DEFAULT_TEXT = {"class_path": "zoo.models.TextBERT", "init_args": {}}
+
+
+def _spec_of(model: EmotionModule) -> dict:
+    """The class path and init args that rebuild ``model`` (without its weights)."""
+    args = {k: v for k, v in model.hparams.items()
+            if k not in ("class_names", "sample_rate") and not k.startswith("_")}
+    return {"class_path": f"{type(model).__module__}.{type(model).__name__}", "init_args": args}
+
+
+class LateFusion(TextBranchMixin, EmotionModule):
+    """Audio model embedding + text model embedding -> fusion -> classifier.
+
+    Args:
+        audio_branch: The audio model (class_path + init_args), e.g. AudioCNN or
+            Wav2Vec2Classifier; ignored when audio_checkpoint is set.
+        text_branch: The text model (class_path + init_args), e.g. TextBERT; ignored when
+            text_checkpoint is set.
+        audio_checkpoint: A zoo checkpoint of a trained audio model: its encoder is used.
+        text_checkpoint: A zoo checkpoint of a trained text model: its encoder and tokenizer are used.
+        freeze_encoders: Keep both branches fixed and train only the fusion classifier (stage 2).
+        fusion: ``concat`` (concatenation -> MLP), ``gated`` (learned per-dimension gate),
+            ``attention`` (the two embeddings attend to each other), ``logits`` (decision level:
+            learned weighted average of the branches' own logits).
+        fusion_hidden: Width of the fusion MLP.
+        dropout: Dropout in the fusion block.
+        modality_dropout: Probability, per training utterance, of hiding its transcript, so the
+            model learns to predict from audio alone when no transcript is given.
+    """
+
+    inputs = ("audio", "text")
+    #: an utterance without a transcript is predicted from audio (not a data problem)
+    text_optional = True
+
+    def __init__(self, audio_branch: dict = DEFAULT_AUDIO, text_branch: dict = DEFAULT_TEXT,
+                 audio_checkpoint: str | None = None, text_checkpoint: str | None = None,
+                 freeze_encoders: bool = False,
+                 fusion: Literal["concat", "gated", "attention", "logits"] = "concat",
+                 fusion_hidden: int = 128, dropout: float = 0.2, modality_dropout: float = 0.1, **kwargs):
+        super().__init__(**kwargs)
+        self.audio = self._branch(audio_branch, audio_checkpoint, "audio")
+        self.text = self._branch(text_branch, text_checkpoint, "text")
+        if "text" not in self.text.inputs or "text" in self.audio.inputs:
+            raise ZooUserError(f"late fusion needs an audio model and a text model, got "
+                               f"{type(self.audio).__name__} and {type(self.text).__name__}")
+        self.inputs = tuple(dict.fromkeys((*self.audio.inputs, "text")))
+        self.fusion_kind = fusion
+        self.freeze_encoders = freeze_encoders
+        self.modality_dropout = modality_dropout
+        if fusion == "logits":
+            self.fusion = None
+            self.weights = nn.Parameter(torch.zeros(2))  # softmax -> equal weights at the start
+        else:
+            self.fusion = FUSIONS[fusion](self.audio.embed_dim, self.text.embed_dim, fusion_hidden,
+                                          self.num_classes, dropout)
+            for b in (self.audio, self.text):  # unused: no gradient (DDP would complain)
+                b.head.requires_grad_(False)
+        self.missing_text = nn.Parameter(torch.zeros(self.text.embed_dim))
+        if freeze_encoders:
+            for b in (self.audio, self.text):
+                trainable_head = fusion == "logits" and b.head[-1].weight.requires_grad
+                b.requires_grad_(False)
+                b.head.requires_grad_(trainable_head)
+
+    def _branch(self, spec: dict, checkpoint: str | None, kind: str) -> EmotionModule:
+        if checkpoint:
+            model = load_module(checkpoint)
+            if list(model.class_names) != self.class_names:
+                raise ZooUserError(
+                    f"{kind}_checkpoint {checkpoint} predicts {model.class_names}, but the data has "
+                    f"{self.class_names}: train both branches on the same label set")
+            if "audio" in model.inputs and model.sample_rate != self.sample_rate:
+                raise ZooUserError(f"{kind}_checkpoint {checkpoint} expects {model.sample_rate} Hz audio, "
+                                   f"the data gives {self.sample_rate} Hz")
+            log.info("late fusion: %s branch %s loaded from %s", kind, type(model).__name__, checkpoint)
+            return model
+        return build_module(spec, class_names=self.class_names, sample_rate=self.sample_rate)
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        if self.freeze_encoders:  # frozen branches also keep dropout and running stats fixed
+            self.audio.eval()
+            self.text.eval()
+        return self
+
+    def prepare_stats(self, dm) -> None:
+        self.audio.prepare_stats(dm)
+        self.text.prepare_stats(dm)
+
+    @staticmethod
+    def has_text(batch: Batch) -> torch.Tensor:
+        """(B,) bool: which utterances come with a transcript."""
+        if batch.input_ids is None:
+            return torch.zeros(len(batch), dtype=torch.bool)
+        if batch.texts is not None:
+            return torch.tensor([bool(t and t.strip()) for t in batch.texts])
+        return batch.attention_mask.sum(1) > 2  # more than [CLS] [SEP]
+
+    def forward(self, batch: Batch) -> torch.Tensor:
+        frozen = torch.no_grad() if self.freeze_encoders else nullcontext()
+        with frozen:
+            ea = self.audio.embed(batch)
+        present = self.has_text(batch).to(ea.device)
+        if self.training and self.modality_dropout > 0:
+            present &= torch.rand(len(present), device=ea.device) >= self.modality_dropout
+        if present.any():
+            with frozen:
+                et = self.text.embed(batch)
+        else:
+            et = ea.new_zeros(len(batch), self.text.embed_dim)
+        if self.fusion is None:  # decision level
+            la = self.audio.head(ea)
+            lt = self.text.head(et)
+            w = self.weights.softmax(0)
+            return torch.where(present[:, None], w[0] * la + w[1] * lt, la)
+        et = torch.where(present[:, None], et, self.missing_text.to(et.dtype).expand_as(et))
+        return self.fusion(ea, et)
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        super().on_save_checkpoint(checkpoint)
+        # self-contained: the branches are rebuilt from their specs, weights come from this file
+        hp = checkpoint.get("hyper_parameters")
+        if hp is not None:
+            hp["audio_branch"], hp["audio_checkpoint"] = _spec_of(self.audio), None
+            hp["text_branch"], hp["text_checkpoint"] = _spec_of(self.text), None
