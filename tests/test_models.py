@@ -31,8 +31,8 @@ def test_audio_cnn_batched_equals_single(lengths, normalize):
         model.train()
         model(collate([{"id": "x", "label": 0, "audio": w} for w in clips([8000, 12000], seed=1)]))
     single, batched = logits_single_and_batched(model, clips(lengths))
-    # float noise of batched FFT/conv kernels is ~1e-4; a padding leak shows as >1e-2
-    assert torch.allclose(single, batched, atol=1e-3), (single - batched).abs().max()
+    # a BatchNorm shift carried from padded frames into the clip's edge showed as ~2e-4 here
+    assert torch.allclose(single, batched, atol=1e-4), (single - batched).abs().max()
 
 
 def test_audio_cnn_padding_does_not_leak_into_logits():

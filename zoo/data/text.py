@@ -122,6 +122,20 @@ def load_tokenizer(name_or_path: str, max_length: int = 64) -> TextTokenizer:
     return TextTokenizer(hf, max_length)
 
 
+def _drop_rare_characters(texts: list[str], vocab_size: int) -> list[str]:
+    """sentencepiece needs a piece for every character it keeps (and keeps at least 98% of the
+    character occurrences); Korean has thousands of syllables, so with a small vocabulary the
+    rarest characters are removed from the training text (they encode as [UNK])."""
+    from collections import Counter
+
+    counts = Counter(c for t in texts for c in t if not c.isspace())
+    room = max(1, vocab_size - 3 - 8)  # minus <unk> <s> </s>, and a margin for "▁" and rounding
+    if len(counts) <= room:
+        return texts
+    keep = {c for c, _ in counts.most_common(room)}
+    return [t for t in ("".join(c for c in t if c in keep or c.isspace()) for t in texts) if t.strip()]
+
+
 def train_tokenizer(texts: Sequence[str], vocab_size: int = 8000, max_length: int = 64,
                     cache_dir: str | Path | None = None) -> TextTokenizer:
     """Train a unigram sentencepiece vocabulary on ``texts`` (the training transcripts) and wrap
@@ -138,8 +152,8 @@ def train_tokenizer(texts: Sequence[str], vocab_size: int = 8000, max_length: in
         out.mkdir(parents=True, exist_ok=True)
         model = io.BytesIO()
         spm.SentencePieceTrainer.train(
-            sentence_iterator=iter(texts), model_writer=model, vocab_size=vocab_size,
-            model_type="unigram", character_coverage=0.9995,
+            sentence_iterator=iter(_drop_rare_characters(texts, vocab_size)), model_writer=model,
+            vocab_size=vocab_size, model_type="unigram", character_coverage=0.9995,
             hard_vocab_limit=False,  # small corpora: fewer pieces than asked for, not an error
             num_threads=1,  # deterministic
             minloglevel=2)

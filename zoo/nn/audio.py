@@ -148,8 +148,10 @@ class ConvBlock(nn.Module):
         self.pool_time = pool_time
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor):
-        # x: (B, C, T, F); padding re-zeroed after the convs so edge frames match the single clip
-        x = self.conv(x) * length_mask(lengths, x.shape[2])[:, None, :, None]
+        # x: (B, C, T, F); padding is re-zeroed after each conv: BatchNorm's shift makes padded
+        # frames non-zero, and the next conv would carry them into the clip's edge frames
+        mask = length_mask(lengths, x.shape[2])[:, None, :, None].to(x.dtype)
+        x = self.conv[3:](self.conv[:3](x) * mask) * mask
         x = self.pool(x)
         if self.pool_time:
             lengths = (lengths + 1) // 2
@@ -204,5 +206,12 @@ class ECAPAEncoder(nn.Module):
         self.out_dim = embedding
 
     def forward(self, feats: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        if feats.shape[1] < 8:  # its reflect padding needs a few frames (a clip under ~0.1 s)
+            feats = nn.functional.pad(feats, (0, 0, 0, 8 - feats.shape[1]))
+        if not self.training:
+            # SpeechBrain's TDNN blocks reflect-pad and batch-normalise the padded frames, which
+            # then leak into a shorter clip's edge frames: evaluate each clip on its own frames
+            return torch.cat([self.net(feats[i : i + 1, : max(int(n), 8)]).squeeze(1)
+                              for i, n in enumerate(lengths)])
         rel = lengths.float() / feats.shape[1]  # SpeechBrain takes relative lengths
         return self.net(feats, rel).squeeze(1)

@@ -1,0 +1,122 @@
+"""Text side: tokenizers (KoBERT's layout, trained from transcripts, saved and reloaded), the
+text model loaded through `pretrained:` from a local directory, tokenizers inside checkpoints."""
+import pickle
+
+import pytest
+import torch
+
+from zoo.data.batch import collate
+from zoo.data.text import (SPECIALS, TextTokenizer, ZooKoBertTokenizer, load_tokenizer,
+                           train_tokenizer)
+from zoo.errors import ZooUserError
+from zoo.models import TextBERT
+
+CLASSES = ["Angry", "Happiness", "Neutral", "Sadness"]
+SENTENCES = ["나 어제 헤어졌어", "오늘 정말 기분이 좋아", "왜 이렇게 화가 나는지 모르겠어",
+             "무서워서 잠을 못 잤어", "그냥 평범한 하루였어", "친구가 선물을 줬어", "시험에 떨어졌어",
+             "내일 회의는 열 시에 시작해"]
+TINY = dict(vocab_size=200, hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64)
+
+
+@pytest.fixture
+def tokenizer(tmp_path):
+    return train_tokenizer(SENTENCES * 3, vocab_size=120, cache_dir=tmp_path / "tok")
+
+
+def test_trained_tokenizer_is_cached_deterministic_and_kobert_shaped(tokenizer, tmp_path):
+    ids = tokenizer.encode("나 어제 헤어졌어")
+    toks = tokenizer.hf.convert_ids_to_tokens(ids)
+    assert toks[0] == "[CLS]" and toks[-1] == "[SEP]"
+    assert "[UNK]" not in toks  # every syllable of a training sentence is in the vocabulary
+    assert tokenizer.pad_id == SPECIALS.index("[PAD]") == 0
+    assert tokenizer.vocab_size <= 120 + len(SPECIALS)
+    again = train_tokenizer(SENTENCES * 3, vocab_size=120, cache_dir=tmp_path / "tok")
+    assert again.hf.vocab_file == tokenizer.hf.vocab_file  # the cache, not a retrain
+    other = train_tokenizer(SENTENCES[:4] * 3, vocab_size=120, cache_dir=tmp_path / "tok")
+    assert other.hf.vocab_file != tokenizer.hf.vocab_file  # other transcripts, other key
+    # truncation keeps [SEP]
+    short = TextTokenizer(tokenizer.hf, max_length=4).encode("왜 이렇게 화가 나는지 모르겠어")
+    assert len(short) == 4 and short[-1] == tokenizer.hf.sep_token_id
+
+
+def test_kobert_tokenizer_save_pretrained_round_trip(tokenizer, tmp_path):
+    # KoBertTokenizer.save_pretrained fails on transformers >= 4.x; the zoo's subclass works
+    assert isinstance(tokenizer.hf, ZooKoBertTokenizer)
+    tokenizer.save(tmp_path / "saved")
+    assert (tmp_path / "saved/tokenizer_78b3253a26.model").exists()
+    assert (tmp_path / "saved/vocab.txt").exists()
+    back = load_tokenizer(str(tmp_path / "saved"))
+    for s in SENTENCES:
+        assert back.encode(s) == tokenizer.encode(s)
+    # picklable for DataLoader workers
+    assert pickle.loads(pickle.dumps(tokenizer)).encode(SENTENCES[1]) == tokenizer.encode(SENTENCES[1])
+
+
+def test_unreachable_hub_id_is_a_clear_error(tmp_path):
+    with pytest.raises(ZooUserError, match="local directory"):
+        load_tokenizer(str(tmp_path / "no-such-model"))
+
+
+def test_text_model_loads_a_local_pretrained_directory(tokenizer, tmp_path):
+    """The `pretrained:` path users use with monologg/kobert, on a tiny random BERT saved here."""
+    from transformers import BertConfig, BertModel
+
+    d = tmp_path / "tiny-kobert"
+    bert = BertModel(BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=1,
+                                num_attention_heads=2, intermediate_size=64))
+    bert.save_pretrained(d)
+    tokenizer.save(d)
+    model = TextBERT(class_names=CLASSES, pretrained=str(d))
+    for k, v in bert.state_dict().items():
+        assert torch.equal(model.encoder.bert.state_dict()[k], v), k
+    assert model.tokenizer.encode(SENTENCES[0]) == tokenizer.encode(SENTENCES[0])
+    frozen = TextBERT(class_names=CLASSES, pretrained=str(d), freeze_encoder=True)
+    trainable = {n for n, p in frozen.named_parameters() if p.requires_grad}
+    assert trainable and all(n.startswith("head.") for n in trainable)
+    assert not frozen.train().encoder.training  # frozen encoder: no dropout noise
+
+
+def test_from_scratch_model_trains_its_tokenizer_and_checkpoint_carries_it(tmp_path):
+    model = TextBERT(class_names=CLASSES, pretrained=None, **TINY)
+    assert model.tokenizer is None
+    model.prepare_tokenizer(SENTENCES)
+    assert model.tokenizer is not None and model.tokenizer.vocab_size <= model.encoder.vocab_size
+    ckpt = {"hyper_parameters": {}}
+    model.on_save_checkpoint(ckpt)
+    fresh = TextBERT(class_names=CLASSES, pretrained=None, **TINY)
+    fresh.on_load_checkpoint(ckpt)
+    for s in SENTENCES:
+        assert fresh.tokenizer.encode(s) == model.tokenizer.encode(s)
+    fresh.prepare_tokenizer(["완전히 다른 문장"])  # a restored tokenizer is not retrained
+    assert fresh.tokenizer.encode(SENTENCES[2]) == model.tokenizer.encode(SENTENCES[2])
+
+
+def test_text_model_without_transcript_is_a_clear_error(tokenizer):
+    model = TextBERT(class_names=CLASSES, pretrained=None, **TINY)
+    model.set_tokenizer(tokenizer)
+    batch = collate([{"id": "a", "label": 0, "audio": torch.zeros(1600)}])
+    with pytest.raises(ZooUserError, match="transcript"):
+        model(batch)
+
+
+def test_encoder_lr_gets_its_own_parameter_group():
+    model = TextBERT(class_names=CLASSES, pretrained=None, encoder_lr=1e-5, **TINY,
+                     optimizer=lambda p: torch.optim.AdamW(p, lr=1e-3))
+    opt = model.configure_optimizers()
+    lrs = sorted(g["lr"] for g in opt.param_groups)
+    assert lrs == [1e-5, 1e-3]
+    n_enc = sum(p.numel() for p in model.encoder.parameters())
+    assert sum(p.numel() for g in opt.param_groups if g["lr"] == 1e-5 for p in g["params"]) == n_enc
+
+
+def test_small_vocabulary_on_many_characters(tmp_path):
+    """Korean has thousands of syllables: a vocabulary smaller than the character set still
+    trains (rare characters become [UNK]) and never exceeds the encoder's embedding table."""
+    import random
+
+    rng = random.Random(0)
+    texts = ["".join(chr(0xAC00 + rng.randrange(2000)) for _ in range(12)) for _ in range(300)]
+    tok = train_tokenizer(texts, vocab_size=300, cache_dir=tmp_path)
+    assert tok.vocab_size <= 300 + len(SPECIALS)
+    ids = tok.encode(texts[0])
+    assert max(ids) < tok.vocab_size and tok.hf.unk_token_id in ids
