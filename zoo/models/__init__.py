@@ -1,5 +1,10 @@
 """Model families. Each is one file; all share EmotionModule (loss, metrics, optimiser)."""
 from .audio import AudioCNN
 from .base import EmotionModule
+from .early_fusion import EarlyFusion
+from .egemaps import EGeMAPSMLP
+from .late_fusion import LateFusion
+from .text import TextBERT
+from .wav2vec2 import Wav2Vec2Classifier
 
-__all__ = ["AudioCNN", "EmotionModule"]
+__all__ = ["AudioCNN", "EmotionModule", "EGeMAPSMLP", "EarlyFusion", "LateFusion", "TextBERT", "Wav2Vec2Classifier"]

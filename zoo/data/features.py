@@ -1,0 +1,158 @@
+"""Hand-crafted utterance features: the eGeMAPS v02 functionals (openSMILE), cached on disk.
+
+eGeMAPS (Eyben et al., 2016, "The Geneva Minimalistic Acoustic Parameter Set") is the classic
+SER baseline: 88 statistics per utterance of pitch, loudness, jitter/shimmer, HNR, formants,
+spectral slope/balance and rhythm. Computing them takes ~26 ms per clip, so each clip's vector
+is cached (one ``.npy`` of 88 float32 under ``<cache_dir>/egemaps/``), keyed like the audio
+cache: path, size, mtime, plus the analysis rate and the feature-set/openSMILE version.
+
+Needs the optional extra: ``pip install 'zoo[egemaps]'`` (the ``opensmile`` package).
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .audio import _zip_member, read_audio, resample
+
+#: openSMILE's eGeMAPS v02 functionals: 88 values per utterance
+FEATURE_SET = "eGeMAPSv02"
+NUM_FEATURES = 88
+#: bump when the way features are computed here changes (invalidates the cache)
+FEATURES_VERSION = 1
+#: rate the signal is analysed at (see EGeMAPS)
+ANALYSIS_RATE = 16000
+
+INSTALL_HINT = ("eGeMAPS features need the openSMILE Python package: pip install 'zoo[egemaps]' "
+                "(or pip install opensmile)")
+
+
+def _require_opensmile():
+    try:
+        import opensmile
+    except ImportError as e:
+        raise ImportError(INSTALL_HINT) from e
+    return opensmile
+
+
+def _opensmile_version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("opensmile")
+    except Exception:  # pragma: no cover - not installed as a distribution
+        return "unknown"
+
+
+def _new_smile():
+    opensmile = _require_opensmile()
+    return opensmile.Smile(feature_set=opensmile.FeatureSet.eGeMAPSv02,
+                           feature_level=opensmile.FeatureLevel.Functionals)
+
+
+def feature_names() -> list[str]:
+    """The 88 eGeMAPS v02 functional names, in the order of the vectors EGeMAPS returns."""
+    return list(_new_smile().feature_names)
+
+
+class EGeMAPS:
+    """``EGeMAPS(cache_dir)(path) -> torch.float32 tensor (88,)``: eGeMAPS v02 functionals.
+
+    ``path`` is an audio file or ``"archive.zip::member.wav"``; it is decoded with the zoo's
+    ``read_audio`` (mono mixdown) and resampled to ``sample_rate`` (16 kHz) before openSMILE
+    runs. A fixed analysis rate keeps the features comparable across corpora and files of mixed
+    rates: eGeMAPS' spectral parameters (alpha ratio, Hammarberg index, spectral slopes, formants)
+    only look below 5 kHz, which 16 kHz covers, while openSMILE's FFT frames and bands shift with
+    the input rate, so the same voice at 16 and 44.1 kHz would otherwise give different vectors.
+    It also makes 44.1/48 kHz files ~3x cheaper to analyse.
+
+    The functionals always cover the whole clip (the DataModule's ``max_seconds`` crop applies to
+    waveforms only). Clips shorter than ~60 ms have no eGeMAPS frames and raise ``ValueError``
+    (the dataset logs and skips them).
+
+    Picklable: the openSMILE object is created lazily, once per process (DataLoader workers
+    build their own).
+
+    Args:
+        cache_dir: Folder of the feature cache (``<cache_dir>/egemaps/``); None: no disk cache
+            (vectors are still memoised in memory for the life of this object).
+        sample_rate: Analysis rate (Hz).
+    """
+
+    dim = NUM_FEATURES
+
+    def __init__(self, cache_dir: str | Path | None = None, sample_rate: int = ANALYSIS_RATE):
+        _require_opensmile()  # fail here with the install hint, not once per clip in a worker
+        self.cache_dir = Path(cache_dir) / "egemaps" if cache_dir else None
+        if self.cache_dir is not None:
+            self.cache_dir.mkdir(parents=True, exist_ok=True)
+        self.sample_rate = sample_rate
+        self.version = f"{FEATURE_SET}|v{FEATURES_VERSION}|opensmile-{_opensmile_version()}"
+        self._smile = None
+        self._pid = None
+        self._memo: dict[str, np.ndarray] = {}
+        self.computed = 0  # clips analysed by this object (in this process), not read from a cache
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["_smile"] = None  # each process builds its own openSMILE instance
+        state["_pid"] = None
+        state["_memo"] = {}
+        return state
+
+    def smile(self):
+        if self._smile is None or self._pid != os.getpid():
+            self._smile = _new_smile()
+            self._pid = os.getpid()
+        return self._smile
+
+    def key(self, path: str) -> str:
+        zm = _zip_member(path)
+        st = os.stat(zm[0] if zm else path)
+        raw = f"{os.path.abspath(path)}|{st.st_size}|{st.st_mtime_ns}|{self.sample_rate}|{self.version}"
+        return hashlib.sha1(raw.encode()).hexdigest()
+
+    def compute(self, path: str) -> np.ndarray:
+        """The 88 functionals of one clip, without any cache."""
+        wav, sr = read_audio(path)
+        wav = resample(wav, sr, self.sample_rate)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Segment too short")
+            values = self.smile().process_signal(np.ascontiguousarray(wav, dtype=np.float32),
+                                                 self.sample_rate).to_numpy(dtype=np.float32)[0]
+        self.computed += 1
+        finite = np.isfinite(values)
+        if not finite.any():
+            raise ValueError(f"too short for eGeMAPS ({wav.shape[0] / self.sample_rate * 1000:.0f} ms): "
+                             "openSMILE found no analysis frames")
+        if not finite.all():  # a functional undefined for this clip: neutral value, not NaN
+            values = np.where(finite, values, 0.0).astype(np.float32)
+        return values
+
+    def __call__(self, path: str) -> torch.Tensor:
+        key = self.key(path)
+        values = self._memo.get(key)
+        if values is None and self.cache_dir is not None:
+            cached = self.cache_dir / (key + ".npy")
+            if cached.exists():
+                try:
+                    values = np.load(cached)
+                    if values.shape != (NUM_FEATURES,):
+                        values = None
+                except (OSError, ValueError):
+                    values = None  # a torn write from a killed run: compute again
+            if values is None:
+                values = self.compute(path)
+                tmp = cached.with_suffix(f".{os.getpid()}.tmp")
+                with open(tmp, "wb") as f:
+                    np.save(f, values)
+                os.replace(tmp, cached)  # atomic: concurrent workers never read half a file
+        elif values is None:
+            values = self.compute(path)
+        self._memo[key] = values
+        return torch.from_numpy(values.copy())
