@@ -29,7 +29,7 @@ MODELS = {
     "egemaps_mlp": ("EGeMAPSMLP", {"hidden": [16]}),
     **{f"late_fusion_{f}": ("LateFusion", {"audio_branch": AUDIO, "text_branch": TEXT, "fusion": f,
                                            "fusion_hidden": 16})
-       for f in ("concat", "gated", "attention", "logits")},
+       for f in ("concat", "gated", "attention", "logits", "probs")},
     "late_fusion_wav2vec2": ("LateFusion", {"audio_branch": {"class_path": "zoo.models.Wav2Vec2Classifier",
                                                              "init_args": W2V}, "text_branch": TEXT}),
     "late_fusion_egemaps": ("LateFusion", {"audio_branch": {"class_path": "zoo.models.EGeMAPSMLP",

@@ -102,7 +102,14 @@ class EmotionModule(L.LightningModule):
             self.prepare_stats(dm)
 
     def on_fit_start(self):
+        # Lightning restores each submodule's captured mode instead of calling train(); going
+        # through train() lets a family keep its frozen parts in eval mode (no dropout, no
+        # BatchNorm or running-statistics updates in a frozen encoder)
+        self.train()
         self._stats_hook()
+
+    def on_validation_model_train(self) -> None:
+        self.train()
 
     def on_validation_start(self):
         self._stats_hook()
@@ -246,26 +253,44 @@ def load_module(path: str, map_location: str | torch.device = "cpu") -> EmotionM
 
     if not Path(path).is_file():
         raise ZooUserError(f"checkpoint not found: {path}")
+    import io
+
+    data = Path(path).read_bytes()
+    try:
+        ckpt = torch.load(io.BytesIO(data), map_location="cpu", weights_only=False)
+        class_path = ckpt.get("hyper_parameters", {}).get("_class_path")
+    except Exception as e:
+        raise ZooUserError(f"cannot read the checkpoint {path}: {e}") from e
+    if not class_path:
+        raise ZooUserError(f"{path} does not record which model class wrote it (train it with python -m zoo fit)")
+    # the class is resolved here: Lightning drops `_class_path` for a base class without **kwargs
+    cls = _resolve_model_class(class_path)
     try:
         with _own_hparams():
-            model = EmotionModule.load_from_checkpoint(path, map_location=map_location)
+            return cls.load_from_checkpoint(io.BytesIO(data), map_location=map_location)
     except Exception as e:
         raise ZooUserError(f"cannot load the zoo checkpoint {path}: {e}") from e
-    if type(model) is EmotionModule:
-        raise ZooUserError(f"{path} does not record which model class wrote it (train it with python -m zoo fit)")
-    return model
 
 
 def build_module(spec: dict, **fixed) -> EmotionModule:
     """Instantiate ``{"class_path": ..., "init_args": {...}}`` (a zoo model), adding ``fixed``
     arguments such as class_names; a bare class name is looked up in ``zoo.models``."""
-    import importlib
-
     from ..errors import ZooUserError
 
     path = spec.get("class_path")
     if not path:
         raise ZooUserError(f"a model spec needs a class_path, got {spec!r}")
+    cls = _resolve_model_class(path)
+    with _own_hparams():
+        return cls(**{**dict(spec.get("init_args") or {}), **fixed})
+
+
+def _resolve_model_class(path: str) -> type[EmotionModule]:
+    """A zoo model class by dotted path (``zoo.models.AudioCNN``) or bare name (``AudioCNN``)."""
+    import importlib
+
+    from ..errors import ZooUserError
+
     module, _, name = path.rpartition(".")
     try:
         cls = getattr(importlib.import_module(module or "zoo.models"), name)
@@ -273,8 +298,7 @@ def build_module(spec: dict, **fixed) -> EmotionModule:
         raise ZooUserError(f"unknown model class {path!r}: {e}") from e
     if not (isinstance(cls, type) and issubclass(cls, EmotionModule)):
         raise ZooUserError(f"{path!r} is not a zoo model (a subclass of zoo.models.EmotionModule)")
-    with _own_hparams():
-        return cls(**{**dict(spec.get("init_args") or {}), **fixed})
+    return cls
 
 
 @contextmanager

@@ -16,7 +16,7 @@ from torch import nn
 
 from ..data.batch import Batch
 from ..errors import ZooUserError
-from ..nn.fusion import FUSIONS
+from ..nn.fusion import FUSIONS, DecisionFusion
 from .base import EmotionModule, build_module, load_module
 from .text import TextBranchMixin
 
@@ -43,10 +43,12 @@ class LateFusion(TextBranchMixin, EmotionModule):
             text_checkpoint is set.
         audio_checkpoint: A zoo checkpoint of a trained audio model: its encoder is used.
         text_checkpoint: A zoo checkpoint of a trained text model: its encoder and tokenizer are used.
-        freeze_encoders: Keep both branches fixed and train only the fusion classifier (stage 2).
+        freeze_encoders: Keep both branches fixed and train only the fusion classifier (stage 2;
+            with a decision-level fusion only the two mixing weights train).
         fusion: ``concat`` (concatenation -> MLP), ``gated`` (learned per-dimension gate),
-            ``attention`` (the two embeddings attend to each other), ``logits`` (decision level:
-            learned weighted average of the branches' own logits).
+            ``attention`` (the two embeddings attend to each other); decision level, on the
+            branches' own classifiers: ``logits`` (learned weighted average of their logits) or
+            ``probs`` (learned weighted average of their class probabilities).
         fusion_hidden: Width of the fusion MLP.
         dropout: Dropout in the fusion block.
         modality_dropout: Probability, per training utterance, of hiding its transcript, so the
@@ -60,7 +62,7 @@ class LateFusion(TextBranchMixin, EmotionModule):
     def __init__(self, audio_branch: dict = DEFAULT_AUDIO, text_branch: dict = DEFAULT_TEXT,
                  audio_checkpoint: str | None = None, text_checkpoint: str | None = None,
                  freeze_encoders: bool = False,
-                 fusion: Literal["concat", "gated", "attention", "logits"] = "concat",
+                 fusion: Literal["concat", "gated", "attention", "logits", "probs"] = "concat",
                  fusion_hidden: int = 128, dropout: float = 0.2, modality_dropout: float = 0.1, **kwargs):
         super().__init__(**kwargs)
         self.audio = self._branch(audio_branch, audio_checkpoint, "audio")
@@ -72,9 +74,9 @@ class LateFusion(TextBranchMixin, EmotionModule):
         self.fusion_kind = fusion
         self.freeze_encoders = freeze_encoders
         self.modality_dropout = modality_dropout
-        if fusion == "logits":
-            self.fusion = None
-            self.weights = nn.Parameter(torch.zeros(2))  # softmax -> equal weights at the start
+        self.decision_level = fusion in ("logits", "probs")
+        if self.decision_level:
+            self.fusion = DecisionFusion(fusion)
         else:
             self.fusion = FUSIONS[fusion](self.audio.embed_dim, self.text.embed_dim, fusion_hidden,
                                           self.num_classes, dropout)
@@ -82,10 +84,8 @@ class LateFusion(TextBranchMixin, EmotionModule):
                 b.head.requires_grad_(False)
         self.missing_text = nn.Parameter(torch.zeros(self.text.embed_dim))
         if freeze_encoders:
-            for b in (self.audio, self.text):
-                trainable_head = fusion == "logits" and b.head[-1].weight.requires_grad
-                b.requires_grad_(False)
-                b.head.requires_grad_(trainable_head)
+            self.audio.requires_grad_(False)
+            self.text.requires_grad_(False)
 
     def _branch(self, spec: dict, checkpoint: str | None, kind: str) -> EmotionModule:
         if checkpoint:
@@ -133,11 +133,9 @@ class LateFusion(TextBranchMixin, EmotionModule):
                 et = self.text.embed(batch)
         else:
             et = ea.new_zeros(len(batch), self.text.embed_dim)
-        if self.fusion is None:  # decision level
+        if self.decision_level:
             la = self.audio.head(ea)
-            lt = self.text.head(et)
-            w = self.weights.softmax(0)
-            return torch.where(present[:, None], w[0] * la + w[1] * lt, la)
+            return torch.where(present[:, None], self.fusion(la, self.text.head(et)), la)
         et = torch.where(present[:, None], et, self.missing_text.to(et.dtype).expand_as(et))
         return self.fusion(ea, et)
 

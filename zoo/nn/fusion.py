@@ -61,6 +61,23 @@ class AttentionFusion(nn.Module):
         return self.head(self.layer(x).mean(1))
 
 
+class DecisionFusion(nn.Module):
+    """Decision level: the branches' own classifier outputs, mixed with learned softmax weights.
+    ``logits``: weighted average of the logits; ``probs``: weighted average of the class
+    probabilities (a mixture of the two posteriors, returned as its log, a valid logit vector)."""
+
+    def __init__(self, mode: str = "logits"):
+        super().__init__()
+        self.mode = mode
+        self.weights = nn.Parameter(torch.zeros(2))  # softmax -> equal weights at the start
+
+    def forward(self, la: torch.Tensor, lt: torch.Tensor) -> torch.Tensor:
+        w = self.weights.softmax(0)
+        if self.mode == "logits":
+            return w[0] * la + w[1] * lt
+        return torch.logsumexp(torch.stack([w[0].log() + la.log_softmax(-1), w[1].log() + lt.log_softmax(-1)]), 0)
+
+
 FUSIONS = {"concat": ConcatFusion, "gated": GatedFusion, "attention": AttentionFusion}
 
 

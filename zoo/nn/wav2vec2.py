@@ -23,15 +23,12 @@ extended with zeros to it, alone and in a batch alike, so they still give one fr
 """
 from __future__ import annotations
 
-import logging
 from typing import Any, Literal
 
 import torch
 from torch import nn
 
 from .pooling import AttentivePooling, MeanPooling, length_mask
-
-log = logging.getLogger("zoo")
 
 
 def _masked_group_norm(x: torch.Tensor, lengths: torch.Tensor, norm: nn.GroupNorm) -> torch.Tensor:
