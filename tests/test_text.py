@@ -120,3 +120,31 @@ def test_small_vocabulary_on_many_characters(tmp_path):
     assert tok.vocab_size <= 300 + len(SPECIALS)
     ids = tok.encode(texts[0])
     assert max(ids) < tok.vocab_size and tok.hf.unk_token_id in ids
+
+
+def test_a_text_only_run_never_opens_audio(tmp_path, monkeypatch):
+    import lightning as L
+
+    from zoo.data import AIHubDataModule
+    from zoo.data.synthetic import generate
+
+    corpus = generate(tmp_path / "synth", size=40, seed=0)
+
+    def no_audio(*args, **kwargs):
+        raise AssertionError("a text-only run opened an audio file")
+    for name in ("zoo.data.audio.AudioLoader.__call__", "zoo.data.datamodule.audio_info",
+                 "zoo.data.datamodule.audio_exists", "zoo.data.datamodule.file_digest"):
+        monkeypatch.setattr(name, no_audio)
+    dm = AIHubDataModule(root=str(corpus), batch_size=8, cache_dir=None)
+    model = TextBERT(class_names=dm.class_names, pretrained=None, **TINY)
+    trainer = L.Trainer(max_epochs=1, limit_train_batches=2, limit_val_batches=1, logger=False,
+                        enable_checkpointing=False, enable_progress_bar=False)
+    trainer.fit(model, dm)
+    assert trainer.global_step == 2
+    batch = next(iter(dm.train_dataloader()))
+    assert batch.waveforms is None and batch.input_ids is not None
+    assert batch.input_ids.shape == batch.attention_mask.shape
+    # the tokenizer was trained on the training transcripts only
+    train_chars = {c for u in dm.split("train") for c in u.text}
+    vocab = model.tokenizer.hf.idx2token
+    assert all(c in train_chars for piece in vocab[5:] for c in piece.replace("▁", ""))
