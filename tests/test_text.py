@@ -148,3 +148,37 @@ def test_a_text_only_run_never_opens_audio(tmp_path, monkeypatch):
     train_chars = {c for u in dm.split("train") for c in u.text}
     vocab = model.tokenizer.hf.idx2token
     assert all(c in train_chars for piece in vocab[5:] for c in piece.replace("▁", ""))
+
+
+def test_checkpoints_of_pretrained_models_load_without_the_pretrained_files(tokenizer, tmp_path):
+    """A model fine-tuned from a hub id / directory records the architecture and the tokenizer,
+    so its checkpoint (and a late fusion that uses it) loads when those files are gone."""
+    import shutil
+
+    import lightning as L
+    from transformers import BertConfig, BertModel
+
+    from zoo.models import LateFusion
+    from zoo.models.base import load_module
+
+    d = tmp_path / "tiny-kobert"
+    BertModel(BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=1,
+                         num_attention_heads=2, intermediate_size=64)).save_pretrained(d)
+    tokenizer.save(d)
+    text = {"class_path": "zoo.models.TextBERT", "init_args": {"pretrained": str(d)}}
+    audio = {"class_path": "zoo.models.AudioCNN", "init_args": {"channels": [8, 8, 8], "hidden": 8}}
+    models = {"text": TextBERT(class_names=CLASSES, pretrained=str(d)),
+              "fusion": LateFusion(class_names=CLASSES, audio_branch=audio, text_branch=text)}
+    items = [{"id": str(i), "label": i % 4, "audio": torch.randn(4000) * 0.1, "text": s,
+              "input_ids": tokenizer.encode(s)} for i, s in enumerate(SENTENCES)]
+    batch = collate(items)
+    for name, model in models.items():
+        trainer = L.Trainer(max_steps=1, logger=False, enable_progress_bar=False, enable_checkpointing=False)
+        trainer.fit(model, torch.utils.data.DataLoader(items, batch_size=8, collate_fn=collate))
+        trainer.save_checkpoint(tmp_path / f"{name}.ckpt")
+    expected = {name: m.eval()(batch).detach() for name, m in models.items()}
+    shutil.rmtree(d)
+    for name in models:
+        back = load_module(str(tmp_path / f"{name}.ckpt")).eval()
+        assert torch.allclose(back(batch), expected[name], atol=1e-5), name
+        assert back.tokenizer.encode(SENTENCES[0]) == tokenizer.encode(SENTENCES[0])

@@ -120,11 +120,23 @@ class EmotionModule(L.LightningModule):
     def on_predict_start(self):
         self._stats_hook()
 
+    def checkpoint_hparams(self, hparams: dict) -> dict:
+        """The init args a checkpoint records. A family that loads pretrained weights by name
+        replaces the name by the full architecture config here, so the checkpoint rebuilds the
+        model without the hub (the weights come from the checkpoint itself)."""
+        return hparams
+
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         # the tokenizer travels inside the checkpoint (a from-scratch one exists nowhere else)
         tok = getattr(self, "tokenizer", None)
         if tok is not None and hasattr(tok, "state"):
             checkpoint["zoo_tokenizer"] = tok.state()
+        if checkpoint.get("hyper_parameters") is not None:
+            hp = self.checkpoint_hparams(dict(checkpoint["hyper_parameters"]))
+            # what LightningCLI records, also for models trained outside it: load_module needs it
+            hp.setdefault("_class_path", f"{type(self).__module__}.{type(self).__name__}")
+            hp.setdefault("_instantiator", "lightning.pytorch.cli.instantiate_module")
+            checkpoint["hyper_parameters"] = hp
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         if "zoo_tokenizer" in checkpoint and hasattr(self, "set_tokenizer"):
@@ -270,6 +282,13 @@ def load_module(path: str, map_location: str | torch.device = "cpu") -> EmotionM
             return cls.load_from_checkpoint(io.BytesIO(data), map_location=map_location)
     except Exception as e:
         raise ZooUserError(f"cannot load the zoo checkpoint {path}: {e}") from e
+
+
+def module_spec(model: EmotionModule) -> dict:
+    """The class path and init args that rebuild ``model`` (without its weights)."""
+    args = {k: v for k, v in model.checkpoint_hparams(dict(model.hparams)).items()
+            if k not in ("class_names", "sample_rate") and not k.startswith("_")}
+    return {"class_path": f"{type(model).__module__}.{type(model).__name__}", "init_args": args}
 
 
 def build_module(spec: dict, **fixed) -> EmotionModule:

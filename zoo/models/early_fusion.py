@@ -11,7 +11,7 @@ from ..data.batch import Batch
 from ..errors import ZooUserError
 from ..nn.audio import LogMel, SpecAugment
 from ..nn.fusion import ConvSubsampler, JointEncoder
-from .base import EmotionModule, build_module
+from .base import EmotionModule, build_module, module_spec
 from .late_fusion import DEFAULT_TEXT
 from .text import TextBranchMixin
 
@@ -60,6 +60,10 @@ class EarlyFusion(TextBranchMixin, EmotionModule):
         self.joint = JointEncoder(d_model, num_layers, num_heads, dropout, joint)
         self.embed_dim = self.joint.out_dim
         self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(self.embed_dim, self.num_classes))
+
+    def checkpoint_hparams(self, hp: dict) -> dict:
+        hp["text_branch"] = module_spec(self.text)  # e.g. KoBERT's architecture instead of its hub id
+        return hp
 
     def train(self, mode: bool = True):
         super().train(mode)

@@ -17,20 +17,13 @@ from torch import nn
 from ..data.batch import Batch
 from ..errors import ZooUserError
 from ..nn.fusion import FUSIONS, DecisionFusion
-from .base import EmotionModule, build_module, load_module
+from .base import EmotionModule, build_module, load_module, module_spec
 from .text import TextBranchMixin
 
 log = logging.getLogger("zoo")
 
 DEFAULT_AUDIO = {"class_path": "zoo.models.AudioCNN", "init_args": {}}
 DEFAULT_TEXT = {"class_path": "zoo.models.TextBERT", "init_args": {}}
-
-
-def _spec_of(model: EmotionModule) -> dict:
-    """The class path and init args that rebuild ``model`` (without its weights)."""
-    args = {k: v for k, v in model.hparams.items()
-            if k not in ("class_names", "sample_rate") and not k.startswith("_")}
-    return {"class_path": f"{type(model).__module__}.{type(model).__name__}", "init_args": args}
 
 
 class LateFusion(TextBranchMixin, EmotionModule):
@@ -139,10 +132,8 @@ class LateFusion(TextBranchMixin, EmotionModule):
         et = torch.where(present[:, None], et, self.missing_text.to(et.dtype).expand_as(et))
         return self.fusion(ea, et)
 
-    def on_save_checkpoint(self, checkpoint: dict) -> None:
-        super().on_save_checkpoint(checkpoint)
+    def checkpoint_hparams(self, hp: dict) -> dict:
         # self-contained: the branches are rebuilt from their specs, weights come from this file
-        hp = checkpoint.get("hyper_parameters")
-        if hp is not None:
-            hp["audio_branch"], hp["audio_checkpoint"] = _spec_of(self.audio), None
-            hp["text_branch"], hp["text_checkpoint"] = _spec_of(self.text), None
+        hp["audio_branch"], hp["audio_checkpoint"] = module_spec(self.audio), None
+        hp["text_branch"], hp["text_checkpoint"] = module_spec(self.text), None
+        return hp

@@ -31,6 +31,9 @@ class TextBERT(EmotionModule):
         num_layers: From scratch: transformer layers.
         num_heads: From scratch: attention heads.
         intermediate_size: From scratch: feed-forward width.
+        encoder_config: A full Hugging Face config of the encoder (with ``model_type``); used when
+            pretrained is null, instead of the size options. Checkpoints record it, so a model
+            fine-tuned from a hub id loads again without the hub.
     """
 
     inputs = ("text",)
@@ -39,7 +42,7 @@ class TextBERT(EmotionModule):
                  max_length: int = 64, pooling: Literal["cls", "mean"] = "cls",
                  freeze_encoder: bool = False, encoder_lr: float | None = None, dropout: float = 0.1,
                  vocab_size: int = 8000, hidden_size: int = 256, num_layers: int = 3, num_heads: int = 4,
-                 intermediate_size: int = 1024, **kwargs):
+                 intermediate_size: int = 1024, encoder_config: dict | None = None, **kwargs):
         super().__init__(**kwargs)
         from ..data.text import SPECIALS, load_tokenizer
 
@@ -51,7 +54,7 @@ class TextBERT(EmotionModule):
         self.encoder = TextEncoder(pretrained, vocab_size=n_vocab, hidden_size=hidden_size,
                                    num_layers=num_layers, num_heads=num_heads,
                                    intermediate_size=intermediate_size, max_positions=max(512, max_length),
-                                   dropout=dropout, pooling=pooling)
+                                   dropout=dropout, pooling=pooling, config=encoder_config)
         if self.tokenizer is not None and self.tokenizer.vocab_size > self.encoder.vocab_size:
             raise ZooUserError(f"tokenizer {tok_name!r} has {self.tokenizer.vocab_size} tokens but the "
                                f"encoder only {self.encoder.vocab_size} embeddings: use a matching pair")
@@ -61,6 +64,14 @@ class TextBERT(EmotionModule):
             self.encoder.requires_grad_(False)
         self.embed_dim = self.encoder.out_dim
         self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(self.embed_dim, self.num_classes))
+
+    def checkpoint_hparams(self, hp: dict) -> dict:
+        # rebuilt from the recorded architecture and the checkpoint's own tokenizer: no hub
+        if hp.get("pretrained"):
+            cfg = {k: v for k, v in self.encoder.bert.config.to_dict().items()
+                   if not k.startswith("_") and k not in ("architectures", "transformers_version", "torch_dtype")}
+            hp.update(encoder_config=cfg, pretrained=None, tokenizer=None)
+        return hp
 
     # -- tokenizer (the DataModule tokenizes in its workers with it) ----------------------------
     def prepare_tokenizer(self, texts: list[str]) -> None:

@@ -130,15 +130,14 @@ class Wav2Vec2Classifier(EmotionModule):
                 groups.append(group)
         return groups
 
-    def on_save_checkpoint(self, checkpoint: dict) -> None:
-        super().on_save_checkpoint(checkpoint)
+    def checkpoint_hparams(self, hp: dict) -> dict:
         # self-contained: the checkpoint rebuilds the architecture from its recorded config (no
         # hub download or HF cache needed to load it); the weights come from the state dict
-        hp = checkpoint.get("hyper_parameters")
-        if hp is not None and hp.get("pretrained") is not None:
+        if hp.get("pretrained") is not None:
             cfg = {k: v for k, v in self.encoder.model.config.to_dict().items()
                    if not k.startswith("_") and k not in ("architectures", "transformers_version", "torch_dtype")}
             hp["config_overrides"], hp["pretrained"] = cfg, None
+        return hp
 
     def on_train_batch_start(self, batch, batch_idx: int) -> None:
         n = self.unfreeze_after_steps

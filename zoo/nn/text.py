@@ -15,18 +15,21 @@ class TextEncoder(nn.Module):
     """Token ids -> token states (``frames``) or one utterance embedding (``forward``).
 
     ``pretrained``: hub id or directory read by ``AutoModel.from_pretrained``; None builds a
-    ``BertModel`` from the size options (random init, trained from scratch). Padding is masked
+    ``BertModel`` from the size options (random init, trained from scratch), or the architecture
+    described by ``config`` (a Hugging Face config dict with its ``model_type``). Padding is masked
     everywhere (attention mask; mean pooling over real tokens only).
     """
 
     def __init__(self, pretrained: str | None = "monologg/kobert", vocab_size: int = 8005,
                  hidden_size: int = 256, num_layers: int = 3, num_heads: int = 4,
                  intermediate_size: int = 1024, max_positions: int = 512, dropout: float = 0.1,
-                 pooling: Literal["cls", "mean"] = "cls"):
+                 pooling: Literal["cls", "mean"] = "cls", config: dict | None = None):
         super().__init__()
-        from transformers import AutoModel, BertConfig, BertModel
+        from transformers import AutoConfig, AutoModel, BertConfig, BertModel
 
-        if pretrained:
+        if config and not pretrained:  # the architecture a checkpoint recorded (no hub needed)
+            self.bert = AutoModel.from_config(AutoConfig.for_model(**config))
+        elif pretrained:
             try:
                 self.bert = AutoModel.from_pretrained(pretrained)
             except Exception as e:
