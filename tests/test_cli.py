@@ -1,5 +1,4 @@
 """The command line: help, config printing, clear user errors."""
-import logging
 import subprocess
 import sys
 from pathlib import Path

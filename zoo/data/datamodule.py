@@ -10,7 +10,6 @@ import logging
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
-from pathlib import Path
 from typing import Literal, Sequence
 
 import lightning as L
@@ -21,7 +20,7 @@ from ..errors import CorpusError, OnError, ProblemLog, ZooUserError
 from .audio import AudioLoader, audio_exists, audio_info, default_cache_dir, file_digest
 from .batch import BucketBatchSampler, LengthSortedSampler, collate
 from .labels import apply_label_policy, soft_label
-from .splits import GroupBy, SplitMode, assign_splits, label_counts, leakage_report
+from .splits import GroupBy, SplitMode, assign_splits, leakage_report
 from .utterance import Utterance
 
 log = logging.getLogger("zoo")
@@ -371,7 +370,7 @@ class EmotionDataModule(L.LightningDataModule):
             for s in ("train", "val", "test"):
                 idx[s] = list(range(start, start + len(splits[s])))
                 start += len(splits[s])
-            leak = leakage_report(flat, idx, digest=file_digest if "audio" in self._wanted() else None)
+            leak = leakage_report(flat, idx, digest=file_digest if self._wanted() & {"audio", "egemaps"} else None)
             self.report["leakage"] = leak
             lines.append("  leakage check: " + ", ".join(f"{k}={v}" for k, v in leak.items()))
         self.report["counts"] = {s: len(v) for s, v in splits.items()}
