@@ -94,7 +94,7 @@ def test_unknown_command(capsys):
 
 @pytest.mark.parametrize("cls_path", ["zoo.data.AIHubDataModule", "zoo.data.SyntheticDataModule",
                                       "zoo.data.ManifestDataModule", "zoo.data.EmoDBDataModule",
-                                      "zoo.callbacks.EpochSummary"]
+                                      "zoo.callbacks.EpochSummary", "zoo.callbacks.PredictionWriter"]
                          + [f"zoo.models.{name}" for name in zoo.models.__all__])
 def test_every_option_is_documented(cls_path):
     """`--help` shows each __init__ argument's docstring entry: none may be missing."""
@@ -115,3 +115,27 @@ def test_every_option_is_documented(cls_path):
             if p.name != "self" and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL) and p.name not in documented:
                 missing.append(f"{klass.__name__}.{p.name}")
     assert not missing, f"undocumented options: {missing}"
+
+
+def test_prediction_file_format_is_checked_early():
+    from zoo.callbacks import PredictionWriter
+
+    with pytest.raises(ValueError, match="jsonl or .csv"):
+        PredictionWriter("preds.txt")
+
+
+def test_prediction_writer_csv(tmp_path):
+    import csv as csvlib
+    from types import SimpleNamespace
+
+    import torch
+
+    from zoo.callbacks import PredictionWriter
+
+    w = PredictionWriter(str(tmp_path / "p.csv"))
+    out = {"ids": ["a", "b"], "probs": torch.tensor([[0.7, 0.3], [0.2, 0.8]]),
+           "preds": torch.tensor([0, 1]), "labels": torch.tensor([1, -1])}
+    w.write_on_epoch_end(SimpleNamespace(world_size=1), SimpleNamespace(class_names=["Angry", "Sad"]), [[out]], None)
+    rows = list(csvlib.DictReader(open(tmp_path / "p.csv", encoding="utf-8")))
+    assert [(r["id"], r["label"], r["true_label"]) for r in rows] == [("a", "Angry", "Sad"), ("b", "Sad", "")]
+    assert float(rows[1]["Sad"]) == pytest.approx(0.8)

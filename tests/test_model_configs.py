@@ -1,6 +1,7 @@
 """Every file in configs/model/ trains, validates and predicts through the CLI on the synthetic
 corpus, with the same data config: models are swapped by YAML alone. Each config is run with its
 CPU overlay in configs/model/tiny/ (same model class, tiny sizes, no pretrained weights)."""
+import json
 from pathlib import Path
 
 import pytest
@@ -43,12 +44,26 @@ def test_fit_validate_predict_through_the_cli(config, run, tmp_path):
     assert r.returncode == 0, r.stderr[-3000:]
     assert "val/UA" in r.stdout + r.stderr
 
+    out = tmp_path / "predictions.jsonl"
+    r = run("predict", *args, "--ckpt_path", str(ckpt), "--predictions.path", str(out), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:]
+    rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+
     cli = build_cli(args, run=False)
     preds = cli.trainer.predict(cli.model, datamodule=cli.datamodule, ckpt_path=str(ckpt))
     probs = torch.cat([p["probs"] for p in preds])
     n_test = len(cli.datamodule.split("test"))
     assert probs.shape == (n_test, 7)
     assert torch.allclose(probs.sum(1), torch.ones(n_test), atol=1e-5)
+    # the file holds the same predictions, one row per test utterance, with names not indices
+    assert sorted(r["id"] for r in rows) == sorted(i for p in preds for i in p["ids"])
+    by_id = {i: p for b in preds for i, p in zip(b["ids"], b["probs"])}
+    names = cli.model.class_names
+    for row in rows:
+        assert row["label"] in names and row["true_label"] in names
+        assert list(row["probs"]) == names
+        assert abs(sum(row["probs"].values()) - 1) < 1e-4
+        assert torch.allclose(torch.tensor(list(row["probs"].values())), by_id[row["id"]], atol=1e-5)
     # predict loaded the trained weights, not a fresh initialisation
     state = cli.model.state_dict()
     for k, v in saved["state_dict"].items():

@@ -1,7 +1,14 @@
-"""Callbacks the CLI always adds: a one-line metric summary per epoch."""
+"""Callbacks the CLI always adds: a one-line metric summary per epoch, and the prediction file
+that ``python -m zoo predict`` writes."""
 from __future__ import annotations
 
+import csv
+import json
+import logging
+from pathlib import Path
+
 import lightning as L
+from lightning.pytorch.callbacks import BasePredictionWriter
 from lightning.pytorch.utilities import rank_zero_only
 
 
@@ -44,3 +51,50 @@ class EpochSummary(L.Callback):
             bar.print(line)
         else:
             print(line, flush=True)
+
+
+log = logging.getLogger("zoo")
+
+
+class PredictionWriter(BasePredictionWriter):
+    """Write ``predict``'s output to a file: one row per utterance with its id, the predicted
+    label, the true label (when the corpus has one) and every class probability.
+
+    Args:
+        path: Output file; ``.jsonl`` or ``.csv`` by its suffix. null: ``predictions.jsonl`` in
+            the run's log directory.
+    """
+
+    def __init__(self, path: str | None = None):
+        super().__init__(write_interval="epoch")
+        if path is not None and Path(path).suffix not in (".jsonl", ".csv"):
+            raise ValueError(f"predictions.path must end in .jsonl or .csv, got {path!r}")
+        self.path = path
+        self.written: Path | None = None
+
+    def write_on_epoch_end(self, trainer, pl_module, predictions, batch_indices) -> None:
+        if trainer.world_size > 1:  # each rank would write its share over the same file
+            log.warning("predictions are written by single-device runs only; returned, not written")
+            return
+        names = list(pl_module.class_names)
+        batches = predictions[0] if predictions and isinstance(predictions[0], list) else predictions
+        rows = []
+        for out in batches:
+            for i, uid in enumerate(out["ids"]):
+                true = int(out["labels"][i])
+                rows.append({"id": uid, "label": names[int(out["preds"][i])],
+                             "true_label": names[true] if true >= 0 else None,
+                             "probs": {c: round(float(p), 6) for c, p in zip(names, out["probs"][i])}})
+        path = Path(self.path) if self.path else Path(trainer.log_dir or trainer.default_root_dir) / "predictions.jsonl"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "w", encoding="utf-8", newline="") as f:
+            if path.suffix == ".csv":
+                w = csv.writer(f)
+                w.writerow(["id", "label", "true_label", *names])
+                for r in rows:
+                    w.writerow([r["id"], r["label"], r["true_label"] or "", *r["probs"].values()])
+            else:
+                for r in rows:
+                    f.write(json.dumps(r, ensure_ascii=False) + "\n")
+        self.written = path
+        log.info("%d predictions written to %s", len(rows), path)

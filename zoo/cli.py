@@ -22,7 +22,7 @@ Training and evaluation (LightningCLI; every option is documented by `python -m 
   fit        train a model:        python -m zoo fit --config configs/demo.yaml
   validate   evaluate on val split: python -m zoo validate --config ... --ckpt_path ...
   test       evaluate on test split (WA / UA / macro-F1, confusion matrix)
-  predict    class probabilities for a split
+  predict    class probabilities for a split, written to predictions.jsonl (--predictions.path)
 
 Other commands:
 {chr(10).join(f"  {k:10s} {v}" for k, v in EXTRA_COMMANDS.items())}
@@ -62,7 +62,7 @@ def build_cli(args: list[str] | None = None, run: bool = True):
 
     import zoo.data.corpus_modules  # noqa: F401  (registers the DataModule subclasses)
     import zoo.models  # noqa: F401  (registers the model families)
-    from zoo.callbacks import EpochSummary
+    from zoo.callbacks import EpochSummary, PredictionWriter
     from zoo.data.datamodule import EmotionDataModule
     from zoo.models.base import EmotionModule
 
@@ -83,6 +83,7 @@ def build_cli(args: list[str] | None = None, run: bool = True):
                 "last_checkpoint.filename": "last", "last_checkpoint.enable_version_counter": False,
             })
             parser.add_lightning_class_args(EpochSummary, "summary")
+            parser.add_lightning_class_args(PredictionWriter, "predictions")
             parser.add_argument(
                 "--test_after_fit", type=bool, default=False,
                 help="After fit, evaluate the best checkpoint (by val/UA) on the test split.")
