@@ -101,10 +101,20 @@ class EmotionModule(L.LightningModule):
         if dm is not None and hasattr(dm, "split"):
             self.prepare_stats(dm)
 
+    def frozen_modules(self) -> list[torch.nn.Module]:
+        """Parts the model keeps fixed (frozen encoders): they stay in eval mode while it trains,
+        so no dropout noise and no BatchNorm or running-statistics updates reach them."""
+        return []
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        for m in self.frozen_modules():
+            m.eval()
+        return self
+
     def on_fit_start(self):
         # Lightning restores each submodule's captured mode instead of calling train(); going
-        # through train() lets a family keep its frozen parts in eval mode (no dropout, no
-        # BatchNorm or running-statistics updates in a frozen encoder)
+        # through train() keeps frozen_modules() in eval mode
         self.train()
         self._stats_hook()
 

@@ -65,11 +65,8 @@ class EarlyFusion(TextBranchMixin, EmotionModule):
         hp["text_branch"] = module_spec(self.text)  # e.g. KoBERT's architecture instead of its hub id
         return hp
 
-    def train(self, mode: bool = True):
-        super().train(mode)
-        if self.freeze_text_encoder:
-            self.text.eval()
-        return self
+    def frozen_modules(self) -> list[nn.Module]:
+        return [self.text] if self.freeze_text_encoder else []
 
     def embed(self, batch: Batch) -> torch.Tensor:
         if batch.input_ids is None or batch.waveforms is None:

@@ -94,12 +94,8 @@ class LateFusion(TextBranchMixin, EmotionModule):
             return model
         return build_module(spec, class_names=self.class_names, sample_rate=self.sample_rate)
 
-    def train(self, mode: bool = True):
-        super().train(mode)
-        if self.freeze_encoders:  # frozen branches also keep dropout and running stats fixed
-            self.audio.eval()
-            self.text.eval()
-        return self
+    def frozen_modules(self) -> list[nn.Module]:
+        return [self.audio, self.text] if self.freeze_encoders else []
 
     def prepare_stats(self, dm) -> None:
         self.audio.prepare_stats(dm)

@@ -85,11 +85,8 @@ class TextBERT(EmotionModule):
         self.tokenizer = tokenizer
 
     # -- model ----------------------------------------------------------------------------------
-    def train(self, mode: bool = True):
-        super().train(mode)
-        if self.freeze_encoder:  # a frozen encoder also keeps its dropout off
-            self.encoder.eval()
-        return self
+    def frozen_modules(self) -> list[nn.Module]:
+        return [self.encoder] if self.freeze_encoder else []
 
     def embed(self, batch: Batch) -> torch.Tensor:
         if batch.input_ids is None:
