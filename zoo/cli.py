@@ -8,9 +8,22 @@ import sys
 import textwrap
 
 LIGHTNING_COMMANDS = ("fit", "validate", "test", "predict")
+# command -> (module whose ``main(argv)`` runs it, one line of help); imported only when run
 EXTRA_COMMANDS = {
-    "synth": "generate the synthetic Korean corpus in the AI Hub layout (python -m zoo synth --help)",
-    "manifest": "write a supported corpus (emodb, aihub) as a manifest CSV (python -m zoo manifest --help)",
+    "synth": ("zoo.data.synthetic",
+              "generate the synthetic Korean corpus in the AI Hub layout (python -m zoo synth --help)"),
+    "manifest": ("zoo.data.export_manifest",
+                 "write a supported corpus (emodb, aihub) as a manifest CSV (python -m zoo manifest --help)"),
+    "infer": ("zoo.inference.commands",
+              "label audio files, folders or globs with a checkpoint (python -m zoo infer --help)"),
+    "checkpoints": ("zoo.inference.commands",
+                    "the table of pretrained checkpoints in the registry"),
+    "export": ("zoo.inference.commands",
+               "export a checkpoint to a Hugging Face directory or ONNX (python -m zoo export --help)"),
+    "demo": ("zoo.inference.commands",
+             "a local web page to try a model on (gradio; python -m zoo demo --help)"),
+    "ablate": ("zoo.ablate",
+               "run an ablation grid and write results.csv, summary.md and plots (python -m zoo ablate --help)"),
 }
 
 USAGE = f"""\
@@ -25,7 +38,7 @@ Training and evaluation (LightningCLI; every option is documented by `python -m 
   predict    class probabilities for a split, written to predictions.jsonl (--predictions.path)
 
 Other commands:
-{chr(10).join(f"  {k:10s} {v}" for k, v in EXTRA_COMMANDS.items())}
+{chr(10).join(f"  {k:11s} {v[1]}" for k, v in EXTRA_COMMANDS.items())}
 
 Configs combine: --config configs/data/synthetic.yaml --config configs/model/audio_cnn.yaml
 Print the resolved config with --print_config.
@@ -123,14 +136,12 @@ def main(argv: list[str] | None = None) -> None:
     from zoo.errors import ZooUserError
 
     try:
-        if cmd == "synth":
-            from zoo.data.synthetic import main as synth_main
+        if cmd in EXTRA_COMMANDS:
+            import importlib
 
-            synth_main(argv[1:])
-        elif cmd == "manifest":
-            from zoo.data.export_manifest import main as manifest_main
-
-            manifest_main(argv[1:])
+            mod = importlib.import_module(EXTRA_COMMANDS[cmd][0])
+            # a module serving several commands exposes main_<command>
+            (getattr(mod, f"main_{cmd}", None) or mod.main)(argv[1:])
         elif cmd in LIGHTNING_COMMANDS:
             build_cli(argv if explicit else None)
         else:
