@@ -120,7 +120,11 @@ class EGeMAPS:
     def compute(self, path: str) -> np.ndarray:
         """The 88 functionals of one clip, without any cache."""
         wav, sr = read_audio(path)
-        wav = resample(wav, sr, self.sample_rate)
+        return self.compute_signal(wav, sr)
+
+    def compute_signal(self, wav: np.ndarray, sr: int) -> np.ndarray:
+        """The 88 functionals of a mono float32 signal at rate ``sr`` (inference on arrays)."""
+        wav = resample(np.asarray(wav, dtype=np.float32), sr, self.sample_rate)
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="Segment too short")
             values = self.smile().process_signal(np.ascontiguousarray(wav, dtype=np.float32),

@@ -269,29 +269,43 @@ def save_confusion_matrix(cm: torch.Tensor, class_names: Sequence[str], trainer,
     return png
 
 
-def load_module(path: str, map_location: str | torch.device = "cpu") -> EmotionModule:
-    """A zoo model from a checkpoint written by ``python -m zoo fit`` (its class is recorded in it)."""
+def load_module(path: str, map_location: str | torch.device = "cpu", *, trust: bool = False) -> EmotionModule:
+    """A zoo model from a checkpoint written by ``python -m zoo fit`` (its class is recorded in it).
+
+    The file is unpickled with ``weights_only=True``: tensors, numbers, strings and containers
+    only, so a crafted checkpoint cannot run code on load. ``trust=True`` lifts that restriction
+    for a checkpoint that holds other Python objects and whose source you trust.
+    """
+    import io
+    import pickle
+
     from ..errors import ZooUserError
 
     if not Path(path).is_file():
         raise ZooUserError(f"checkpoint not found: {path}")
-    import io
-
     data = Path(path).read_bytes()
+    weights_only = not trust
     try:
-        ckpt = torch.load(io.BytesIO(data), map_location="cpu", weights_only=False)
-        class_path = ckpt.get("hyper_parameters", {}).get("_class_path")
+        ckpt = torch.load(io.BytesIO(data), map_location="cpu", weights_only=weights_only)
+    except pickle.UnpicklingError as e:
+        raise ZooUserError(
+            f"{path} holds pickled Python objects beyond weights and settings, which could run "
+            f"arbitrary code when loaded. Load it only if you trust its source: zoo.load(..., "
+            f"trust=True) or --trust.\n  ({str(e).splitlines()[0]})") from e
     except Exception as e:
         raise ZooUserError(f"cannot read the checkpoint {path}: {e}") from e
+    class_path = ckpt.get("hyper_parameters", {}).get("_class_path") if isinstance(ckpt, dict) else None
     if not class_path:
         raise ZooUserError(f"{path} does not record which model class wrote it (train it with python -m zoo fit)")
     # the class is resolved here: Lightning drops `_class_path` for a base class without **kwargs
     cls = _resolve_model_class(class_path)
     try:
         with _own_hparams():
-            return cls.load_from_checkpoint(io.BytesIO(data), map_location=map_location)
+            model = cls.load_from_checkpoint(io.BytesIO(data), map_location=map_location,
+                                             weights_only=weights_only)
     except Exception as e:
         raise ZooUserError(f"cannot load the zoo checkpoint {path}: {e}") from e
+    return model
 
 
 def module_spec(model: EmotionModule) -> dict:

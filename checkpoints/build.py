@@ -1,0 +1,183 @@
+"""Train, evaluate and register the shipped checkpoints (one per model family, synthetic corpus).
+
+    python checkpoints/build.py                 # all of them, in dependency order (~15 min, 2 CPUs)
+    python checkpoints/build.py --only egemaps-synth
+
+Each recipe is one `python -m zoo fit ... --test_after_fit true` on the embedded synthetic corpus
+(configs/data/synthetic.yaml: 600 utterances, seed 0, conversations never cross splits). The best
+checkpoint by val/UA is slimmed (optimizer state and loop state dropped: it is for inference),
+copied here as <name>.ckpt, and registered in registry.yaml with its test WA / UA / macro-F1 read
+from the run's metrics.csv, its size, sha256 and the exact command; a model card is written to
+cards/<name>.md.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import os
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(ROOT))
+
+DATA = ["--config", "configs/data/synthetic.yaml", "--trainer.enable_progress_bar", "false"]
+
+SYNTH_USE = ("Trying the zoo: the docs, tests, `zoo.load`, `python -m zoo infer` and the demo run on it "
+             "with no download. A starting point for the recipe, not a model of real emotional speech.")
+
+RECIPES: list[dict] = [
+    dict(name="audio-cnn-synth",
+         description="Log-mel CNN (AudioCNN) trained on the synthetic corpus: audio only.",
+         args=["--config", "configs/model/audio_cnn.yaml", "--model.init_args.channels", "[16, 32, 32]",
+               "--model.init_args.hidden", "32", "--model.init_args.dropout", "0.2",
+               "--model.init_args.optimizer.init_args.lr", "0.003", "--trainer.max_epochs", "15"]),
+    dict(name="text-bert-synth",
+         description="A small BERT trained from scratch, with a sentencepiece vocabulary learned from the "
+                     "training transcripts (TextBERT, pretrained: null): text only.",
+         args=["--config", "configs/model/text_kobert.yaml", "--config", "configs/model/tiny/text_kobert.yaml",
+               "--trainer.max_epochs", "12"]),
+    dict(name="late-fusion-synth",
+         description="Late fusion of audio-cnn-synth and text-bert-synth (both frozen; stage 2 trains only "
+                     "the two decision weights). Predicts from audio alone when no transcript is given.",
+         args=["--config", "configs/model/late_fusion.yaml", "--config", "configs/model/tiny/late_fusion.yaml",
+               "--model.init_args.audio_checkpoint", "checkpoints/audio-cnn-synth.ckpt",
+               "--model.init_args.text_checkpoint", "checkpoints/text-bert-synth.ckpt",
+               "--model.init_args.freeze_encoders", "true", "--model.init_args.fusion", "probs",
+               "--model.init_args.optimizer.init_args.lr", "0.01", "--trainer.max_epochs", "4"],
+         needs=["audio-cnn-synth", "text-bert-synth"]),
+    dict(name="early-fusion-synth",
+         description="Early fusion: log-mel frames and token states in one joint transformer (EarlyFusion, "
+                     "text encoder from scratch).",
+         args=["--config", "configs/model/early_fusion.yaml", "--config", "configs/model/tiny/early_fusion.yaml",
+               "--trainer.max_epochs", "12"]),
+    dict(name="wav2vec2-synth",
+         description="A tiny wav2vec 2.0 encoder (2 layers, 32 wide, randomly initialised, no self-supervised "
+                     "pre-training) fine-tuned on the synthetic corpus; exports to Hugging Face "
+                     "Wav2Vec2ForSequenceClassification.",
+         args=["--config", "configs/model/wav2vec2.yaml", "--config", "configs/model/tiny/wav2vec2.yaml",
+               "--model.init_args.spec_augment", "false",
+               "--model.init_args.optimizer.init_args.lr", "0.001", "--trainer.max_epochs", "10"]),
+    dict(name="egemaps-synth",
+         description="eGeMAPS v02 functionals (openSMILE) -> MLP, globally standardised: audio only.",
+         args=["--config", "configs/model/egemaps_mlp.yaml", "--trainer.max_epochs", "40"]),
+]
+
+
+def _metrics(run_dir: Path) -> dict[str, float]:
+    rows = list(csv.DictReader(open(run_dir / "metrics.csv", encoding="utf-8")))
+    out = {}
+    for key in ("test/WA", "test/UA", "test/macro_F1"):
+        vals = [r[key] for r in rows if r.get(key)]
+        if not vals:
+            raise SystemExit(f"{run_dir}/metrics.csv has no {key}: did the test stage run?")
+        out[key] = round(float(vals[-1]), 4)
+    return out
+
+
+def slim(src: Path, dst: Path) -> None:
+    """Keep what inference needs: weights, init args, class path, tokenizer."""
+    import torch
+
+    ckpt = torch.load(src, map_location="cpu", weights_only=True)
+    keep = {k: ckpt[k] for k in ("state_dict", "hyper_parameters", "hparams_name", "pytorch-lightning_version",
+                                  "epoch", "global_step", "zoo_tokenizer") if k in ckpt}
+    buf = io.BytesIO()
+    torch.save(keep, buf)
+    dst.write_bytes(buf.getvalue())
+
+
+def build(recipe: dict, runs: Path) -> dict:
+    import yaml
+
+    from zoo.inference.registry import sha256_of
+    from zoo.models.base import load_module, module_spec
+
+    name = recipe["name"]
+    for dep in recipe.get("needs", []):
+        if not (HERE / f"{dep}.ckpt").is_file():
+            raise SystemExit(f"{name} needs checkpoints/{dep}.ckpt: build it first")
+    args = ["fit", *DATA, *recipe["args"], "--test_after_fit", "true",
+            "--trainer.logger.init_args.save_dir", str(runs), "--trainer.logger.init_args.name", name]
+    cmd = [sys.executable, "-m", "zoo", *args]
+    print(f"[build] {name}: {shlex.join(['python', '-m', 'zoo', *args])}", flush=True)
+    t0 = time.time()
+    subprocess.run(cmd, cwd=ROOT, check=True, env={**os.environ, "WANDB_MODE": "disabled"})
+    run_dir = sorted((runs / name).glob("version_*"), key=lambda p: int(p.name.split("_")[1]))[-1]
+    best = next((run_dir / "checkpoints").glob("best-*.ckpt"))
+    dst = HERE / f"{name}.ckpt"
+    slim(best, dst)
+    model = load_module(str(dst))
+    spec = module_spec(model)
+    entry = {
+        "name": name,
+        "model": spec["class_path"],
+        "description": recipe["description"],
+        "inputs": list(model.inputs),
+        "sample_rate": int(model.sample_rate),
+        "class_names": list(model.class_names),
+        "config": spec["init_args"],
+        "corpus": "synthetic Korean corpus (python -m zoo synth; configs/data/synthetic.yaml: 600 utterances, "
+                  "corpus_seed 0)",
+        "split": "group split by conversation, seed 0: 65% train / 15% val / 20% test; best epoch by val/UA",
+        "metrics": _metrics(run_dir),
+        "params": sum(p.numel() for p in model.parameters()),
+        "file": dst.name,
+        "size": dst.stat().st_size,
+        "sha256": sha256_of(dst),
+        "license": "Apache-2.0 (weights and synthetic training data, both made by this project)",
+        "intended_use": SYNTH_USE,
+        "card": f"cards/{name}.md",
+        "command": "python -m zoo " + shlex.join(args[:-4]) + "  # then: python checkpoints/build.py",
+    }
+    print(f"[build] {name}: {entry['metrics']} in {time.time() - t0:.0f} s, {entry['size'] / 1e6:.2f} MB", flush=True)
+    return entry
+
+
+def write_registry(entries: dict[str, dict]) -> None:
+    import yaml
+
+    from zoo.inference.cards import SYNTHETIC_CAVEAT, card_markdown
+
+    (HERE / "cards").mkdir(exist_ok=True)
+    ordered = [entries[r["name"]] for r in RECIPES if r["name"] in entries]
+    ordered += [e for n, e in entries.items() if n not in {r["name"] for r in RECIPES}]
+    for e in ordered:
+        if e.get("card") and e["name"] in {r["name"] for r in RECIPES}:
+            (HERE / e["card"]).write_text(card_markdown(e) + "\n" + SYNTHETIC_CAVEAT + "\n", encoding="utf-8")
+    header = ("# The pretrained checkpoint registry (zoo.list_checkpoints(), python -m zoo checkpoints).\n"
+              "# Shipped entries are written by `python checkpoints/build.py`; see docs/checkpoints.md to add one\n"
+              "# (an entry may give `url:` instead of `file:`; the download is checked against sha256).\n")
+    (HERE / "registry.yaml").write_text(
+        header + yaml.safe_dump({"checkpoints": ordered}, sort_keys=False, allow_unicode=True, width=110),
+        encoding="utf-8")
+
+
+def main() -> None:
+    import yaml
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--only", nargs="*", help="recipe names to (re)build; the others keep their entries")
+    ap.add_argument("--runs", default="runs/checkpoints", help="where the training runs go")
+    a = ap.parse_args()
+    names = [r["name"] for r in RECIPES]
+    unknown = set(a.only or []) - set(names)
+    if unknown:
+        raise SystemExit(f"unknown recipe(s) {sorted(unknown)}; known: {names}")
+    reg = HERE / "registry.yaml"
+    entries = {e["name"]: e for e in (yaml.safe_load(reg.read_text(encoding="utf-8")) or {}).get("checkpoints", [])} \
+        if reg.is_file() else {}
+    for r in RECIPES:
+        if a.only and r["name"] not in a.only:
+            continue
+        entries[r["name"]] = build(r, (ROOT / a.runs).resolve())
+        write_registry(entries)  # after each: a failure later keeps what was built
+
+
+if __name__ == "__main__":
+    main()

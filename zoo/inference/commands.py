@@ -1,0 +1,333 @@
+"""``python -m zoo infer | checkpoints | export | demo``: argument parsing and output only; the work
+is in ``predictor``, ``registry``, ``export`` and ``demo``."""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from ..errors import ZooUserError
+
+log = logging.getLogger("zoo")
+
+
+def _model_args(ap: argparse.ArgumentParser, required: bool = True) -> None:
+    ap.add_argument("--model", required=required,
+                    help="a registry name (python -m zoo checkpoints) or a .ckpt path written by python -m zoo fit")
+    ap.add_argument("--registry", default=None, help="registry file (default: checkpoints/registry.yaml or $ZOO_REGISTRY)")
+    ap.add_argument("--trust", action="store_true",
+                    help="unpickle a checkpoint that holds Python objects beyond weights (only from a source you trust)")
+
+
+# -- infer -------------------------------------------------------------------------------------------
+INFER_EPILOG = """\
+examples:
+  python -m zoo infer --model audio-cnn-synth a.wav b.wav
+  python -m zoo infer --model late-fusion-synth a.wav --text "나 어제 헤어졌어"
+  python -m zoo infer --model runs/x/checkpoints/best.ckpt audio_dir/ --transcripts t.csv --out preds.jsonl
+  python -m zoo infer --model audio-cnn-synth long.wav --window 4 --hop 2 --plot track.png
+"""
+
+
+def infer_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        prog="python -m zoo infer", formatter_class=argparse.RawDescriptionHelpFormatter, epilog=INFER_EPILOG,
+        description="Label audio files with a trained model: per-class probabilities for each file; files "
+                    "longer than --max-seconds also get a timestamped track of windows.")
+    _model_args(ap)
+    ap.add_argument("inputs", nargs="*", help="audio files, folders (searched recursively) or glob patterns; "
+                                              "any sample rate and channel count")
+    ap.add_argument("--text", nargs="+", default=None,
+                    help="transcripts, one per input file in order (text and fusion models)")
+    ap.add_argument("--transcripts", default=None,
+                    help="CSV with a file column (file, path, wav_id or id: matched by path, name or stem) and a "
+                         "text column (text, transcript or 발화문)")
+    ap.add_argument("--asr", default=None,
+                    help="transcribe files that have no transcript with this transformers "
+                         "automatic-speech-recognition model (hub id or local dir, e.g. openai/whisper-small)")
+    ap.add_argument("--out", default=None, help="write results here (.jsonl or .csv); default: JSON lines on stdout")
+    ap.add_argument("--max-seconds", type=float, default=10.0, help="longer files are windowed (default 10)")
+    ap.add_argument("--window", type=float, default=4.0, help="window length in seconds for long files (default 4)")
+    ap.add_argument("--hop", type=float, default=2.0, help="hop between windows in seconds (default 2)")
+    ap.add_argument("--plot", default=None,
+                    help="draw the track of each windowed file: a .png path (one file) or a folder")
+    ap.add_argument("--batch-size", type=int, default=16)
+    ap.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: cuda when available)")
+    ap.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return ap
+
+
+_FILE_COLS = ("file", "path", "audio", "wav_id", "id")
+_TEXT_COLS = ("text", "transcript", "발화문")
+
+
+def read_transcripts(path: str) -> dict[str, str]:
+    """``{key: text}`` from a CSV; keys are the file column's value, its name and its stem."""
+    p = Path(path)
+    if not p.is_file():
+        raise ZooUserError(f"--transcripts: no such file: {p}")
+    raw = p.read_bytes()
+    for enc in ("utf-8-sig", "cp949"):  # AI Hub's CSVs are cp949
+        try:
+            text = raw.decode(enc)
+            break
+        except UnicodeDecodeError:
+            continue
+    else:
+        raise ZooUserError(f"--transcripts {p}: neither UTF-8 nor cp949")
+    rows = list(csv.DictReader(text.splitlines()))
+    if not rows:
+        raise ZooUserError(f"--transcripts {p}: no rows")
+    cols = {c.strip(): c for c in rows[0]}
+    fcol = next((cols[c] for c in _FILE_COLS if c in cols), None)
+    tcol = next((cols[c] for c in _TEXT_COLS if c in cols), None)
+    if fcol is None or tcol is None:
+        raise ZooUserError(f"--transcripts {p}: needs a file column ({', '.join(_FILE_COLS)}) and a text column "
+                           f"({', '.join(_TEXT_COLS)}); it has {list(cols)}")
+    out: dict[str, str] = {}
+    for r in rows:
+        key, t = (r.get(fcol) or "").strip(), (r.get(tcol) or "").strip()
+        if key:
+            for k in (key, Path(key).name, Path(key).stem):
+                out.setdefault(k, t)
+    return out
+
+
+def transcribe(files: Sequence[Path], model: str, device: str | None = None) -> list[str]:
+    """Transcripts from a transformers ASR pipeline. Audio goes in as arrays at the pipeline's own
+    rate (no ffmpeg needed)."""
+    try:
+        from transformers import pipeline
+    except ImportError as e:  # pragma: no cover - transformers is a dependency
+        raise ZooUserError(f"--asr needs transformers: {e}") from e
+    from ..data.audio import read_audio, resample
+
+    try:
+        asr = pipeline("automatic-speech-recognition", model=model, device=device or -1)
+    except Exception as e:
+        raise ZooUserError(f"--asr {model}: cannot load the ASR model: {e}") from e
+    sr = int(getattr(asr.feature_extractor, "sampling_rate", 16000))
+    out = []
+    for f in files:
+        wav, fsr = read_audio(str(f))
+        res = asr({"raw": resample(wav, fsr, sr), "sampling_rate": sr})
+        out.append((res.get("text") or "").strip())
+    return out
+
+
+def plot_track(result: dict, title: str, png: Path) -> Path:
+    """Stacked class probabilities over time (one band per class), the winning label on top."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    track = result["track"]
+    classes = list(track[0]["probs"])
+    mids = np.array([(w["start"] + w["end"]) / 2 for w in track])
+    probs = np.array([[w["probs"][c] for c in classes] for w in track])
+    fig, (ax, ax2) = plt.subplots(2, 1, figsize=(10, 4.2), sharex=True, gridspec_kw={"height_ratios": [4, 1]})
+    colors = plt.get_cmap("tab10").colors
+    ax.stackplot(mids, probs.T, labels=classes, colors=colors[: len(classes)], alpha=0.85)
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("probability")
+    ax.set_title(f"{title}: {result['label']} overall")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
+    for w in track:
+        k = classes.index(w["label"])
+        ax2.barh(0, w["end"] - w["start"], left=w["start"], color=colors[k], height=0.8, alpha=0.5)
+    ax2.set_yticks([])
+    ax2.set_xlabel("time (s)")
+    ax2.set_ylabel("label", rotation=0, ha="right", va="center")
+    ax2.set_xlim(0, result.get("duration", track[-1]["end"]))
+    fig.tight_layout()
+    png.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(png, dpi=110)
+    plt.close(fig)
+    return png
+
+
+def write_results(rows: list[dict], out: str | None, class_names: Sequence[str]) -> None:
+    if out is None:
+        for r in rows:
+            print(json.dumps(r, ensure_ascii=False))
+        return
+    p = Path(out)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    if p.suffix == ".csv":
+        # one row per file (start/end empty) followed by its windows, if it was windowed
+        fields = ["file", "start", "end", "label", "duration", "text", *[f"prob_{c}" for c in class_names]]
+        with open(p, "w", newline="", encoding="utf-8") as f:
+            w = csv.DictWriter(f, fieldnames=fields)
+            w.writeheader()
+            for r in rows:
+                base = {"file": r["file"], "label": r["label"], "duration": r.get("duration", ""),
+                        "text": r.get("text", ""), **{f"prob_{c}": f"{v:.6f}" for c, v in r["probs"].items()}}
+                w.writerow(base)
+                for win in r.get("track", []):
+                    w.writerow({"file": r["file"], "start": win["start"], "end": win["end"], "label": win["label"],
+                                **{f"prob_{c}": f"{v:.6f}" for c, v in win["probs"].items()}})
+    elif p.suffix in (".jsonl", ".json"):
+        with open(p, "w", encoding="utf-8") as f:
+            for r in rows:
+                f.write(json.dumps(r, ensure_ascii=False) + "\n")
+    else:
+        raise ZooUserError(f"--out {p}: use a .jsonl or .csv file name")
+    log.info("wrote %d predictions to %s", len(rows), p)
+
+
+def main_infer(argv: Sequence[str] | None = None) -> None:
+    a = infer_parser().parse_args(argv)
+    from .predictor import expand_inputs, load
+
+    if a.out and Path(a.out).suffix not in (".jsonl", ".json", ".csv"):
+        raise ZooUserError(f"--out {a.out}: use a .jsonl or .csv file name")  # before minutes of work
+    model = load(a.model, registry=a.registry, trust=a.trust, device=a.device, batch_size=a.batch_size,
+                 max_seconds=a.max_seconds, window=a.window, hop=a.hop)
+    if not a.inputs:
+        if model.uses_audio or not a.text:
+            raise ZooUserError("give audio files, folders or globs to label" +
+                               ("" if model.uses_audio else " (or --text for this text-only model)"))
+        files: list[Path] = []
+        texts: list[str | None] = list(a.text)
+    else:
+        files = expand_inputs(a.inputs)
+        texts = [None] * len(files)
+        if a.text is not None:
+            if len(a.text) != len(files):
+                raise ZooUserError(f"--text gives {len(a.text)} transcripts for {len(files)} files: "
+                                   "give one per file, in order (or use --transcripts)")
+            texts = list(a.text)
+        if a.transcripts:
+            table = read_transcripts(a.transcripts)
+            for i, f in enumerate(files):
+                if texts[i] is None:
+                    texts[i] = next((table[k] for k in (str(f), f.name, f.stem) if k in table), None)
+        if model.uses_text and a.asr:
+            todo = [i for i, t in enumerate(texts) if not (t or "").strip()]
+            if todo:
+                log.info("transcribing %d file(s) with %s", len(todo), a.asr)
+                for i, t in zip(todo, transcribe([files[i] for i in todo], a.asr, a.device)):
+                    texts[i] = t
+        elif a.asr:
+            log.warning("--asr ignored: %s does not read text", type(model.module).__name__)
+        if model.uses_text and not model.needs_text:
+            n = sum(1 for t in texts if not (t or "").strip())
+            if n:
+                log.info("%d of %d file(s) have no transcript: predicted from audio alone", n, len(files))
+    names = [str(f) for f in files] or [f"text {i}" for i in range(len(texts))]
+    results = model.predict_batch(files or [None] * len(texts), texts, names=names,
+                                  progress=not a.no_progress and sys.stderr.isatty())
+    rows = []
+    for name, t, r in zip(names, texts, results):
+        row = {"file": name, **r}
+        if model.uses_text:
+            row["text"] = t or ""
+        rows.append(row)
+    write_results(rows, a.out, model.class_names)
+    if a.plot:
+        long = [r for r in rows if r.get("track")]
+        if not long:
+            log.warning("--plot: no file was longer than --max-seconds %.1f s, so there is no track to draw",
+                        a.max_seconds)
+        plot = Path(a.plot)
+        for r in long:
+            png = plot if (len(long) == 1 and plot.suffix == ".png") else plot / (Path(r["file"]).stem + ".png")
+            log.info("track of %s drawn to %s", r["file"], plot_track(r, Path(r["file"]).name, png))
+
+
+# -- checkpoints -------------------------------------------------------------------------------------
+def main_checkpoints(argv: Sequence[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(prog="python -m zoo checkpoints",
+                                 description="The pretrained checkpoints of the registry (zoo.load takes any name).")
+    ap.add_argument("--registry", default=None)
+    ap.add_argument("--json", action="store_true", help="the full entries as JSON")
+    ap.add_argument("--verify", action="store_true", help="check every local file against its sha256")
+    a = ap.parse_args(argv)
+    from .registry import Registry, verify
+
+    reg = Registry.load(a.registry)
+    if a.json:
+        print(json.dumps([{k: (str(v) if isinstance(v, Path) else v) for k, v in vars(e).items() if k != "base"}
+                          for e in reg.entries.values()], ensure_ascii=False, indent=2))
+        return
+    head = ["name", "model", "corpus", "classes", "WA", "UA", "F1", "size", "source"]
+    rows = []
+    for e in reg.entries.values():
+        m = e.metrics
+        rows.append([e.name, e.model.rsplit(".", 1)[-1], e.corpus.split(" (")[0], str(len(e.class_names)),
+                     *(f"{m[k]:.3f}" if k in m else "-" for k in ("test/WA", "test/UA", "test/macro_F1")),
+                     f"{e.size / 1e6:.1f} MB", "file" if e.file and e.local_path.is_file() else (e.url or "missing")])
+        if a.verify and e.local_path is not None and e.local_path.is_file():
+            verify(e.local_path, e.sha256, e.name)
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(head)]
+    print("  ".join(h.ljust(w) for h, w in zip(head, widths)))
+    for r in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths)))
+    if not rows:
+        print(f"(no checkpoints in {reg.path})")
+    elif a.verify:
+        print(f"all {len(rows)} local files match their sha256")
+
+
+# -- export --------------------------------------------------------------------------------------------
+def main_export(argv: Sequence[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(
+        prog="python -m zoo export",
+        description="Export a checkpoint: --format hf writes a transformers Wav2Vec2ForSequenceClassification "
+                    "directory (wav2vec2 models; the audio-classification pipeline loads it); --format onnx "
+                    "writes an ONNX graph with a dynamic number of samples (audio-only models).")
+    _model_args(ap)
+    ap.add_argument("--format", choices=["hf", "onnx"], required=True)
+    ap.add_argument("--out", required=True, help="a directory (hf) or a .onnx file")
+    a = ap.parse_args(argv)
+    from ..models.base import load_module
+    from .cards import card_markdown
+    from .export import export
+    from .registry import resolve
+
+    path, entry = resolve(a.model, a.registry)
+    module = load_module(str(path), trust=a.trust)
+    meta = _card_meta(module, entry, source=str(path))
+    out = export(module, a.out, a.format, card=card_markdown(meta))
+    if a.format == "onnx":  # an ONNX file has no room for a README: the card goes beside it
+        Path(out).with_suffix(".md").write_text(card_markdown(meta) + "\n", encoding="utf-8")
+    print(f"exported {a.model} to {out}")
+
+
+def _card_meta(module, entry, source: str) -> dict:
+    from ..models.base import module_spec
+
+    if entry is not None:
+        meta = {k: v for k, v in vars(entry).items() if k != "base"}
+    else:
+        spec = module_spec(module)
+        meta = {"name": Path(source).stem, "model": spec["class_path"], "config": spec["init_args"],
+                "corpus": "", "split": "", "metrics": {},
+                "intended_use": f"Exported from {source}; its training data and metrics were not recorded."}
+    meta.update(inputs=list(module.inputs), sample_rate=int(module.sample_rate),
+                class_names=list(module.class_names))
+    return meta
+
+
+# -- demo ---------------------------------------------------------------------------------------------
+def main_demo(argv: Sequence[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(
+        prog="python -m zoo demo",
+        description="A local web page to try models on: upload or record audio, type a transcript, pick a "
+                    "checkpoint, see the label and the class probabilities (needs the demo extra: "
+                    "pip install -e '.[demo]').")
+    _model_args(ap, required=False)
+    ap.add_argument("--host", default="127.0.0.1", help="127.0.0.1 (this machine only) or 0.0.0.0")
+    ap.add_argument("--port", type=int, default=7860)
+    ap.add_argument("--share", action="store_true", help="a public gradio.live link (needs the network)")
+    a = ap.parse_args(argv)
+    from .demo import build_demo
+
+    app = build_demo(a.model, registry=a.registry, trust=a.trust)
+    app.launch(server_name=a.host, server_port=a.port, share=a.share)

@@ -1,0 +1,89 @@
+"""``python -m zoo demo``: a local gradio page to try a model on (the ``demo`` extra).
+
+Upload or record audio, optionally type the transcript, pick a checkpoint, and see the label with
+a bar chart of the class probabilities. The page calls ``Predictor.predict``, the same code as
+``zoo.load(...).predict``, so the page and the Python API agree (a test checks it through
+gradio_client). Its API endpoint is ``/predict`` (audio file, transcript, checkpoint name).
+"""
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from ..errors import ZooUserError
+
+
+def _require_gradio():
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no network calls from a local page
+    try:
+        import gradio as gr
+    except ImportError as e:
+        raise ZooUserError("the demo needs gradio: pip install -e '.[demo]'") from e
+    return gr
+
+
+def _summary(m) -> str:
+    e = m.entry
+    parts = [f"**{type(m.module).__name__}** reads {', '.join(m.inputs)}"]
+    if not m.needs_text and m.uses_text:
+        parts.append("the transcript is optional")
+    elif m.needs_text:
+        parts.append("it needs the transcript")
+    if e is not None:
+        if e.metrics:
+            parts.append("test " + ", ".join(f"{k.split('/')[-1]} {v:.3f}" for k, v in e.metrics.items()))
+        if e.corpus:
+            parts.append(f"trained on the {e.corpus}")
+    return "; ".join(parts) + "."
+
+
+def build_demo(model: str | None = None, *, registry: str | None = None, trust: bool = False):
+    """The gradio Blocks app; ``model`` (a registry name or a checkpoint path) is preselected."""
+    gr = _require_gradio()
+    from .predictor import load
+    from .registry import Registry
+
+    names = Registry.load(registry).names()
+    if model and model not in names:
+        names.insert(0, model)
+    if not names:
+        raise ZooUserError("no checkpoints to serve: give --model PATH.ckpt")
+    default = model or names[0]
+    cache: dict[str, Any] = {}
+
+    def get(name: str):
+        if name not in cache:
+            cache[name] = load(name, registry=registry, trust=trust)
+        return cache[name]
+
+    get(default)  # fail at start-up, not on the first click
+
+    def predict(audio: str | None, text: str | None, checkpoint: str):
+        m = get(checkpoint or default)
+        text = (text or "").strip() or None
+        if m.uses_audio and not audio:
+            raise gr.Error("Upload or record some speech first.")
+        if m.needs_text and not text:
+            raise gr.Error(f"{checkpoint} reads the transcript: type it in the text box.")
+        try:
+            r = m.predict(audio if m.uses_audio else None, text)
+        except ZooUserError as e:
+            raise gr.Error(str(e))
+        return r["probs"], r["label"], _summary(m)
+
+    with gr.Blocks(title="zoo: speech emotion recognition") as app:
+        gr.Markdown("## zoo: speech emotion recognition\nUpload or record speech, add the transcript if "
+                    "you have it, and pick a checkpoint. The bars are the model's class probabilities.")
+        with gr.Row():
+            with gr.Column():
+                audio = gr.Audio(sources=["upload", "microphone"], type="filepath", label="speech")
+                text = gr.Textbox(label="transcript (text and fusion models)", placeholder="나 어제 헤어졌어")
+                ckpt = gr.Dropdown(names, value=default, label="checkpoint")
+                button = gr.Button("Recognise emotion", variant="primary")
+            with gr.Column():
+                probs = gr.Label(num_top_classes=len(get(default).class_names), label="class probabilities")
+                label = gr.Textbox(label="predicted emotion", interactive=False)
+                info = gr.Markdown(_summary(get(default)))
+        button.click(predict, [audio, text, ckpt], [probs, label, info], api_name="predict")
+        ckpt.change(lambda n: _summary(get(n)), [ckpt], [info], api_name=False)
+    return app

@@ -1,0 +1,395 @@
+"""Export a trained zoo model for use without the zoo.
+
+- :func:`export_hf`: a ``Wav2Vec2Classifier`` becomes a standard Hugging Face
+  ``Wav2Vec2ForSequenceClassification`` directory (config with ``id2label``, safetensors weights,
+  ``Wav2Vec2FeatureExtractor``, model card) that ``transformers.pipeline("audio-classification",
+  model=dir)`` loads and that gives the zoo model's probabilities on the same clip.
+- :func:`export_onnx`: an audio-only model (``AudioCNN`` with the CNN-BiLSTM encoder,
+  ``Wav2Vec2Classifier``) becomes one ONNX file. Inputs: ``waveform`` float32 (batch, samples),
+  zero-padded, at the model's sample rate, and ``lengths`` int64 (batch,), the true sample counts;
+  outputs: ``logits`` and ``probs`` (batch, classes). Both axes are dynamic, and padding is masked
+  as in the zoo, so a clip gets the same output alone and in a padded batch. The class names and
+  sample rate are in the model's metadata (``class_names`` as JSON, ``sample_rate``).
+- :func:`export`: picks one of the two by format name.
+
+Heavy and optional packages (transformers, onnx, onnxruntime, onnxscript) are imported only
+when an export runs.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import logging
+from pathlib import Path
+from typing import Literal
+
+import torch
+from torch import nn
+
+from ..errors import ZooUserError
+
+log = logging.getLogger("zoo")
+
+FORMATS = ("hf", "onnx")
+_EXTRA = "pip install 'zoo[export]' (onnx, onnxruntime, onnxscript)"
+
+
+def export(module, out: str | Path, fmt: Literal["hf", "onnx"], card: str | None = None) -> Path:
+    """Export ``module`` to ``out`` in format ``fmt`` (``hf``: a Hugging Face model directory;
+    ``onnx``: one ``.onnx`` file). ``card`` is the model card text of an HF export."""
+    if fmt == "hf":
+        return export_hf(module, out, card=card)
+    if fmt == "onnx":
+        if card is not None:
+            log.info("an ONNX file has no model card; the class names and sample rate are in its metadata")
+        return export_onnx(module, out)
+    raise ZooUserError(f"unknown export format {fmt!r}: choose one of {', '.join(FORMATS)} (--format)")
+
+
+# -- Hugging Face ----------------------------------------------------------------------------------
+def _hf_head(module) -> nn.Linear:
+    """The zoo head's one linear layer, or a ZooUserError naming the option HF cannot represent."""
+    from ..models.wav2vec2 import Wav2Vec2Classifier
+    from ..nn.pooling import MeanPooling
+
+    if not isinstance(module, Wav2Vec2Classifier):
+        hint = " (use --format onnx)" if tuple(module.inputs) == ("audio",) else ""
+        raise ZooUserError(
+            f"--format hf exports Wav2Vec2Classifier models only (to transformers' "
+            f"Wav2Vec2ForSequenceClassification); {type(module).__name__} has no Hugging Face "
+            f"counterpart{hint}")
+    if not isinstance(module.encoder.pool, MeanPooling):
+        raise ZooUserError(
+            "this model was trained with pooling: attentive, and Wav2Vec2ForSequenceClassification "
+            "only mean-pools frames, so it cannot be exported to Hugging Face exactly: train with "
+            "pooling: mean, or export it with --format onnx")
+    layers = [m for m in module.head if not isinstance(m, nn.Dropout)]
+    if len(layers) != 1 or not isinstance(layers[0], nn.Linear):
+        raise ZooUserError(
+            "this model has a hidden head layer (head_hidden is set: linear -> ReLU -> linear), and "
+            "Wav2Vec2ForSequenceClassification's head has no nonlinearity (projector -> mean -> "
+            "classifier), so it cannot be exported to Hugging Face exactly: train with "
+            "head_hidden: null, or export it with --format onnx")
+    return layers[0]
+
+
+def export_hf(module, out_dir: str | Path, card: str | None = None) -> Path:
+    """Write a zoo ``Wav2Vec2Classifier`` as a Hugging Face ``Wav2Vec2ForSequenceClassification``
+    directory: ``config.json`` (with ``id2label``/``label2id``), ``model.safetensors``,
+    ``preprocessor_config.json`` (a ``Wav2Vec2FeatureExtractor``) and ``README.md`` (``card``, or
+    a generated card). Returns the directory.
+
+    The mapping is exact: HF's head is projector (linear) -> mean over valid frames -> classifier
+    (linear) with nothing in between, and a mean commutes with a linear map, so the zoo's
+    mean pooling + linear head becomes projector = the zoo's linear layer
+    (``classifier_proj_size`` = number of classes) and classifier = identity. The zoo's SUPERB
+    layer weighting is HF's ``use_weighted_layer_sum`` (the same num_layers + 1 hidden states,
+    softmax weights). Attentive pooling or a hidden head layer (``head_hidden``) cannot be
+    represented and raise a ZooUserError.
+    """
+    linear = _hf_head(module)
+    try:
+        from transformers import Wav2Vec2FeatureExtractor, Wav2Vec2ForSequenceClassification
+    except ImportError as e:  # pragma: no cover - transformers is a core dependency
+        raise ZooUserError(f"--format hf needs transformers: {e}") from e
+
+    enc = module.encoder
+    n = module.num_classes
+    config = copy.deepcopy(enc.model.config)
+    config.architectures = ["Wav2Vec2ForSequenceClassification"]
+    config.id2label = {i: c for i, c in enumerate(module.class_names)}
+    config.label2id = {c: i for i, c in enumerate(module.class_names)}
+    config.classifier_proj_size = n
+    config.use_weighted_layer_sum = enc.layer_weights is not None
+    config.add_adapter = False
+    hf = Wav2Vec2ForSequenceClassification(config).eval()
+    missing, unexpected = hf.wav2vec2.load_state_dict(enc.model.state_dict(), strict=False)
+    if missing or unexpected:  # same class on both sides: this would be a zoo bug
+        raise RuntimeError(f"wav2vec2 weights do not map: missing {missing}, unexpected {unexpected}")
+    with torch.no_grad():
+        hf.projector.weight.copy_(linear.weight)
+        hf.projector.bias.copy_(linear.bias)
+        hf.classifier.weight.copy_(torch.eye(n))
+        hf.classifier.bias.zero_()
+        if enc.layer_weights is not None:
+            hf.layer_weights.copy_(enc.layer_weights)  # both apply softmax to the raw weights
+    # HF's convention (its conversion scripts): checkpoints with a LayerNorm CNN (large-lv60,
+    # XLS-R) take an attention mask, GroupNorm ones (base) are run without one
+    feature_extractor = Wav2Vec2FeatureExtractor(
+        feature_size=1, sampling_rate=int(module.sample_rate), padding_value=0.0,
+        do_normalize=bool(enc.normalize_waveform),
+        return_attention_mask=config.feat_extract_norm == "layer")
+
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise ZooUserError(f"--out {out} is a file; an HF export is a directory")
+    out.mkdir(parents=True, exist_ok=True)
+    hf.to(torch.float32).save_pretrained(out, safe_serialization=True)
+    feature_extractor.save_pretrained(out)
+    (out / "README.md").write_text(_hf_card(module, card, config), encoding="utf-8")
+    log.info("Hugging Face model written to %s", out)
+    return out
+
+
+def _hf_card(module, card: str | None, config) -> str:
+    """The model card: the given text (or one made from the model), with the Hub's metadata
+    header and a transformers usage section added when they are missing."""
+    if card is None:
+        from .cards import card_markdown
+
+        card = card_markdown({
+            "name": "wav2vec2 emotion classifier",
+            "model": f"{type(module).__module__}.{type(module).__name__}",
+            "inputs": ["audio"], "sample_rate": int(module.sample_rate),
+            "params": sum(p.numel() for p in module.parameters()),
+            "class_names": list(module.class_names)})
+    text = card.strip() + "\n"
+    if "audio-classification" not in text:
+        group = config.feat_extract_norm == "group"
+        text += (
+            "\n## Use with transformers\n\n"
+            "```python\nfrom transformers import pipeline\n"
+            "clf = pipeline(\"audio-classification\", model=\"path/to/this/folder\")\n"
+            "clf(\"a.wav\", top_k=None)  # every class with its probability\n```\n\n"
+            f"Audio is resampled to {int(module.sample_rate)} Hz. Exported from the zoo's "
+            "`Wav2Vec2Classifier`; a clip alone gives the zoo model's probabilities."
+            + (" This checkpoint normalises its first CNN layer over time (GroupNorm) and takes no "
+               "attention mask, so run clips one at a time (the pipeline's default batch size) for "
+               "the same results as the zoo; padded batches change them." if group else "")
+            + "\n")
+    if not text.startswith("---"):
+        text = ("---\nlibrary_name: transformers\npipeline_tag: audio-classification\n"
+                "tags:\n- audio-classification\n- speech-emotion-recognition\n- wav2vec2\n---\n\n" + text)
+    return text
+
+
+# -- ONNX -------------------------------------------------------------------------------------------
+class _DFTMelSpectrogram(nn.Module):
+    """torchaudio's ``MelSpectrogram(center=False, power=2)`` as a strided conv1d with a fixed,
+    windowed DFT basis (real and imaginary rows) followed by the same mel filterbank.
+
+    ONNX export of ``torch.stft`` is not usable here (complex tensors: the TorchScript exporter
+    refuses them, the dynamo one emits an op invalid at opset 17), while a conv1d exports
+    everywhere and equals the STFT up to float rounding."""
+
+    def __init__(self, mel: nn.Module):
+        super().__init__()
+        spec = mel.spectrogram
+        if spec.center or spec.pad or spec.normalized or spec.power != 2.0 or not spec.onesided:
+            raise ZooUserError("ONNX export supports the zoo's own log-mel front end only "
+                               "(center=False, power 2, no padding or normalisation)")
+        n_fft, win = spec.n_fft, spec.window.double()
+        if win.numel() < n_fft:  # torch.stft centres a shorter window inside n_fft
+            left = (n_fft - win.numel()) // 2
+            win = nn.functional.pad(win, (left, n_fft - win.numel() - left))
+        k = torch.arange(n_fft // 2 + 1, dtype=torch.float64)[:, None]
+        t = torch.arange(n_fft, dtype=torch.float64)[None, :]
+        phase = 2 * torch.pi * ((k * t) % n_fft) / n_fft  # reduced mod n_fft: exact angles
+        basis = torch.cat([torch.cos(phase) * win, -torch.sin(phase) * win])  # (2F, n_fft)
+        self.register_buffer("basis", basis.float()[:, None, :])
+        self.register_buffer("fb", mel.mel_scale.fb.detach().clone().float())
+        self.hop = spec.hop_length
+        self.n_freq = n_fft // 2 + 1
+
+    def forward(self, wav: torch.Tensor) -> torch.Tensor:
+        """(B, T) -> (B, n_mels, frames), as ``MelSpectrogram`` returns it."""
+        y = nn.functional.conv1d(wav[:, None, :], self.basis, stride=self.hop)
+        re, im = y[:, : self.n_freq], y[:, self.n_freq :]
+        power = re * re + im * im  # (B, F, frames)
+        return torch.matmul(power.transpose(1, 2), self.fb).transpose(1, 2)
+
+
+class _MaskedBiLSTM(nn.Module):
+    """A batch-first bidirectional ``nn.LSTM`` over zero-padded sequences without packing.
+
+    ``pack_padded_sequence`` does not export to ONNX. Padding after a clip cannot change the
+    forward direction's valid outputs; the backward direction must start at each clip's last
+    valid frame, so it runs on each sequence reversed within its own length, and its outputs are
+    put back in order. Outputs on padded frames are garbage; the zoo's pooling masks them."""
+
+    def __init__(self, lstm: nn.LSTM):
+        super().__init__()
+        if not (lstm.bidirectional and lstm.batch_first) or lstm.proj_size or not lstm.bias:
+            raise ZooUserError("ONNX export supports the zoo's batch-first bidirectional LSTM only")
+        self.fwd, self.bwd = nn.ModuleList(), nn.ModuleList()
+        for layer in range(lstm.num_layers):
+            for suffix, dest in (("", self.fwd), ("_reverse", self.bwd)):
+                one = nn.LSTM(lstm.input_size if layer == 0 else 2 * lstm.hidden_size, lstm.hidden_size,
+                              batch_first=True)
+                with torch.no_grad():
+                    for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+                        getattr(one, f"{name}_l0").copy_(getattr(lstm, f"{name}_l{layer}{suffix}"))
+                dest.append(one)
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        t = torch.arange(x.shape[1], device=x.device)[None, :]
+        last = lengths[:, None] - 1
+        order = torch.where(t <= last, last - t, t)  # reverses the valid part, keeps the padding
+        for fwd, bwd in zip(self.fwd, self.bwd):
+            f, _ = fwd(x)
+            r, _ = bwd(x.gather(1, order[:, :, None].expand(-1, -1, x.shape[2])))
+            b = r.gather(1, order[:, :, None].expand(-1, -1, r.shape[2]))  # the reversal is its own inverse
+            x = torch.cat([f, b], dim=-1)
+        return x
+
+
+class _AudioCNNGraph(nn.Module):
+    """AudioCNN (CNN-BiLSTM encoder) with export-friendly parts: the DFT-conv mel front end and
+    the unpacked BiLSTM. Everything else is the model's own modules and code."""
+
+    def __init__(self, module):
+        super().__init__()
+        from ..nn.audio import CNNLSTMEncoder
+
+        m = copy.deepcopy(module).cpu().float().eval()
+        if not isinstance(m.encoder, CNNLSTMEncoder):
+            raise ZooUserError(
+                "ONNX export of AudioCNN needs encoder: cnn_lstm; the ecapa encoder (SpeechBrain's "
+                "ECAPA-TDNN) evaluates each clip in its own Python loop, which cannot be exported")
+        if m.features.normalize == "speaker":
+            # the graph cannot hold per-speaker statistics; clips of unknown speakers use the
+            # global ones (what zoo.load(...).predict does too)
+            log.warning("normalize: speaker: the ONNX model normalises every clip with the global "
+                        "statistics (as for an unknown speaker)")
+            m.features.normalize = "global"
+        m.features.mel = _DFTMelSpectrogram(m.features.mel)
+        self.features, self.encoder, self.head = m.features, m.encoder, m.head
+        self.lstm = _MaskedBiLSTM(m.encoder.lstm)
+        self.pad = m.features.n_fft - 1
+
+    def forward(self, waveform: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        # extra zeros after every clip are masked like any padding; they spare the graph LogMel's
+        # shape-dependent branch for clips shorter than one window
+        waveform = nn.functional.pad(waveform, (0, self.pad))
+        feats, n = self.features(waveform, lengths)
+        # CNNLSTMEncoder.forward with the unpacked BiLSTM (the tests compare the two)
+        enc = self.encoder
+        x = feats.unsqueeze(1)
+        for block in enc.blocks:
+            x, n = block(x, n)
+        x = torch.relu(enc.proj(x.permute(0, 2, 1, 3).flatten(2)))
+        n = n.clamp(min=1)
+        return self.head(enc.pool(self.lstm(x, n), n))
+
+
+class _Wav2Vec2Graph(nn.Module):
+    """Wav2Vec2Classifier as it is: its forward is traceable and masks padding itself."""
+
+    def __init__(self, module):
+        super().__init__()
+        self.module = copy.deepcopy(module).cpu().float().eval()
+        self.pad = self.module.encoder.min_samples - 1
+
+    def forward(self, waveform: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        from ..data.batch import Batch
+
+        # as above: trailing zeros are masked, and no clip is shorter than the CNN's receptive field
+        waveform = nn.functional.pad(waveform, (0, self.pad))
+        return self.module(Batch(ids=[], labels=lengths, waveforms=waveform, lengths=lengths))
+
+
+class _WithProbs(nn.Module):
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.net = net
+
+    def forward(self, waveform: torch.Tensor, lengths: torch.Tensor):
+        logits = self.net(waveform, lengths)
+        return logits, logits.softmax(-1)
+
+
+def onnx_graph(module) -> nn.Module:
+    """The module that is exported: ``(waveform (B, T) float32, lengths (B,) int64) -> (logits,
+    probs)``. A ZooUserError names what prevents an export."""
+    from ..models.audio import AudioCNN
+    from ..models.wav2vec2 import Wav2Vec2Classifier
+
+    inputs = tuple(module.inputs)
+    if inputs != ("audio",):
+        if "text" in inputs:
+            why = "it reads text (a tokenizer and a transcript)"
+        elif "egemaps" in inputs:
+            why = "its eGeMAPS features are computed by openSMILE, outside PyTorch"
+        else:
+            why = f"it consumes {', '.join(inputs)}"
+        raise ZooUserError(f"--format onnx exports audio-only models (AudioCNN, Wav2Vec2Classifier); "
+                           f"{type(module).__name__} cannot be exported: {why}")
+    if isinstance(module, AudioCNN):
+        net = _AudioCNNGraph(module)
+    elif isinstance(module, Wav2Vec2Classifier):
+        net = _Wav2Vec2Graph(module)
+    else:
+        raise ZooUserError(f"--format onnx supports AudioCNN and Wav2Vec2Classifier; "
+                           f"{type(module).__name__} is not supported")
+    return _WithProbs(net).eval()
+
+
+def export_onnx(module, out_path: str | Path, opset: int = 17) -> Path:
+    """Write an audio-only zoo model as an ONNX file and return its path.
+
+    Inputs: ``waveform`` float32 (batch, samples), zero-padded, at ``module.sample_rate``, and
+    ``lengths`` int64 (batch,), each clip's true number of samples; outputs ``logits`` and
+    ``probs`` (batch, classes). Batch size and length are dynamic. The metadata holds
+    ``class_names`` (JSON list), ``sample_rate``, ``model`` (zoo class) and ``inputs``.
+    """
+    try:
+        import onnx
+        import onnxscript  # noqa: F401  (the dynamo exporter's op library)
+    except ImportError as e:
+        raise ZooUserError(f"--format onnx needs the export extra: {_EXTRA} ({e})") from e
+    if opset < 17:
+        raise ZooUserError(f"ONNX export needs opset >= 17 (LayerNormalization), got {opset}")
+    graph = onnx_graph(module)
+    out = Path(out_path)
+    if out.is_dir():
+        raise ZooUserError(f"--out {out} is a directory; give the .onnx file to write")
+    out.parent.mkdir(parents=True, exist_ok=True)
+
+    # an example that is batched and padded, so no shape gets specialised
+    sr = int(module.sample_rate)
+    n = max(sr, 4 * getattr(graph.net, "pad", 0))
+    waveform = torch.randn(2, n, generator=torch.Generator().manual_seed(0)) * 0.1
+    lengths = torch.tensor([n, (2 * n) // 3], dtype=torch.long)
+    waveform[1, lengths[1]:] = 0
+    _torch_export(graph, (waveform, lengths), out, opset)
+
+    proto = onnx.load(str(out))
+    meta = {"class_names": json.dumps(list(module.class_names), ensure_ascii=False),
+            "sample_rate": str(sr), "model": f"{type(module).__module__}.{type(module).__name__}",
+            "inputs": "waveform: float32 (batch, samples), zero-padded, mono at sample_rate; "
+                      "lengths: int64 (batch,), true sample counts",
+            "outputs": "logits, probs: float32 (batch, classes) in class_names order"}
+    del proto.metadata_props[:]
+    for k, v in meta.items():
+        proto.metadata_props.add(key=k, value=v)
+    proto.doc_string = f"zoo {type(module).__name__} speech emotion classifier ({', '.join(module.class_names)})"
+    onnx.save(proto, str(out))
+    log.info("ONNX model written to %s", out)
+    return out
+
+
+def _torch_export(graph: nn.Module, args: tuple, out: Path, opset: int) -> None:
+    """``torch.onnx.export`` with dynamic batch and length: the dynamo exporter (torch's default
+    now), or the TorchScript one where dynamo fails (older torch or an unsupported op)."""
+    import warnings
+
+    names = dict(input_names=["waveform", "lengths"], output_names=["logits", "probs"])
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # exporter deprecation/tracer chatter, not the user's concern
+        try:
+            from torch.export import Dim
+
+            batch, samples = Dim("batch", min=1), Dim("samples", min=1)
+            torch.onnx.export(graph, args, str(out), dynamo=True, opset_version=opset, external_data=False,
+                              dynamic_shapes={"waveform": {0: batch, 1: samples}, "lengths": {0: batch}},
+                              verbose=False, **names)
+            return
+        except Exception as e:  # noqa: BLE001 - any failure: try the other exporter
+            log.info("dynamo ONNX export failed (%s: %s); using the TorchScript exporter",
+                     type(e).__name__, str(e).splitlines()[0] if str(e) else "")
+        dyn = {"waveform": {0: "batch", 1: "samples"}, "lengths": {0: "batch"},
+               "logits": {0: "batch"}, "probs": {0: "batch"}}
+        torch.onnx.export(graph, args, str(out), dynamo=False, opset_version=opset, dynamic_axes=dyn, **names)
+
+
+__all__ = ["export", "export_hf", "export_onnx", "onnx_graph", "FORMATS"]

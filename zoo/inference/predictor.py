@@ -1,0 +1,312 @@
+"""``zoo.load(name_or_path).predict(...)``: a trained zoo model applied to audio files or arrays.
+
+The Predictor builds the same items the DataModule builds (mono waveform at the model's rate,
+eGeMAPS functionals, token ids from the checkpoint's own tokenizer) and collates them with the
+same ``collate``, so a prediction here equals the one ``python -m zoo predict`` makes, and a
+batched prediction equals single ones (the models mask padding; tests check both).
+
+Long audio is cut into windows (``window`` seconds every ``hop`` seconds) and run a batch of
+windows at a time, so memory is bounded by ``batch_size * window`` whatever the file's length;
+the result then carries a timestamped track and the duration-weighted mean over windows.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+import torch
+
+from ..errors import ZooUserError
+
+log = logging.getLogger("zoo")
+
+AudioInput = str | os.PathLike | np.ndarray | torch.Tensor
+
+
+def to_mono(wav: np.ndarray | torch.Tensor) -> np.ndarray:
+    """float32 mono from a 1-D signal, (channels, samples) or (samples, channels)."""
+    a = wav.detach().cpu().numpy() if isinstance(wav, torch.Tensor) else np.asarray(wav)
+    a = a.astype(np.float32, copy=False)
+    if a.ndim == 2:
+        # torchaudio gives (channels, samples), soundfile (samples, channels): the short side is channels
+        a = a.mean(axis=0 if a.shape[0] <= a.shape[1] else 1)
+    if a.ndim != 1:
+        raise ZooUserError(f"audio must be 1-D or (channels, samples), got shape {tuple(np.shape(wav))}")
+    return a
+
+
+class Predictor:
+    """A zoo model ready for inference.
+
+    Args:
+        module: A trained ``EmotionModule`` (from ``zoo.models.base.load_module``).
+        entry: Its registry entry, when it came from the registry (metrics, card, corpus).
+        device: ``cpu``, ``cuda``, ... (default: cuda when available).
+        batch_size: Clips (or windows) per forward pass.
+        max_seconds: Clips longer than this are windowed (see ``predict_long``).
+        window: Window length in seconds for long audio.
+        hop: Hop between window starts in seconds.
+    """
+
+    def __init__(self, module, entry=None, *, source: str | None = None, device: str | None = None,
+                 batch_size: int = 16, max_seconds: float = 10.0, window: float = 4.0, hop: float = 2.0):
+        self.module = module.eval()
+        self.entry = entry
+        self.source = source
+        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.module.to(self.device)
+        self.batch_size = batch_size
+        self.max_seconds = max_seconds
+        self.window, self.hop = window, hop
+        if hop <= 0 or window <= 0:
+            raise ZooUserError(f"window and hop must be positive, got window={window}, hop={hop}")
+        self._egemaps = None
+
+    # -- what the model is -------------------------------------------------------------------------
+    @property
+    def class_names(self) -> list[str]:
+        return list(self.module.class_names)
+
+    @property
+    def sample_rate(self) -> int:
+        return int(self.module.sample_rate)
+
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        return tuple(self.module.inputs)
+
+    @property
+    def uses_audio(self) -> bool:
+        return bool({"audio", "egemaps"} & set(self.inputs))
+
+    @property
+    def uses_text(self) -> bool:
+        return "text" in self.inputs
+
+    @property
+    def needs_text(self) -> bool:
+        return self.uses_text and not getattr(self.module, "text_optional", False)
+
+    def __repr__(self) -> str:
+        name = self.entry.name if self.entry else self.source
+        return f"Predictor({name!r}, {type(self.module).__name__}, classes={self.class_names})"
+
+    # -- inputs -------------------------------------------------------------------------------------
+    def load_audio(self, audio: AudioInput, sample_rate: int | None = None) -> np.ndarray:
+        """Mono float32 at the model's rate from a file (any rate, any channels) or an array."""
+        from ..data.audio import read_audio, resample
+
+        if isinstance(audio, (str, os.PathLike)):
+            try:
+                wav, sr = read_audio(str(audio))
+            except Exception as e:
+                raise ZooUserError(f"cannot read audio {audio}: {e}") from e
+        else:
+            wav, sr = to_mono(audio), sample_rate or self.sample_rate
+        if wav.size == 0:
+            raise ZooUserError(f"zero-length audio: {audio if isinstance(audio, (str, os.PathLike)) else 'array'}")
+        return resample(wav, sr, self.sample_rate).astype(np.float32, copy=False)
+
+    def _item(self, key: str, wav: np.ndarray | None, text: str | None) -> dict:
+        item: dict[str, Any] = {"id": key, "label": -1, "speaker": None}
+        if "audio" in self.inputs:
+            item["audio"] = torch.from_numpy(np.ascontiguousarray(wav))
+        if "egemaps" in self.inputs:
+            if self._egemaps is None:
+                from ..data.features import EGeMAPS
+
+                self._egemaps = EGeMAPS(cache_dir=None)
+            item["features"] = torch.from_numpy(self._egemaps.compute_signal(wav, self.sample_rate))
+        if self.uses_text:
+            item["text"] = text or ""
+            tok = getattr(self.module, "tokenizer", None)
+            if tok is not None:
+                item["input_ids"] = tok.encode(item["text"])
+        return item
+
+    def _check_text(self, texts: Sequence[str | None], names: Sequence[str]) -> None:
+        if not self.needs_text:
+            return
+        missing = [n for n, t in zip(names, texts) if not (t or "").strip()]
+        if missing:
+            raise ZooUserError(
+                f"{type(self.module).__name__} reads the transcript, and none was given for "
+                f"{len(missing)} input(s), e.g. {missing[0]}: pass text=... (CLI: --text, "
+                "--transcripts FILE.csv or --asr MODEL)")
+
+    @torch.inference_mode()
+    def _forward(self, items: list[dict]) -> np.ndarray:
+        from ..data.batch import collate
+
+        tok = getattr(self.module, "tokenizer", None)
+        batch = collate(items, pad_id=tok.pad_id if tok is not None else 0)
+        batch = self.module.transfer_batch_to_device(batch, self.device, 0)
+        return self.module(batch).float().softmax(-1).cpu().numpy()
+
+    def _result(self, probs: np.ndarray) -> dict:
+        i = int(np.argmax(probs))
+        return {"label": self.class_names[i], "probs": {c: float(p) for c, p in zip(self.class_names, probs)}}
+
+    # -- prediction ---------------------------------------------------------------------------------
+    def predict(self, audio: AudioInput | None = None, text: str | None = None, *,
+                sample_rate: int | None = None) -> dict:
+        """``{"label": ..., "probs": {class: p}}`` for one clip (and ``track`` when it was windowed).
+
+        ``audio`` is a file path or an array (1-D, or (channels, samples)) at ``sample_rate``
+        (default: the model's rate); ``text`` is its transcript, for text and fusion models.
+        """
+        return self.predict_batch([audio], [text], sample_rate=sample_rate)[0]
+
+    def predict_batch(self, audios: Sequence[AudioInput | None], texts: Sequence[str | None] | None = None,
+                      *, sample_rate: int | None = None, progress: bool = False,
+                      names: Sequence[str] | None = None) -> list[dict]:
+        """Predictions for many clips, batched by length; results come back in input order.
+
+        Clips longer than ``max_seconds`` are windowed and carry a ``track``.
+        """
+        n = len(audios)
+        texts = list(texts) if texts is not None else [None] * n
+        if len(texts) != n:
+            raise ZooUserError(f"got {n} audio inputs but {len(texts)} transcripts")
+        names = list(names) if names is not None else [
+            str(a) if isinstance(a, (str, os.PathLike)) else f"input {i}" for i, a in enumerate(audios)]
+        self._check_text(texts, names)
+        results: list[dict | None] = [None] * n
+        bar = _progress(n, progress)
+        if not self.uses_audio:  # text-only model: audio is neither needed nor read
+            for s in range(0, n, self.batch_size):
+                items = [self._item(names[i], None, texts[i]) for i in range(s, min(n, s + self.batch_size))]
+                for k, p in enumerate(self._forward(items)):
+                    results[s + k] = self._result(p)
+                bar.update(len(items))
+            bar.close()
+            return results  # type: ignore[return-value]
+        for i, a in enumerate(audios):
+            if a is None:
+                raise ZooUserError(f"{type(self.module).__name__} needs audio; {names[i]} has none")
+        # files are decoded a block at a time (memory stays bounded on a 44K-file folder) and
+        # sorted by length inside the block, so similar lengths share a batch: little padding
+        block = self.batch_size * 16
+        for b in range(0, n, block):
+            short: list[tuple[int, np.ndarray]] = []
+            for i in range(b, min(n, b + block)):
+                wav = self.load_audio(audios[i], sample_rate)
+                if wav.shape[0] > self.max_seconds * self.sample_rate:
+                    results[i] = self._predict_windows(wav, texts[i], names[i])
+                    bar.update(1)
+                else:
+                    short.append((i, wav))
+            short.sort(key=lambda t: t[1].shape[0])
+            for s in range(0, len(short), self.batch_size):
+                chunk = short[s : s + self.batch_size]
+                items = [self._item(names[i], wav, texts[i]) for i, wav in chunk]
+                for (i, wav), p in zip(chunk, self._forward(items)):
+                    results[i] = {**self._result(p), "duration": round(wav.shape[0] / self.sample_rate, 3)}
+                bar.update(len(chunk))
+        bar.close()
+        return results  # type: ignore[return-value]
+
+    def predict_long(self, audio: AudioInput, text: str | None = None, *, sample_rate: int | None = None,
+                     window: float | None = None, hop: float | None = None) -> dict:
+        """Window a clip of any length: a timestamped ``track`` (start, end, label, probs per
+        window) plus the aggregate ``label``/``probs`` (window probabilities averaged, each
+        weighted by its duration). The transcript, when given, goes with every window."""
+        self._check_text([text], [str(audio) if isinstance(audio, (str, os.PathLike)) else "input"])
+        wav = self.load_audio(audio, sample_rate)
+        return self._predict_windows(wav, text, str(audio) if isinstance(audio, (str, os.PathLike)) else "input",
+                                     window=window, hop=hop)
+
+    def _predict_windows(self, wav: np.ndarray, text: str | None, name: str, *,
+                         window: float | None = None, hop: float | None = None) -> dict:
+        sr = self.sample_rate
+        win = int(round((window or self.window) * sr))
+        step = int(round((hop or self.hop) * sr))
+        if win <= 0 or step <= 0:
+            raise ZooUserError(f"window and hop must be positive, got window={window}, hop={hop}")
+        spans = window_spans(wav.shape[0], win, step)
+        track: list[dict] = []
+        weights = np.array([e - s for s, e in spans], dtype=np.float64)
+        all_probs = []
+        for k in range(0, len(spans), self.batch_size):
+            chunk = spans[k : k + self.batch_size]
+            items = [self._item(f"{name}@{s / sr:.2f}", wav[s:e], text) for s, e in chunk]
+            probs = self._forward(items)
+            for (s, e), p in zip(chunk, probs):
+                all_probs.append(p)
+                track.append({"start": round(s / sr, 3), "end": round(e / sr, 3), **self._result(p)})
+        mean = (np.stack(all_probs) * weights[:, None]).sum(0) / weights.sum()
+        return {**self._result(mean), "duration": round(wav.shape[0] / sr, 3), "track": track}
+
+
+def window_spans(n: int, win: int, step: int) -> list[tuple[int, int]]:
+    """Sample spans covering ``n`` samples: starts every ``step``, the last window ends at ``n``
+    (so no audio is dropped), none shorter than a window unless the clip is."""
+    if n <= win:
+        return [(0, n)]
+    starts = list(range(0, n - win + 1, step))
+    if starts[-1] + win < n:
+        starts.append(n - win)
+    return [(s, s + win) for s in starts]
+
+
+class _NoBar:
+    def update(self, n: int) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _progress(total: int, show: bool):
+    if not show or total < 2:
+        return _NoBar()
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, unit="file", desc="infer", dynamic_ncols=True)
+
+
+def load(name_or_path: str | os.PathLike, *, registry: str | os.PathLike | None = None,
+         trust: bool = False, device: str | None = None, **predictor_args) -> Predictor:
+    """A pretrained zoo model by registry name (``zoo.list_checkpoints()``) or checkpoint path.
+
+    Registry files are verified against their sha256 before loading; every checkpoint is
+    unpickled with ``weights_only`` (no code runs on load) unless ``trust=True``.
+    """
+    from ..models.base import load_module
+    from .registry import resolve
+
+    path, entry = resolve(name_or_path, registry)
+    module = load_module(str(path), trust=trust)
+    return Predictor(module, entry, source=str(path), device=device, **predictor_args)
+
+
+def expand_inputs(patterns: Iterable[str], exts: Sequence[str] = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif")) -> list[Path]:
+    """Files from paths, folders (searched recursively for audio) and glob patterns, in order,
+    without duplicates; a pattern that matches nothing is an error that names it."""
+    import glob
+
+    out: list[Path] = []
+    for pat in patterns:
+        p = Path(pat).expanduser()
+        if p.is_dir():
+            found = sorted(q for q in p.rglob("*") if q.is_file() and q.suffix.lower() in exts)
+            if not found:
+                raise ZooUserError(f"no audio files ({', '.join(exts)}) under {p}")
+            out.extend(found)
+        elif p.is_file():
+            out.append(p)
+        elif any(ch in pat for ch in "*?["):
+            found = sorted(Path(q) for q in glob.glob(os.path.expanduser(pat), recursive=True) if Path(q).is_file())
+            if not found:
+                raise ZooUserError(f"the pattern {pat!r} matches no files")
+            out.extend(found)
+        else:
+            raise ZooUserError(f"no such file or folder: {pat}")
+    seen: set[Path] = set()
+    return [p for p in out if not (p.resolve() in seen or seen.add(p.resolve()))]
+
+
+__all__ = ["Predictor", "load", "expand_inputs", "window_spans", "to_mono"]
