@@ -93,8 +93,6 @@ def slim(src: Path, dst: Path) -> None:
 
 
 def build(recipe: dict, runs: Path) -> dict:
-    import yaml
-
     from zoo.inference.registry import sha256_of
     from zoo.models.base import load_module, module_spec
 

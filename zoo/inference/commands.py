@@ -248,6 +248,7 @@ def main_checkpoints(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--registry", default=None)
     ap.add_argument("--json", action="store_true", help="the full entries as JSON")
     ap.add_argument("--verify", action="store_true", help="check every local file against its sha256")
+    ap.add_argument("--markdown", action="store_true", help="the table as Markdown (docs/checkpoints.md)")
     a = ap.parse_args(argv)
     from .registry import Registry, verify
 
@@ -265,6 +266,11 @@ def main_checkpoints(argv: Sequence[str] | None = None) -> None:
                      f"{e.size / 1e6:.1f} MB", "file" if e.file and e.local_path.is_file() else (e.url or "missing")])
         if a.verify and e.local_path is not None and e.local_path.is_file():
             verify(e.local_path, e.sha256, e.name)
+    if a.markdown:
+        print("| " + " | ".join(head) + " |\n|" + "---|" * len(head))
+        for r in rows:
+            print("| " + " | ".join([f"`{r[0]}`", *r[1:]]) + " |")
+        return
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(head)]
     print("  ".join(h.ljust(w) for h, w in zip(head, widths)))
     for r in rows:
@@ -326,8 +332,12 @@ def main_demo(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--host", default="127.0.0.1", help="127.0.0.1 (this machine only) or 0.0.0.0")
     ap.add_argument("--port", type=int, default=7860)
     ap.add_argument("--share", action="store_true", help="a public gradio.live link (needs the network)")
+    ap.add_argument("--example", default=None, help="an audio file loaded and predicted when the page opens")
+    ap.add_argument("--example-text", default=None, help="its transcript")
     a = ap.parse_args(argv)
     from .demo import build_demo
 
-    app = build_demo(a.model, registry=a.registry, trust=a.trust)
+    if a.example and not Path(a.example).is_file():
+        raise ZooUserError(f"--example: no such file: {a.example}")
+    app = build_demo(a.model, registry=a.registry, trust=a.trust, example=a.example, example_text=a.example_text)
     app.launch(server_name=a.host, server_port=a.port, share=a.share)

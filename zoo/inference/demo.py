@@ -37,8 +37,10 @@ def _summary(m) -> str:
     return "; ".join(parts) + "."
 
 
-def build_demo(model: str | None = None, *, registry: str | None = None, trust: bool = False):
-    """The gradio Blocks app; ``model`` (a registry name or a checkpoint path) is preselected."""
+def build_demo(model: str | None = None, *, registry: str | None = None, trust: bool = False,
+               example: str | None = None, example_text: str | None = None):
+    """The gradio Blocks app; ``model`` (a registry name or a checkpoint path) is preselected;
+    ``example`` (an audio file) and ``example_text`` are loaded and predicted when the page opens."""
     gr = _require_gradio()
     from .predictor import load
     from .registry import Registry
@@ -76,8 +78,9 @@ def build_demo(model: str | None = None, *, registry: str | None = None, trust: 
                     "you have it, and pick a checkpoint. The bars are the model's class probabilities.")
         with gr.Row():
             with gr.Column():
-                audio = gr.Audio(sources=["upload", "microphone"], type="filepath", label="speech")
-                text = gr.Textbox(label="transcript (text and fusion models)", placeholder="나 어제 헤어졌어")
+                audio = gr.Audio(example, sources=["upload", "microphone"], type="filepath", label="speech")
+                text = gr.Textbox(example_text, label="transcript (text and fusion models)",
+                                  placeholder="나 어제 헤어졌어")
                 ckpt = gr.Dropdown(names, value=default, label="checkpoint")
                 button = gr.Button("Recognise emotion", variant="primary")
             with gr.Column():
@@ -86,4 +89,6 @@ def build_demo(model: str | None = None, *, registry: str | None = None, trust: 
                 info = gr.Markdown(_summary(get(default)))
         button.click(predict, [audio, text, ckpt], [probs, label, info], api_name="predict")
         ckpt.change(lambda n: _summary(get(n)), [ckpt], [info], api_name=False)
+        if example:
+            app.load(predict, [audio, text, ckpt], [probs, label, info], api_name=False)
     return app

@@ -36,12 +36,11 @@ _EXTRA = "pip install 'zoo[export]' (onnx, onnxruntime, onnxscript)"
 
 def export(module, out: str | Path, fmt: Literal["hf", "onnx"], card: str | None = None) -> Path:
     """Export ``module`` to ``out`` in format ``fmt`` (``hf``: a Hugging Face model directory;
-    ``onnx``: one ``.onnx`` file). ``card`` is the model card text of an HF export."""
+    ``onnx``: one ``.onnx`` file). ``card`` is the model card text of an HF export (README.md);
+    an ONNX file has no room for one (its metadata holds the class names and sample rate)."""
     if fmt == "hf":
         return export_hf(module, out, card=card)
     if fmt == "onnx":
-        if card is not None:
-            log.info("an ONNX file has no model card; the class names and sample rate are in its metadata")
         return export_onnx(module, out)
     raise ZooUserError(f"unknown export format {fmt!r}: choose one of {', '.join(FORMATS)} (--format)")
 
@@ -143,6 +142,7 @@ def _hf_card(module, card: str | None, config) -> str:
             "inputs": ["audio"], "sample_rate": int(module.sample_rate),
             "params": sum(p.numel() for p in module.parameters()),
             "class_names": list(module.class_names)})
+        card = card.split("\n## Use\n")[0]  # its zoo.load(name) needs a registry name this model lacks
     text = card.strip() + "\n"
     if "audio-classification" not in text:
         group = config.feat_extract_norm == "group"
@@ -156,7 +156,8 @@ def _hf_card(module, card: str | None, config) -> str:
             + (" This checkpoint normalises its first CNN layer over time (GroupNorm) and takes no "
                "attention mask, so run clips one at a time (the pipeline's default batch size) for "
                "the same results as the zoo; padded batches change them." if group else "")
-            + "\n")
+            + f" Clips need at least {module.encoder.min_samples} samples (the CNN's receptive field; "
+            "the zoo pads shorter ones with zeros).\n")
     if not text.startswith("---"):
         text = ("---\nlibrary_name: transformers\npipeline_tag: audio-classification\n"
                 "tags:\n- audio-classification\n- speech-emotion-recognition\n- wav2vec2\n---\n\n" + text)
@@ -235,27 +236,29 @@ class _MaskedBiLSTM(nn.Module):
 
 class _AudioCNNGraph(nn.Module):
     """AudioCNN (CNN-BiLSTM encoder) with export-friendly parts: the DFT-conv mel front end and
-    the unpacked BiLSTM. Everything else is the model's own modules and code."""
+    the unpacked BiLSTM. Everything else is copies of the model's own modules and code (copies:
+    the model itself stays as it was, and a LightningModule copy would drag its Trainer along)."""
 
     def __init__(self, module):
         super().__init__()
         from ..nn.audio import CNNLSTMEncoder
 
-        m = copy.deepcopy(module).cpu().float().eval()
-        if not isinstance(m.encoder, CNNLSTMEncoder):
+        if not isinstance(module.encoder, CNNLSTMEncoder):
             raise ZooUserError(
                 "ONNX export of AudioCNN needs encoder: cnn_lstm; the ecapa encoder (SpeechBrain's "
                 "ECAPA-TDNN) evaluates each clip in its own Python loop, which cannot be exported")
-        if m.features.normalize == "speaker":
+        self.features = copy.deepcopy(module.features)
+        self.encoder = copy.deepcopy(module.encoder)
+        self.head = copy.deepcopy(module.head)
+        if self.features.normalize == "speaker":
             # the graph cannot hold per-speaker statistics; clips of unknown speakers use the
             # global ones (what zoo.load(...).predict does too)
             log.warning("normalize: speaker: the ONNX model normalises every clip with the global "
                         "statistics (as for an unknown speaker)")
-            m.features.normalize = "global"
-        m.features.mel = _DFTMelSpectrogram(m.features.mel)
-        self.features, self.encoder, self.head = m.features, m.encoder, m.head
-        self.lstm = _MaskedBiLSTM(m.encoder.lstm)
-        self.pad = m.features.n_fft - 1
+            self.features.normalize = "global"
+        self.features.mel = _DFTMelSpectrogram(self.features.mel)
+        self.lstm = _MaskedBiLSTM(self.encoder.lstm)
+        self.pad = self.features.n_fft - 1
 
     def forward(self, waveform: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         # extra zeros after every clip are masked like any padding; they spare the graph LogMel's
@@ -273,19 +276,18 @@ class _AudioCNNGraph(nn.Module):
 
 
 class _Wav2Vec2Graph(nn.Module):
-    """Wav2Vec2Classifier as it is: its forward is traceable and masks padding itself."""
+    """Wav2Vec2Classifier's encoder and head as they are: traceable, and they mask padding."""
 
     def __init__(self, module):
         super().__init__()
-        self.module = copy.deepcopy(module).cpu().float().eval()
-        self.pad = self.module.encoder.min_samples - 1
+        self.encoder = copy.deepcopy(module.encoder)
+        self.head = copy.deepcopy(module.head)
+        self.pad = self.encoder.min_samples - 1
 
     def forward(self, waveform: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        from ..data.batch import Batch
-
         # as above: trailing zeros are masked, and no clip is shorter than the CNN's receptive field
         waveform = nn.functional.pad(waveform, (0, self.pad))
-        return self.module(Batch(ids=[], labels=lengths, waveforms=waveform, lengths=lengths))
+        return self.head(self.encoder(waveform, lengths))  # Wav2Vec2Classifier.forward
 
 
 class _WithProbs(nn.Module):
@@ -321,22 +323,28 @@ def onnx_graph(module) -> nn.Module:
     else:
         raise ZooUserError(f"--format onnx supports AudioCNN and Wav2Vec2Classifier; "
                            f"{type(module).__name__} is not supported")
-    return _WithProbs(net).eval()
+    return _WithProbs(net).cpu().float().eval()
 
 
-def export_onnx(module, out_path: str | Path, opset: int = 17) -> Path:
+def export_onnx(module, out_path: str | Path, opset: int = 17,
+                exporter: Literal["auto", "torchscript", "dynamo"] = "auto") -> Path:
     """Write an audio-only zoo model as an ONNX file and return its path.
 
     Inputs: ``waveform`` float32 (batch, samples), zero-padded, at ``module.sample_rate``, and
     ``lengths`` int64 (batch,), each clip's true number of samples; outputs ``logits`` and
     ``probs`` (batch, classes). Batch size and length are dynamic. The metadata holds
     ``class_names`` (JSON list), ``sample_rate``, ``model`` (zoo class) and ``inputs``.
+
+    ``exporter``: ``torchscript`` (``torch.onnx.export(dynamo=False)``: seconds, any opset >= 17),
+    ``dynamo`` (torch's newer exporter: slower here, opset >= 18) or ``auto`` (TorchScript, and
+    dynamo where the TorchScript exporter fails or is gone).
     """
     try:
         import onnx
-        import onnxscript  # noqa: F401  (the dynamo exporter's op library)
     except ImportError as e:
         raise ZooUserError(f"--format onnx needs the export extra: {_EXTRA} ({e})") from e
+    if exporter not in ("auto", "torchscript", "dynamo"):
+        raise ZooUserError(f"exporter must be auto, torchscript or dynamo, got {exporter!r}")
     if opset < 17:
         raise ZooUserError(f"ONNX export needs opset >= 17 (LayerNormalization), got {opset}")
     graph = onnx_graph(module)
@@ -345,15 +353,17 @@ def export_onnx(module, out_path: str | Path, opset: int = 17) -> Path:
         raise ZooUserError(f"--out {out} is a directory; give the .onnx file to write")
     out.parent.mkdir(parents=True, exist_ok=True)
 
-    # an example that is batched and padded, so no shape gets specialised
+    # a padded batch as the example, so neither the batch size nor a length gets baked in
     sr = int(module.sample_rate)
-    n = max(sr, 4 * getattr(graph.net, "pad", 0))
+    n = max(sr, 4 * graph.net.pad)
     waveform = torch.randn(2, n, generator=torch.Generator().manual_seed(0)) * 0.1
     lengths = torch.tensor([n, (2 * n) // 3], dtype=torch.long)
     waveform[1, lengths[1]:] = 0
-    _torch_export(graph, (waveform, lengths), out, opset)
+    big = sum(p.numel() * p.element_size() for p in graph.parameters()) > 1_800_000_000  # protobuf's 2 GB
+    _torch_export(graph, (waveform, lengths), out, opset, exporter, external_data=big)
 
-    proto = onnx.load(str(out))
+    # weights stay where the exporter put them (inside, or beside the file for > 2 GB)
+    proto = onnx.load(str(out), load_external_data=False)
     meta = {"class_names": json.dumps(list(module.class_names), ensure_ascii=False),
             "sample_rate": str(sr), "model": f"{type(module).__module__}.{type(module).__name__}",
             "inputs": "waveform: float32 (batch, samples), zero-padded, mono at sample_rate; "
@@ -368,28 +378,40 @@ def export_onnx(module, out_path: str | Path, opset: int = 17) -> Path:
     return out
 
 
-def _torch_export(graph: nn.Module, args: tuple, out: Path, opset: int) -> None:
-    """``torch.onnx.export`` with dynamic batch and length: the dynamo exporter (torch's default
-    now), or the TorchScript one where dynamo fails (older torch or an unsupported op)."""
+def _torch_export(graph: nn.Module, args: tuple, out: Path, opset: int, exporter: str,
+                  external_data: bool = False) -> None:
+    """``torch.onnx.export`` with a dynamic batch size and length.
+
+    The TorchScript exporter comes first under ``auto``: it takes seconds and honours opset 17,
+    where the dynamo exporter takes tens of seconds on these models (it retries the trace with
+    relaxed shape constraints) and emits opset 18 at least. Both give the same outputs here."""
     import warnings
 
     names = dict(input_names=["waveform", "lengths"], output_names=["logits", "probs"])
     with torch.no_grad(), warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # exporter deprecation/tracer chatter, not the user's concern
-        try:
-            from torch.export import Dim
+        warnings.simplefilter("ignore")  # exporter deprecation and tracer chatter, not the user's to act on
+        if exporter in ("auto", "torchscript"):
+            dyn = {"waveform": {0: "batch", 1: "samples"}, "lengths": {0: "batch"},
+                   "logits": {0: "batch"}, "probs": {0: "batch"}}
+            try:
+                torch.onnx.export(graph, args, str(out), dynamo=False, opset_version=opset,
+                                  dynamic_axes=dyn, **names)
+                return
+            except Exception as e:  # noqa: BLE001 - under auto, any failure tries the other exporter
+                if exporter == "torchscript":
+                    raise ZooUserError(f"the TorchScript ONNX exporter failed: {e}") from e
+                log.info("TorchScript ONNX export failed (%s: %s); trying the dynamo exporter",
+                         type(e).__name__, (str(e).splitlines() or [""])[0])
+        import importlib.util
 
-            batch, samples = Dim("batch", min=1), Dim("samples", min=1)
-            torch.onnx.export(graph, args, str(out), dynamo=True, opset_version=opset, external_data=False,
-                              dynamic_shapes={"waveform": {0: batch, 1: samples}, "lengths": {0: batch}},
-                              verbose=False, **names)
-            return
-        except Exception as e:  # noqa: BLE001 - any failure: try the other exporter
-            log.info("dynamo ONNX export failed (%s: %s); using the TorchScript exporter",
-                     type(e).__name__, str(e).splitlines()[0] if str(e) else "")
-        dyn = {"waveform": {0: "batch", 1: "samples"}, "lengths": {0: "batch"},
-               "logits": {0: "batch"}, "probs": {0: "batch"}}
-        torch.onnx.export(graph, args, str(out), dynamo=False, opset_version=opset, dynamic_axes=dyn, **names)
+        if importlib.util.find_spec("onnxscript") is None:  # the dynamo exporter's op library
+            raise ZooUserError(f"the dynamo ONNX exporter needs onnxscript: {_EXTRA}")
+        from torch.export import Dim
+
+        batch, samples = Dim("batch", min=1), Dim("samples", min=1)
+        torch.onnx.export(graph, args, str(out), dynamo=True, opset_version=max(opset, 18),
+                          external_data=external_data, verbose=False,
+                          dynamic_shapes={"waveform": {0: batch, 1: samples}, "lengths": {0: batch}}, **names)
 
 
 __all__ = ["export", "export_hf", "export_onnx", "onnx_graph", "FORMATS"]

@@ -1,0 +1,64 @@
+"""The demo page, for real: a gradio server on 127.0.0.1, called through gradio_client with a
+generated wav; the page must say what zoo.load(...).predict says on the same audio."""
+import socket
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+import zoo
+
+gr = pytest.importorskip("gradio")
+gradio_client = pytest.importorskip("gradio_client")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server():
+    from zoo.inference.demo import build_demo
+
+    app = build_demo("late-fusion-synth")
+    port = _free_port()
+    app.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        app.close()
+
+
+def _confidences(label_value) -> dict:
+    return {c["label"]: c["confidence"] for c in label_value["confidences"]}
+
+
+@pytest.mark.parametrize("checkpoint,text", [("late-fusion-synth", "아 진짜 너무 신난다"),
+                                             ("late-fusion-synth", ""),
+                                             ("audio-cnn-synth", "")])
+def test_page_predicts_what_the_python_api_predicts(server, tmp_path, checkpoint, text):
+    from gradio_client import Client, handle_file
+
+    rng = np.random.default_rng(0)
+    t = np.arange(int(2.5 * 16000)) / 16000
+    wav = 0.3 * np.sin(2 * np.pi * (180 + 40 * np.sin(2 * np.pi * 3 * t)) * t) + 0.01 * rng.standard_normal(t.size)
+    path = tmp_path / "speech.wav"
+    sf.write(path, wav.astype(np.float32), 16000)
+    client = Client(server, verbose=False)
+    probs, label, info = client.predict(handle_file(str(path)), text, checkpoint, api_name="/predict")
+    want = zoo.load(checkpoint).predict(str(path), text=text or None)
+    assert label == want["label"] == probs["label"]
+    got = _confidences(probs)
+    assert set(got) == set(want["probs"])
+    assert got == pytest.approx(want["probs"], abs=1e-5)
+    assert "reads audio" in info
+
+
+def test_page_refuses_a_text_model_without_text(server, tmp_path):
+    from gradio_client import Client
+
+    client = Client(server, verbose=False)
+    with pytest.raises(Exception, match="transcript"):
+        client.predict(None, "", "text-bert-synth", api_name="/predict")
