@@ -309,3 +309,22 @@ def test_checkpoints_command_lists_the_registry(run):
     assert f"all {len(REG.names())} local files match their sha256" in r.stdout
     r = run("checkpoints", "--json")
     assert {e["name"] for e in json.loads(r.stdout)} == set(REG.names())
+
+
+def test_export_command_writes_model_and_card(run, tmp_path, clips):
+    from transformers import pipeline
+
+    r = run("export", "--model", "wav2vec2-synth", "--format", "hf", "--out", str(tmp_path / "hf"))
+    assert r.returncode == 0, r.stderr
+    card = (tmp_path / "hf" / "README.md").read_text(encoding="utf-8")
+    e = REG.get("wav2vec2-synth")
+    assert f"{e.metrics['test/UA']:.3f}" in card and e.corpus.split(" (")[0] in card
+    wav = zoo.load("wav2vec2-synth").load_audio(clips[0][0])
+    got = {d["label"]: d["score"] for d in pipeline("audio-classification", model=str(tmp_path / "hf"))(
+        {"raw": wav, "sampling_rate": 16000}, top_k=None)}
+    assert got == pytest.approx(zoo.load("wav2vec2-synth").predict(wav)["probs"], abs=1e-4)
+    r = run("export", "--model", "audio-cnn-synth", "--format", "onnx", "--out", str(tmp_path / "m.onnx"))
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "m.onnx").stat().st_size > 10_000 and "| 0 | Angry |" in (tmp_path / "m.md").read_text()
+    r = run("export", "--model", "text-bert-synth", "--format", "hf", "--out", str(tmp_path / "x"))
+    assert r.returncode == 2 and "Wav2Vec2Classifier" in r.stderr

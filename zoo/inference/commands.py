@@ -138,9 +138,10 @@ def plot_track(result: dict, title: str, png: Path) -> Path:
     ax.set_ylabel("probability")
     ax.set_title(f"{title}: {result['label']} overall")
     ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
-    for w in track:
-        k = classes.index(w["label"])
-        ax2.barh(0, w["end"] - w["start"], left=w["start"], color=colors[k], height=0.8, alpha=0.5)
+    # windows overlap: each instant takes the label of the window centred nearest to it
+    edges = [track[0]["start"], *((mids[1:] + mids[:-1]) / 2), track[-1]["end"]]
+    for w, a, b in zip(track, edges[:-1], edges[1:]):
+        ax2.barh(0, b - a, left=a, color=colors[classes.index(w["label"])], height=0.8)
     ax2.set_yticks([])
     ax2.set_xlabel("time (s)")
     ax2.set_ylabel("label", rotation=0, ha="right", va="center")
