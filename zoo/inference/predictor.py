@@ -119,7 +119,7 @@ class Predictor:
                 from ..data.features import EGeMAPS
 
                 self._egemaps = EGeMAPS(cache_dir=None)
-            item["features"] = torch.from_numpy(self._egemaps.compute_signal(wav, self.sample_rate))
+            item["features"] = torch.tensor(self._egemaps.compute_signal(wav, self.sample_rate))
         if self.uses_text:
             item["text"] = text or ""
             tok = getattr(self.module, "tokenizer", None)
