@@ -173,7 +173,7 @@ def write_results(rows: list[dict], out: str | None, class_names: Sequence[str])
                 for win in r.get("track", []):
                     w.writerow({"file": r["file"], "start": win["start"], "end": win["end"], "label": win["label"],
                                 **{f"prob_{c}": f"{v:.6f}" for c, v in win["probs"].items()}})
-    elif p.suffix in (".jsonl", ".json"):
+    elif p.suffix == ".jsonl":
         with open(p, "w", encoding="utf-8") as f:
             for r in rows:
                 f.write(json.dumps(r, ensure_ascii=False) + "\n")
@@ -186,7 +186,7 @@ def main_infer(argv: Sequence[str] | None = None) -> None:
     a = infer_parser().parse_args(argv)
     from .predictor import expand_inputs, load
 
-    if a.out and Path(a.out).suffix not in (".jsonl", ".json", ".csv"):
+    if a.out and Path(a.out).suffix not in (".jsonl", ".csv"):
         raise ZooUserError(f"--out {a.out}: use a .jsonl or .csv file name")  # before minutes of work
     model = load(a.model, registry=a.registry, trust=a.trust, device=a.device, batch_size=a.batch_size,
                  max_seconds=a.max_seconds, window=a.window, hop=a.hop)
