@@ -221,8 +221,13 @@ def test_infer_folder_glob_and_outputs(run, tmp_path, clips, audio_model):
     sf.write(d / "sub" / "b22k_stereo.wav", np.stack([resample(wav, sr, 22050)] * 2, 1), 22050)
     sf.write(d / "c8k.flac", resample(wav, sr, 8000), 8000)
     (d / "notes.txt").write_text("not audio")
+    (d / "broken.wav").write_bytes(b"RIFF\x00\x00not a wav at all")
+    with pytest.raises(ZooUserError, match="broken.wav"):
+        audio_model.predict(d / "broken.wav")
     r = run("infer", "--model", "audio-cnn-synth", str(d), "--out", str(tmp_path / "p.jsonl"))
     assert r.returncode == 0, r.stderr
+    # the broken file is reported by name and costs nothing else
+    assert "1 of 4 file(s) could not be labelled" in r.stderr and "broken.wav" in r.stderr
     rows = [json.loads(x) for x in (tmp_path / "p.jsonl").read_text().splitlines()]
     assert sorted(Path(x["file"]).name for x in rows) == ["a48k.wav", "b22k_stereo.wav", "c8k.flac"]
     for x in rows:

@@ -222,15 +222,20 @@ def main_infer(argv: Sequence[str] | None = None) -> None:
             if n:
                 log.info("%d of %d file(s) have no transcript: predicted from audio alone", n, len(files))
     names = [str(f) for f in files] or [f"text {i}" for i in range(len(texts))]
-    results = model.predict_batch(files or [None] * len(texts), texts, names=names,
+    results = model.predict_batch(files or [None] * len(texts), texts, names=names, skip_errors=True,
                                   progress=not a.no_progress and sys.stderr.isatty())
-    rows = []
+    rows, bad = [], []
     for name, t, r in zip(names, texts, results):
+        if "error" in r:  # reported, not written: every row of the output is a prediction
+            bad.append(f"{name}: {r['error']}")
+            continue
         row = {"file": name, **r}
         if model.uses_text:
             row["text"] = t or ""
         rows.append(row)
     write_results(rows, a.out, model.class_names)
+    if bad:
+        log.warning("%d of %d file(s) could not be labelled:\n  %s", len(bad), len(names), "\n  ".join(bad))
     if a.plot:
         long = [r for r in rows if r.get("track")]
         if not long:

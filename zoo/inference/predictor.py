@@ -162,10 +162,12 @@ class Predictor:
 
     def predict_batch(self, audios: Sequence[AudioInput | None], texts: Sequence[str | None] | None = None,
                       *, sample_rate: int | None = None, progress: bool = False,
-                      names: Sequence[str] | None = None) -> list[dict]:
+                      names: Sequence[str] | None = None, skip_errors: bool = False) -> list[dict]:
         """Predictions for many clips, batched by length; results come back in input order.
 
-        Clips longer than ``max_seconds`` are windowed and carry a ``track``.
+        Clips longer than ``max_seconds`` are windowed and carry a ``track``. With
+        ``skip_errors``, a clip that cannot be read or analysed gets ``{"error": why}`` in its
+        place and the others go on (one bad file in a large folder loses nothing else).
         """
         n = len(audios)
         texts = list(texts) if texts is not None else [None] * n
@@ -187,23 +189,33 @@ class Predictor:
         for i, a in enumerate(audios):
             if a is None:
                 raise ZooUserError(f"{type(self.module).__name__} needs audio; {names[i]} has none")
+
+        def failed(i: int, e: Exception) -> None:
+            if not skip_errors:
+                raise e if isinstance(e, ZooUserError) else ZooUserError(f"{names[i]}: {e}") from e
+            log.warning("skipping %s: %s", names[i], e)
+            results[i] = {"error": str(e)}
+            bar.update(1)
+
         # files are decoded a block at a time (memory stays bounded on a 44K-file folder) and
         # sorted by length inside the block, so similar lengths share a batch: little padding
         block = self.batch_size * 16
         for b in range(0, n, block):
-            short: list[tuple[int, np.ndarray]] = []
+            short: list[tuple[int, np.ndarray, dict]] = []
             for i in range(b, min(n, b + block)):
-                wav = self.load_audio(audios[i], sample_rate)
-                if wav.shape[0] > self.max_seconds * self.sample_rate:
-                    results[i] = self._predict_windows(wav, texts[i], names[i])
-                    bar.update(1)
-                else:
-                    short.append((i, wav))
+                try:
+                    wav = self.load_audio(audios[i], sample_rate)
+                    if wav.shape[0] > self.max_seconds * self.sample_rate:
+                        results[i] = self._predict_windows(wav, texts[i], names[i])
+                        bar.update(1)
+                    else:  # items are built here so a clip openSMILE cannot analyse fails alone
+                        short.append((i, wav, self._item(names[i], wav, texts[i])))
+                except (ZooUserError, ValueError, RuntimeError, OSError) as e:
+                    failed(i, e)
             short.sort(key=lambda t: t[1].shape[0])
             for s in range(0, len(short), self.batch_size):
                 chunk = short[s : s + self.batch_size]
-                items = [self._item(names[i], wav, texts[i]) for i, wav in chunk]
-                for (i, wav), p in zip(chunk, self._forward(items)):
+                for (i, wav, _), p in zip(chunk, self._forward([it for _, _, it in chunk])):
                     results[i] = {**self._result(p), "duration": round(wav.shape[0] / self.sample_rate, 3)}
                 bar.update(len(chunk))
         bar.close()
