@@ -182,3 +182,29 @@ def test_second_stage_validates_only_new_modalities(tmp_path, cache_dir):
     assert len(dm.split("all")) == 12 and sum(dm.report["dropped"].values()) == 1
     dm.setup("test")  # validating again neither re-reports nor re-counts
     assert sum(dm._dropped.values()) == 1
+
+
+def test_min_agreement_on_training_rows_only_keeps_the_test_set(tmp_path, cache_dir):
+    """Label ablations compare min_agreement values on one test set: scope `train` filters
+    train and val only, scope `all` (the default) filters before the split."""
+    from zoo.data import AIHubDataModule
+    from zoo.data.synthetic import generate
+
+    root = generate(tmp_path / "synth", size=120, seed=2, workers=1)
+
+    def splits(**kw):
+        dm = AIHubDataModule(root=str(root), cache_dir=str(cache_dir), split_mode="group", seed=0,
+                             validate_audio=False, **kw)
+        dm.setup("fit")
+        return {s: dm.split(s) for s in ("train", "val", "test")}
+
+    base = splits()
+    low = [u for u in base["train"] + base["val"] if u.meta["agreement"] < 0.8]
+    assert low, "the corpus needs rows with annotator disagreement for this test"
+    scoped = splits(min_agreement=0.8, min_agreement_scope="train")
+    assert [u.id for u in scoped["test"]] == [u.id for u in base["test"]]
+    assert all(u.meta["agreement"] >= 0.8 for u in scoped["train"] + scoped["val"])
+    assert len(scoped["train"]) + len(scoped["val"]) == len(base["train"]) + len(base["val"]) - len(low)
+    whole = splits(min_agreement=0.8)
+    assert all(u.meta["agreement"] >= 0.8 for u in whole["test"])
+    assert {u.id for u in whole["test"]} != {u.id for u in base["test"]}

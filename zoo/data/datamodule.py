@@ -101,6 +101,10 @@ class EmotionDataModule(L.LightningDataModule):
             tied -> dropped), ``first`` (first annotator among the tied, the seed deck's rule),
             ``drop``. Every tie is counted in the setup report.
         min_agreement: Drop rows where fewer than this share of annotators agree (0.6 = 3 of 5).
+        min_agreement_scope: Where ``min_agreement`` applies: ``all`` (the rows are dropped before
+            the split, so the test set changes with it) or ``train`` (train and val only; the
+            split is made on every labelled row, so runs with different ``min_agreement`` are
+            tested on the same utterances and their metrics compare).
         split_mode: ``group`` (no speaker / conversation in two splits), ``random`` (stratified
             by label), ``kfold`` (fold ``fold`` of ``num_folds`` is the test set).
         group_by: What must not cross splits: ``speaker``, ``group`` (AI Hub conversations), or
@@ -144,6 +148,7 @@ class EmotionDataModule(L.LightningDataModule):
         label_mode: LabelMode = "majority",
         tie_break: TieBreak = "intensity",
         min_agreement: float = 0.0,
+        min_agreement_scope: Literal["all", "train"] = "all",
         split_mode: SplitMode = "group",
         group_by: GroupBy = "auto",
         text_disjoint: bool = False,
@@ -178,6 +183,9 @@ class EmotionDataModule(L.LightningDataModule):
         self.label_mode = label_mode
         self.tie_break = tie_break
         self.min_agreement = min_agreement
+        if min_agreement_scope not in ("all", "train"):
+            raise ZooUserError(f"min_agreement_scope must be all or train, got {min_agreement_scope!r}")
+        self.min_agreement_scope = min_agreement_scope
         self.split_mode = split_mode
         self.group_by = group_by
         self.text_disjoint = text_disjoint
@@ -223,8 +231,9 @@ class EmotionDataModule(L.LightningDataModule):
             problems = ProblemLog(self.on_error)
             utts = self.load_corpus(problems)
             n_read = len(utts)
+            whole = self.min_agreement if self.min_agreement_scope == "all" else 0.0
             utts, dropped = apply_label_policy(utts, tie_break=self.tie_break,
-                                               min_agreement=self.min_agreement, problems=problems)
+                                               min_agreement=whole, problems=problems)
             names = self._class_names or list(self.default_class_names or sorted({u.label for u in utts}))
             known = set(names)
             kept = []
@@ -325,6 +334,8 @@ class EmotionDataModule(L.LightningDataModule):
             raise CorpusError(f"{self.corpus_name}: no usable utterances after validation")
         if self._splits is None:
             self._splits = self._split(utts)
+            if self.min_agreement_scope == "train" and self.min_agreement > 0:
+                self._filter_training_agreement()
             self._log_report(utts)
         else:  # a later stage may need a modality the first one did not validate
             ok = {u.id for u in utts}
@@ -353,6 +364,20 @@ class EmotionDataModule(L.LightningDataModule):
             val_speakers=self.val_speakers, seed=self.seed)
         self.report["split_source"] = self.split_mode
         return {s: [utts[i] for i in ix] for s, ix in idx.items()}
+
+    def _filter_training_agreement(self) -> None:
+        """min_agreement on train and val only; the test split keeps every labelled row."""
+        from .labels import _EPS
+
+        for s in ("train", "val"):
+            keep = [u for u in self._splits[s]
+                    if u.meta.get("agreement") is None or u.meta["agreement"] + _EPS >= self.min_agreement]
+            n = len(self._splits[s]) - len(keep)
+            if n:
+                self._dropped[f"below min_agreement ({s})"] += n
+            self._splits[s] = keep
+        if not self._splits["train"]:
+            raise CorpusError(f"{self.corpus_name}: min_agreement {self.min_agreement} leaves no training rows")
 
     def _log_report(self, utts: list[Utterance]) -> None:
         splits = self._splits
