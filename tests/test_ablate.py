@@ -370,8 +370,11 @@ def test_resume_after_the_ablation_is_killed(tmp_path, fake, sig):
         "c": {"set": {"model.init_args.quality": 0.6}}}}})
     out = tmp_path / "out"
     args = ["--config", p, "--out", str(out), "--fit-command", fake["cmd"], "--no-check"]
+    # a shell without job control starts background jobs with SIGINT ignored (CI may run us so),
+    # and Python keeps an inherited SIG_IGN: give the ablation the default, as a terminal would
     proc = subprocess.Popen([sys.executable, "-m", "zoo", "ablate", *args], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     pid_file = out / "slow" / "seed0" / "pid"
     t0 = time.time()
     while not pid_file.exists():
