@@ -303,3 +303,17 @@ def test_prosody_follows_the_documented_directions(voiced):
     for emo in ("Fear", "Happiness", "Surprise"):
         assert avg(emo, 0) > avg("Neutral", 0) + 2.0, emo  # (very) much higher
     assert avg("Sadness", 1) < avg("Neutral", 1) < avg("Angry", 1)
+
+
+def test_two_processes_asking_for_one_corpus_do_not_clobber_it(tmp_path):
+    """Parallel fits (ablation --jobs, a SLURM array) may generate the same corpus at once: one
+    writes it, the other waits for the lock and finds it complete."""
+    cmd = [sys.executable, "-m", "zoo", "synth", "--out", str(tmp_path / "c"), "--size", "40", "--seed", "4",
+           "--workers", "1"]
+    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    said = sorted("up to date" in o for o, _ in outs)
+    assert said == [False, True], outs  # exactly one of them wrote
+    generate(tmp_path / "ref", size=40, seed=4, workers=1)
+    assert files_of(tmp_path / "c") == files_of(tmp_path / "ref")

@@ -44,6 +44,7 @@ rendered. Also runnable as ``python -m zoo.data.synthetic --out DIR`` (same opti
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import json
 import logging
@@ -1108,6 +1109,30 @@ def _generate(out, size, seed, voice, words, both, num_speakers, sample_rate, ov
         raise ZooUserError(f"synthetic corpus: cue fractions voice + words + both must sum to 1, got "
                            f"{voice:g} + {words:g} + {both:g} = {sum(fr):g}")
     stamp = _stamp(size, seed, voice, words, both, num_speakers, sample_rate)
+    # parallel fits (an ablation's --jobs, a SLURM array) may ask for the same corpus at once:
+    # one process writes it, the others wait and then find it complete
+    with _corpus_lock(out):
+        return _write(out, stamp, size, seed, fr, num_speakers, sample_rate, overwrite, workers)
+
+
+@contextlib.contextmanager
+def _corpus_lock(out: Path):
+    out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows: no lock (run one generator at a time)
+        yield
+        return
+    with open(out.parent / f".{out.name}.lock", "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _write(out: Path, stamp: dict, size, seed, fr, num_speakers, sample_rate, overwrite,
+           workers) -> tuple[Path, bool, list[_Row] | None, float]:
     if _prepare(out, stamp, overwrite):
         return out, True, None, float((_read_json(out / STAMP_NAME) or {}).get("seconds", 0.0))
     out.mkdir(parents=True, exist_ok=True)
