@@ -309,6 +309,12 @@ def test_infer_transcribes_with_a_local_asr_model(run, tmp_path, clips):
     # a given transcript wins over ASR
     r = run("infer", "--model", "late-fusion-synth", f, "--asr", str(asr), "--text", clips[0][1])
     assert json.loads(r.stdout.strip())["text"] == clips[0][1]
+    # a file that cannot be read is reported, and the others are still transcribed and labelled
+    (tmp_path / "broken.wav").write_bytes(b"not audio")
+    r = run("infer", "--model", "late-fusion-synth", f, str(tmp_path / "broken.wav"), "--asr", str(asr))
+    assert r.returncode == 0, r.stderr
+    assert [json.loads(x)["text"] for x in r.stdout.strip().splitlines()] == ["슬"]
+    assert "1 of 2 file(s) could not be labelled" in r.stderr
 
 
 def test_checkpoints_command_lists_the_registry(run):

@@ -113,7 +113,12 @@ def transcribe(files: Sequence[Path], model: str, device: str | None = None) -> 
     sr = int(getattr(asr.feature_extractor, "sampling_rate", 16000))
     out = []
     for f in files:
-        wav, fsr = read_audio(str(f))
+        try:
+            wav, fsr = read_audio(str(f))
+        except Exception as e:  # the file is reported again, by name, when it is labelled
+            log.warning("--asr: cannot read %s: %s", f, e)
+            out.append("")
+            continue
         res = asr({"raw": resample(wav, fsr, sr), "sampling_rate": sr})
         out.append((res.get("text") or "").strip())
     return out
