@@ -226,10 +226,9 @@ class Predictor:
         """Window a clip of any length: a timestamped ``track`` (start, end, label, probs per
         window) plus the aggregate ``label``/``probs`` (window probabilities averaged, each
         weighted by its duration). The transcript, when given, goes with every window."""
-        self._check_text([text], [str(audio) if isinstance(audio, (str, os.PathLike)) else "input"])
-        wav = self.load_audio(audio, sample_rate)
-        return self._predict_windows(wav, text, str(audio) if isinstance(audio, (str, os.PathLike)) else "input",
-                                     window=window, hop=hop)
+        name = str(audio) if isinstance(audio, (str, os.PathLike)) else "input"
+        self._check_text([text], [name])
+        return self._predict_windows(self.load_audio(audio, sample_rate), text, name, window=window, hop=hop)
 
     def _predict_windows(self, wav: np.ndarray, text: str | None, name: str, *,
                          window: float | None = None, hop: float | None = None) -> dict:
