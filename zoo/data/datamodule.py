@@ -19,7 +19,7 @@ from torch.utils.data import DataLoader, Dataset
 from ..errors import CorpusError, OnError, ProblemLog, ZooUserError
 from .audio import AudioLoader, audio_exists, audio_info, default_cache_dir, file_digest
 from .batch import BucketBatchSampler, LengthSortedSampler, collate
-from .labels import apply_label_policy, soft_label
+from .labels import apply_label_policy, meets_agreement, soft_label
 from .splits import GroupBy, SplitMode, assign_splits, leakage_report
 from .utterance import Utterance
 
@@ -367,11 +367,8 @@ class EmotionDataModule(L.LightningDataModule):
 
     def _filter_training_agreement(self) -> None:
         """min_agreement on train and val only; the test split keeps every labelled row."""
-        from .labels import _EPS
-
         for s in ("train", "val"):
-            keep = [u for u in self._splits[s]
-                    if u.meta.get("agreement") is None or u.meta["agreement"] + _EPS >= self.min_agreement]
+            keep = [u for u in self._splits[s] if meets_agreement(u.meta.get("agreement"), self.min_agreement)]
             n = len(self._splits[s]) - len(keep)
             if n:
                 self._dropped[f"below min_agreement ({s})"] += n

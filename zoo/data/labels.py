@@ -142,6 +142,12 @@ def soft_label(utt: Utterance, class_names: Sequence[str], *, ignore_unknown: bo
     return out
 
 
+def meets_agreement(score: float | None, min_agreement: float) -> bool:
+    """Whether an agreement score passes ``min_agreement`` (float-tolerant: 3/5 passes 0.6);
+    ``None`` (a row without votes) always passes."""
+    return score is None or score + _EPS >= min_agreement
+
+
 def apply_label_policy(
     utts: Iterable[Utterance],
     *,
@@ -181,7 +187,7 @@ def apply_label_policy(
         if utt.votes:
             score = agreement(utt.votes)
             meta = {**utt.meta, "agreement": score}
-            if score + _EPS < min_agreement:
+            if not meets_agreement(score, min_agreement):
                 dropped[DROP_LOW_AGREEMENT] += 1
                 continue
             label = majority_label(utt.votes, utt.intensities, tie_break)
