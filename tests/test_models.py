@@ -22,11 +22,12 @@ def logits_single_and_batched(model, waves):
     return single, batched
 
 
+@pytest.mark.parametrize("norm", ["batch", "layer"])
 @pytest.mark.parametrize("normalize", ["utterance", "global"])
 @pytest.mark.parametrize("lengths", [[16000, 9000, 4001, 23999], [300, 16000]])
-def test_audio_cnn_batched_equals_single(lengths, normalize):
+def test_audio_cnn_batched_equals_single(lengths, normalize, norm):
     torch.manual_seed(0)
-    model = AudioCNN(class_names=CLASSES, channels=[8, 16, 16], hidden=16, normalize=normalize)
+    model = AudioCNN(class_names=CLASSES, channels=[8, 16, 16], hidden=16, normalize=normalize, norm=norm)
     if normalize == "global":  # give the running statistics something to hold
         model.train()
         model(collate([{"id": "x", "label": 0, "audio": w} for w in clips([8000, 12000], seed=1)]))

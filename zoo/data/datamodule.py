@@ -450,7 +450,13 @@ class EmotionDataModule(L.LightningDataModule):
         return DataLoader(ds, batch_size=bs, shuffle=train, generator=gen if train else None, **common)
 
     def train_dataloader(self):
-        return self._loader("train", train=True)
+        # a model may be fitted on another split: a late-fusion second stage on frozen branches
+        # learns from their held-out (validation) outputs, not the ones they memorised
+        split = getattr(self._model(), "fit_split", "train")
+        if split != "train":
+            log.info("%s: the model is fitted on the %s split (%d utterances), as it asks (fit_split)",
+                     self.corpus_name, split, len(self.split(split)))
+        return self._loader(split, train=True)
 
     def val_dataloader(self):
         return self._loader("val", train=False)

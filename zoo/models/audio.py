@@ -27,6 +27,10 @@ class AudioCNN(EmotionModule):
         lstm_layers: BiLSTM layers.
         dropout: Dropout in the encoder and before the classifier.
         spec_augment: Frequency/time masking of the log-mels during training.
+        norm: Normalisation in the CNN blocks: ``batch`` (BatchNorm) or ``layer`` (each clip's
+            feature map by its own valid frames). BatchNorm's batch statistics vary with batch
+            composition on small corpora (see :class:`zoo.nn.audio.ConvBlock`); ``layer``
+            computes the same function in training and evaluation.
     """
 
     inputs = ("audio",)
@@ -34,12 +38,13 @@ class AudioCNN(EmotionModule):
     def __init__(self, encoder: Literal["cnn_lstm", "ecapa"] = "cnn_lstm", n_mels: int = 64,
                  normalize: Literal["utterance", "global", "speaker", "none"] = "global",
                  channels: list[int] = [32, 64, 128], hidden: int = 128, lstm_layers: int = 1,
-                 dropout: float = 0.2, spec_augment: bool = False, **kwargs):
+                 dropout: float = 0.2, spec_augment: bool = False,
+                 norm: Literal["batch", "layer"] = "batch", **kwargs):
         super().__init__(**kwargs)
         self.features = LogMel(self.sample_rate, n_mels=n_mels, normalize=normalize)
         self.augment = SpecAugment() if spec_augment else nn.Identity()
         if encoder == "cnn_lstm":
-            self.encoder = CNNLSTMEncoder(n_mels, tuple(channels), hidden, lstm_layers, dropout)
+            self.encoder = CNNLSTMEncoder(n_mels, tuple(channels), hidden, lstm_layers, dropout, norm)
         else:
             self.encoder = ECAPAEncoder(n_mels, channels=channels[-1], embedding=hidden)
         self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(self.encoder.out_dim, self.num_classes))

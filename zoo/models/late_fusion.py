@@ -3,7 +3,10 @@ utterance embedding; a fusion block turns the pair into logits.
 
 Two-stage recipe: train an audio-only and a text-only model, then point ``audio_checkpoint`` /
 ``text_checkpoint`` at their checkpoints and set ``freeze_encoders: true``: only the fusion
-classifier trains.
+classifier trains, and by default on the validation split. The branches have (nearly) memorised
+their training utterances, so their outputs there say nothing about how far to trust each on new
+speakers; on held-out utterances they do (stacking's rule: fit the combiner on out-of-sample
+predictions).
 """
 from __future__ import annotations
 
@@ -46,6 +49,12 @@ class LateFusion(TextBranchMixin, EmotionModule):
         dropout: Dropout in the fusion block.
         modality_dropout: Probability, per training utterance, of hiding its transcript, so the
             model learns to predict from audio alone when no transcript is given.
+        fit_on: Which split the training loop iterates: ``train``, ``val`` (held-out outputs of
+            the branches: the right data for a second stage on frozen, trained branches), or
+            ``auto`` (``val`` when both branches come from checkpoints and are frozen, else
+            ``train``). Fitting on val makes val metrics in-sample: compare runs on test.
+        calibrate: Decision-level fusions: fit a temperature per branch (temperature scaling) on
+            the data the fusion is fitted on, before their outputs are mixed.
     """
 
     inputs = ("audio", "text")
@@ -56,7 +65,8 @@ class LateFusion(TextBranchMixin, EmotionModule):
                  audio_checkpoint: str | None = None, text_checkpoint: str | None = None,
                  freeze_encoders: bool = False,
                  fusion: Literal["concat", "gated", "attention", "logits", "probs"] = "concat",
-                 fusion_hidden: int = 128, dropout: float = 0.2, modality_dropout: float = 0.1, **kwargs):
+                 fusion_hidden: int = 128, dropout: float = 0.2, modality_dropout: float = 0.1,
+                 fit_on: Literal["auto", "train", "val"] = "auto", calibrate: bool = True, **kwargs):
         super().__init__(**kwargs)
         self.audio = self._branch(audio_branch, audio_checkpoint, "audio")
         self.text = self._branch(text_branch, text_checkpoint, "text")
@@ -68,8 +78,16 @@ class LateFusion(TextBranchMixin, EmotionModule):
         self.freeze_encoders = freeze_encoders
         self.modality_dropout = modality_dropout
         self.decision_level = fusion in ("logits", "probs")
+        if fit_on not in ("auto", "train", "val"):
+            raise ZooUserError(f"fit_on must be auto, train or val, got {fit_on!r}")
+        self.fit_on = fit_on
+        if fit_on == "auto":
+            self.fit_on = "val" if freeze_encoders and audio_checkpoint and text_checkpoint else "train"
+        self.calibrate = calibrate and self.decision_level
+        self._branch_logits = None
         if self.decision_level:
             self.fusion = DecisionFusion(fusion)
+            self.fusion.log_temperature.requires_grad_(self.calibrate)
         else:
             self.fusion = FUSIONS[fusion](self.audio.embed_dim, self.text.embed_dim, fusion_hidden,
                                           self.num_classes, dropout)
@@ -93,6 +111,11 @@ class LateFusion(TextBranchMixin, EmotionModule):
             log.info("late fusion: %s branch %s loaded from %s", kind, type(model).__name__, checkpoint)
             return model
         return build_module(spec, class_names=self.class_names, sample_rate=self.sample_rate)
+
+    @property
+    def fit_split(self) -> str:
+        """The split the DataModule's training loader serves this model."""
+        return self.fit_on
 
     def frozen_modules(self) -> list[nn.Module]:
         return [self.audio, self.text] if self.freeze_encoders else []
@@ -123,13 +146,25 @@ class LateFusion(TextBranchMixin, EmotionModule):
         else:
             et = ea.new_zeros(len(batch), self.text.embed_dim)
         if self.decision_level:
-            la = self.audio.head(ea)
-            return torch.where(present[:, None], self.fusion(la, self.text.head(et)), la)
+            la, lt = self.audio.head(ea), self.text.head(et)
+            if self.training and self.calibrate:
+                self._branch_logits = (la, lt, present)
+            t = self.fusion.temperatures.detach().to(la.dtype)
+            return torch.where(present[:, None], self.fusion(la, lt), la / t[0])
         et = torch.where(present[:, None], et, self.missing_text.to(et.dtype).expand_as(et))
         return self.fusion(ea, et)
+
+    def loss(self, logits: torch.Tensor, batch: Batch) -> torch.Tensor:
+        loss = super().loss(logits, batch)
+        if self._branch_logits is not None:
+            la, lt, present = self._branch_logits
+            self._branch_logits = None
+            loss = loss + self.fusion.calibration_loss(la, lt, batch.labels.to(la.device), present)
+        return loss
 
     def checkpoint_hparams(self, hp: dict) -> dict:
         # self-contained: the branches are rebuilt from their specs, weights come from this file
         hp["audio_branch"], hp["audio_checkpoint"] = module_spec(self.audio), None
         hp["text_branch"], hp["text_checkpoint"] = module_spec(self.text), None
+        hp["fit_on"] = self.fit_on  # "auto" would resolve differently without the checkpoints
         return hp

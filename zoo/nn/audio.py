@@ -135,12 +135,49 @@ class SpecAugment(nn.Module):
         return x.squeeze(1).transpose(1, 2)
 
 
-class ConvBlock(nn.Module):
-    def __init__(self, cin: int, cout: int, pool_time: bool, dropout: float):
+class MaskedLayerNorm2d(nn.Module):
+    """Layer normalisation of one clip's (C, T, F) feature map over its valid frames only, with
+    a per-channel scale and shift: each clip is normalised by its own statistics, so the output
+    does not depend on the other clips of the batch (nor on padding), in training and evaluation
+    alike."""
+
+    def __init__(self, channels: int, eps: float = 1e-5):
         super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(channels))
+        self.bias = nn.Parameter(torch.zeros(channels))
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        # x: (B, C, T, F); mask: (B, 1, T, 1)
+        n = (mask.sum((1, 2, 3)) * x.shape[1] * x.shape[3]).clamp(min=1).view(-1, 1, 1, 1)
+        mean = (x * mask).sum((1, 2, 3), keepdim=True) / n
+        var = (((x - mean) * mask) ** 2).sum((1, 2, 3), keepdim=True) / n
+        x = (x - mean) / (var + self.eps).sqrt()
+        return x * self.weight.view(1, -1, 1, 1) + self.bias.view(1, -1, 1, 1)
+
+
+class ConvBlock(nn.Module):
+    """Two 3x3 convolutions, each followed by a normalisation and ReLU, then max-pooling.
+
+    ``norm``: ``batch`` (BatchNorm) or ``layer`` (:class:`MaskedLayerNorm2d`, per clip). With
+    small corpora and length-bucketed batches, BatchNorm's batch statistics change from batch to
+    batch (clip length goes with emotion: sad and disgusted speech is slower), and the network
+    trained on them meets other (running) statistics at evaluation; measured on the demo corpus,
+    a trained AudioCNN labelled its own training clips 57% right with batch statistics and 40%
+    with the running ones. ``layer`` computes the same function in training and evaluation.
+    """
+
+    def __init__(self, cin: int, cout: int, pool_time: bool, dropout: float, norm: str = "batch"):
+        super().__init__()
+        if norm not in ("batch", "layer"):
+            raise ValueError(f"norm must be batch or layer, got {norm!r}")
+
+        def make_norm():
+            return nn.BatchNorm2d(cout) if norm == "batch" else MaskedLayerNorm2d(cout)
+        # (module indices as before, so BatchNorm checkpoints load unchanged)
         self.conv = nn.Sequential(
-            nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(),
-            nn.Conv2d(cout, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU())
+            nn.Conv2d(cin, cout, 3, padding=1, bias=False), make_norm(), nn.ReLU(),
+            nn.Conv2d(cout, cout, 3, padding=1, bias=False), make_norm(), nn.ReLU())
         # ceil_mode: an odd last frame keeps its own window (inputs are >= 0 after ReLU, so the
         # zero padding beside it in a batch cannot win the max)
         self.pool = nn.MaxPool2d((2 if pool_time else 1, 2), ceil_mode=True)
@@ -151,7 +188,10 @@ class ConvBlock(nn.Module):
         # x: (B, C, T, F); padding is re-zeroed after each conv: BatchNorm's shift makes padded
         # frames non-zero, and the next conv would carry them into the clip's edge frames
         mask = length_mask(lengths, x.shape[2])[:, None, :, None].to(x.dtype)
-        x = self.conv[3:](self.conv[:3](x) * mask) * mask
+        for conv, norm, act in (self.conv[0:3], self.conv[3:6]):
+            x = conv(x)
+            x = norm(x, mask) if isinstance(norm, MaskedLayerNorm2d) else norm(x)
+            x = act(x) * mask
         x = self.pool(x)
         if self.pool_time:
             lengths = (lengths + 1) // 2
@@ -165,11 +205,11 @@ class CNNLSTMEncoder(nn.Module):
     """
 
     def __init__(self, n_mels: int = 64, channels: tuple[int, ...] = (32, 64, 128),
-                 hidden: int = 128, lstm_layers: int = 1, dropout: float = 0.2):
+                 hidden: int = 128, lstm_layers: int = 1, dropout: float = 0.2, norm: str = "batch"):
         super().__init__()
         blocks, cin = [], 1
         for k, c in enumerate(channels):
-            blocks.append(ConvBlock(cin, c, pool_time=k < 2, dropout=dropout))
+            blocks.append(ConvBlock(cin, c, pool_time=k < 2, dropout=dropout, norm=norm))
             cin = c
         self.blocks = nn.ModuleList(blocks)
         freq = n_mels

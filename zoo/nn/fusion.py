@@ -64,14 +64,45 @@ class AttentionFusion(nn.Module):
 class DecisionFusion(nn.Module):
     """Decision level: the branches' own classifier outputs, mixed with learned softmax weights.
     ``logits``: weighted average of the logits; ``probs``: weighted average of the class
-    probabilities (a mixture of the two posteriors, returned as its log, a valid logit vector)."""
+    probabilities (a mixture of the two posteriors, returned as its log, a valid logit vector).
+
+    Each branch also has a temperature (temperature scaling, Guo et al. 2017): its logits are
+    divided by it before mixing, so two branches whose confidences mean different things are put
+    on one scale. Fitted with :meth:`calibration_loss` on held-out outputs; 1 until then.
+    """
 
     def __init__(self, mode: str = "logits"):
         super().__init__()
         self.mode = mode
         self.weights = nn.Parameter(torch.zeros(2))  # softmax -> equal weights at the start
+        self.log_temperature = nn.Parameter(torch.zeros(2))  # exp -> T = 1 at the start
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # checkpoints written before temperatures existed: T = 1 (what they computed)
+        state_dict.setdefault(prefix + "log_temperature", torch.zeros(2))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+    @property
+    def temperatures(self) -> torch.Tensor:
+        return self.log_temperature.exp()
+
+    def calibration_loss(self, la: torch.Tensor, lt: torch.Tensor, labels: torch.Tensor,
+                         text_present: torch.Tensor) -> torch.Tensor:
+        """Each branch's own NLL at its temperature (labels of -1 ignored): the temperatures
+        learn from this alone, never from the fused loss, so each stays a calibration."""
+        t = self.temperatures.to(la.dtype)
+        known = labels >= 0
+        loss = la.new_zeros(())
+        if known.any():
+            loss = loss + nn.functional.cross_entropy(la.detach()[known] / t[0], labels[known])
+        both = known & text_present
+        if both.any():
+            loss = loss + nn.functional.cross_entropy(lt.detach()[both] / t[1], labels[both])
+        return loss
 
     def forward(self, la: torch.Tensor, lt: torch.Tensor) -> torch.Tensor:
+        t = self.temperatures.detach().to(la.dtype)
+        la, lt = la / t[0], lt / t[1]
         w = self.weights.softmax(0)
         if self.mode == "logits":
             return w[0] * la + w[1] * lt
