@@ -91,13 +91,23 @@ class BucketBatchSampler(torch.utils.data.Sampler[list[int]]):
     pool_batches``, sorted by duration inside a pool and cut into batches; the batch order is
     then shuffled. Without shuffling, batches are simply sorted by length (eval). Under DDP each
     rank takes every ``num_replicas``-th batch.
+
+    ``weights`` (one per index, e.g. inverse class frequency): instead of a permutation, each
+    epoch draws as many indices, with replacement, with probability proportional to the weight
+    (what ``WeightedRandomSampler`` does); pooling, sorting and sharding stay as above.
     """
 
     def __init__(self, durations: Sequence[float], batch_size: int, shuffle: bool = True,
                  seed: int = 0, drop_last: bool = False, pool_batches: int = 50,
-                 num_replicas: int = 1, rank: int = 0):
+                 num_replicas: int = 1, rank: int = 0, weights: Sequence[float] | None = None):
         if batch_size < 1:
             raise ValueError("batch_size must be >= 1")
+        if weights is not None:
+            weights = np.asarray(weights, dtype=np.float64)
+            if weights.shape != (len(durations),) or (weights < 0).any() or weights.sum() <= 0:
+                raise ValueError("weights must be one non-negative number per index, not all zero")
+            weights = weights / weights.sum()
+        self.weights = weights
         self.durations = np.asarray(durations, dtype=np.float64)
         self.batch_size = batch_size
         self.shuffle = shuffle
@@ -115,7 +125,10 @@ class BucketBatchSampler(torch.utils.data.Sampler[list[int]]):
         n = len(self.durations)
         if self.shuffle:
             rng = np.random.default_rng([self.seed, self.epoch])
-            order = rng.permutation(n)
+            if self.weights is not None:
+                order = rng.choice(n, size=n, replace=True, p=self.weights)
+            else:
+                order = rng.permutation(n)
             batches = []
             for start in range(0, n, self.pool):
                 pool = order[start : start + self.pool]

@@ -123,6 +123,8 @@ class EmotionDataModule(L.LightningDataModule):
         batch_size: Training batch size.
         eval_batch_size: Batch size for val/test/predict (null: batch_size).
         bucketing: Batch clips of similar length together for training (less padding).
+        balanced_sampling: Draw training utterances with replacement, each class equally often
+            in expectation (an epoch keeps its size); with or instead of ``class_weights``.
         num_workers: DataLoader worker processes.
         cache_dir: Disk cache of resampled audio; ``auto`` = $ZOO_CACHE_DIR or ~/.cache/zoo/audio;
             null disables it.
@@ -166,6 +168,7 @@ class EmotionDataModule(L.LightningDataModule):
         batch_size: int = 16,
         eval_batch_size: int | None = None,
         bucketing: bool = True,
+        balanced_sampling: bool = False,
         num_workers: int = 0,
         cache_dir: str | None = "auto",
         on_error: OnError = "raise",
@@ -203,6 +206,7 @@ class EmotionDataModule(L.LightningDataModule):
         self.batch_size = batch_size
         self.eval_batch_size = eval_batch_size or batch_size
         self.bucketing = bucketing
+        self.balanced_sampling = balanced_sampling
         self.num_workers = num_workers
         self.cache_dir = str(default_cache_dir() / "audio") if cache_dir == "auto" else cache_dir
         self.on_error = on_error
@@ -441,13 +445,23 @@ class EmotionDataModule(L.LightningDataModule):
         rank = getattr(self.trainer, "global_rank", 0) if self.trainer is not None else 0
         common = dict(collate_fn=self._collate(), num_workers=self.num_workers,
                       persistent_workers=self.num_workers > 0)
+        weights = self._balanced_weights(utts) if train and self.balanced_sampling else None
         if self.bucketing and "audio" in self._wanted():
             durations = [self._durations.get(u.id, 0.0) for u in utts]
             sampler = BucketBatchSampler(durations, bs, shuffle=train, seed=self.seed,
-                                         num_replicas=world, rank=rank)
+                                         num_replicas=world, rank=rank, weights=weights)
             return DataLoader(ds, batch_sampler=sampler, **common)
         gen = torch.Generator().manual_seed(self.seed)
+        if weights is not None:  # Lightning shards it under DDP (DistributedSamplerWrapper)
+            sampler = torch.utils.data.WeightedRandomSampler(weights, len(utts), generator=gen)
+            return DataLoader(ds, batch_size=bs, sampler=sampler, **common)
         return DataLoader(ds, batch_size=bs, shuffle=train, generator=gen if train else None, **common)
+
+    @staticmethod
+    def _balanced_weights(utts: list[Utterance]) -> list[float]:
+        """Inverse class frequency per utterance: every class drawn equally often."""
+        counts = Counter(u.label for u in utts)
+        return [1.0 / counts[u.label] for u in utts]
 
     def train_dataloader(self):
         # a model may be fitted on another split: a late-fusion second stage on frozen branches

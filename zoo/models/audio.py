@@ -8,6 +8,7 @@ from torch import nn
 
 from ..data.batch import Batch
 from ..nn.audio import CNNLSTMEncoder, ECAPAEncoder, LogMel, SpecAugment
+from ..nn.augment import WaveAugment, WaveAugmentation
 from .base import EmotionModule
 
 
@@ -31,6 +32,8 @@ class AudioCNN(EmotionModule):
             feature map by its own valid frames). BatchNorm's batch statistics vary with batch
             composition on small corpora (see :class:`zoo.nn.audio.ConvBlock`); ``layer``
             computes the same function in training and evaluation.
+        wave_augment: Waveform augmentation of the training batches (speed perturbation, noise,
+            gain, reverberation; :class:`zoo.nn.augment.WaveAugmentation`); null = none.
     """
 
     inputs = ("audio",)
@@ -39,8 +42,12 @@ class AudioCNN(EmotionModule):
                  normalize: Literal["utterance", "global", "speaker", "none"] = "global",
                  channels: list[int] = [32, 64, 128], hidden: int = 128, lstm_layers: int = 1,
                  dropout: float = 0.2, spec_augment: bool = False,
-                 norm: Literal["batch", "layer"] = "batch", **kwargs):
+                 norm: Literal["batch", "layer"] = "batch",
+                 wave_augment: WaveAugmentation | None = None, **kwargs):
         super().__init__(**kwargs)
+        wave_augment = WaveAugmentation.of(wave_augment)
+        self._record_hparam("wave_augment", wave_augment.as_dict() if wave_augment else None)
+        self.wave_augment = WaveAugment(wave_augment, self.sample_rate) if wave_augment and wave_augment.active else None
         self.features = LogMel(self.sample_rate, n_mels=n_mels, normalize=normalize)
         self.augment = SpecAugment() if spec_augment else nn.Identity()
         if encoder == "cnn_lstm":
@@ -64,7 +71,10 @@ class AudioCNN(EmotionModule):
 
     def embed(self, batch: Batch) -> torch.Tensor:
         """Utterance embedding (used by late fusion)."""
-        feats, n = self.features(batch.waveforms, batch.lengths, batch.speakers)
+        wav, lengths = batch.waveforms, batch.lengths
+        if self.wave_augment is not None and self.training:
+            wav, lengths = self.wave_augment(wav, lengths)
+        feats, n = self.features(wav, lengths, batch.speakers)
         return self.encoder(self.augment(feats), n)
 
     @property

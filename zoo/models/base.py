@@ -48,9 +48,19 @@ class EmotionModule(L.LightningModule):
         class_names: Class order of the outputs; linked from the DataModule (never typed twice).
         sample_rate: Audio rate the model expects; linked from the DataModule.
         optimizer: Optimizer (class path + init args), e.g. ``AdamW`` with ``lr``.
-        lr_scheduler: Optional LR scheduler (class path + init args), stepped per epoch.
+        lr_scheduler: Optional LR scheduler (class path + init args), stepped per epoch (e.g.
+            ``ReduceLROnPlateau`` on val/UA). For warm-up and decay use ``lr_schedule`` instead.
+        lr_schedule: LR schedule stepped per optimiser step (transformers' schedules):
+            ``constant`` (after any warm-up), ``cosine`` or ``linear`` decay to 0 at the last step
+            (``trainer.estimated_stepping_batches``).
+        warmup_steps: Linear warm-up from 0: a number of optimiser steps, or below 1 a share of
+            all steps (0.05 = the first 5%).
         label_smoothing: Cross-entropy label smoothing.
         class_weights: ``none``, ``balanced`` (inverse training-set frequency) or one weight per class.
+        loss: ``ce`` (cross-entropy) or ``focal`` (softmax focal loss: easy examples weigh less).
+        focal_gamma: Focusing parameter of the focal loss (0 = cross-entropy; 2 is the usual).
+        mixup_alpha: Mixup of the utterance embeddings in training (Beta(alpha, alpha) weights,
+            the loss mixed alike); 0 = off. For families with ``embed`` and ``head``.
     """
 
     #: the modalities the model consumes; the DataModule loads only these
@@ -64,6 +74,11 @@ class EmotionModule(L.LightningModule):
         lr_scheduler: LRSchedulerCallable | None = None,
         label_smoothing: float = 0.0,
         class_weights: Literal["none", "balanced"] | list[float] = "none",
+        loss: Literal["ce", "focal"] = "ce",
+        focal_gamma: float = 2.0,
+        mixup_alpha: float = 0.0,
+        lr_schedule: Literal["constant", "cosine", "linear"] = "constant",
+        warmup_steps: float = 0,
     ):
         super().__init__()
         # collects the subclass's init args too; optimiser factories are not picklable hparams
@@ -80,6 +95,19 @@ class EmotionModule(L.LightningModule):
         if isinstance(class_weights, (list, tuple)) and len(class_weights) != self.num_classes:
             raise ValueError(f"class_weights has {len(class_weights)} values for {self.num_classes} classes")
         self.register_buffer("loss_weight", None, persistent=False)
+        from ..errors import ZooUserError
+
+        if loss not in ("ce", "focal"):
+            raise ZooUserError(f"loss must be ce or focal, got {loss!r}")
+        if focal_gamma < 0 or mixup_alpha < 0 or warmup_steps < 0:
+            raise ZooUserError("focal_gamma, mixup_alpha and warmup_steps must be >= 0")
+        if lr_schedule not in ("constant", "cosine", "linear"):
+            raise ZooUserError(f"lr_schedule must be constant, cosine or linear, got {lr_schedule!r}")
+        if lr_scheduler is not None and (lr_schedule != "constant" or warmup_steps):
+            raise ZooUserError("set either lr_scheduler (stepped per epoch) or lr_schedule / "
+                               "warmup_steps (stepped per optimiser step), not both")
+        self.loss_type, self.focal_gamma, self.mixup_alpha = loss, focal_gamma, mixup_alpha
+        self.lr_schedule, self.warmup_steps = lr_schedule, warmup_steps
         metrics = emotion_metrics(self.num_classes)
         self.train_metrics = metrics.clone(prefix="train/")
         self.val_metrics = metrics.clone(prefix="val/")
@@ -156,6 +184,12 @@ class EmotionModule(L.LightningModule):
 
     # -- training logic, once --------------------------------------------------------------------
     def setup(self, stage: str) -> None:
+        if stage == "fit" and self.mixup_alpha > 0 and not (hasattr(self, "embed") and hasattr(self, "head")):
+            from ..errors import ZooUserError
+
+            raise ZooUserError(f"mixup_alpha: {type(self).__name__} has no embed/head to mix between")
+        if stage == "fit" and getattr(self, "wave_augment", None) is not None:
+            self.wave_augment.check()  # a noise folder without audio fails now, not mid-epoch
         if self.class_weights == "balanced":
             dm = self.trainer.datamodule if self.trainer is not None else None
             counts = torch.tensor(dm.train_class_counts, dtype=torch.float)
@@ -166,17 +200,38 @@ class EmotionModule(L.LightningModule):
 
     def loss(self, logits: torch.Tensor, batch: Batch) -> torch.Tensor:
         weight = self.loss_weight.to(logits.device) if self.loss_weight is not None else None
-        if batch.soft is not None:  # annotator distribution as the target
-            return F.cross_entropy(logits, batch.soft.to(logits.dtype), weight=weight,
-                                   label_smoothing=self.label_smoothing)
-        return F.cross_entropy(logits, batch.labels, weight=weight, ignore_index=-1,
+        # the annotator distribution is the target when there is one
+        target = batch.soft.to(logits.dtype) if batch.soft is not None else batch.labels
+        if self.loss_type == "focal":
+            from ..nn.losses import focal_loss
+
+            return focal_loss(logits, target, weight=weight, gamma=self.focal_gamma,
+                              label_smoothing=self.label_smoothing, ignore_index=-1)
+        if batch.soft is not None:
+            return F.cross_entropy(logits, target, weight=weight, label_smoothing=self.label_smoothing)
+        return F.cross_entropy(logits, target, weight=weight, ignore_index=-1,
                                label_smoothing=self.label_smoothing)
+
+    def _mixup_step(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+        """Logits of mixed embeddings and the loss mixed with the same weight."""
+        import dataclasses
+
+        from ..nn.augment import mixup
+
+        mixed, perm, lam = mixup(self.embed(batch), self.mixup_alpha)
+        logits = self.head(mixed)
+        other = dataclasses.replace(batch, labels=batch.labels[perm],
+                                    soft=batch.soft[perm] if batch.soft is not None else None)
+        return logits, lam * self.loss(logits, batch) + (1.0 - lam) * self.loss(logits, other)
 
     def _shared_step(self, batch: Batch | None, stage: str):
         if batch is None or len(batch) == 0:  # every clip of the batch failed to load
             return None
-        logits = self(batch)
-        loss = self.loss(logits, batch)
+        if stage == "train" and self.mixup_alpha > 0 and len(batch) > 1:
+            logits, loss = self._mixup_step(batch)
+        else:
+            logits = self(batch)
+            loss = self.loss(logits, batch)
         metrics = getattr(self, f"{stage}_metrics")
         metrics.update(logits.detach(), batch.labels)
         bs = len(batch)
@@ -217,11 +272,41 @@ class EmotionModule(L.LightningModule):
 
     def configure_optimizers(self):
         optimizer = self.optimizer_factory(self.parameter_groups())
+        if self.lr_schedule != "constant" or self.warmup_steps:
+            return {"optimizer": optimizer,
+                    "lr_scheduler": {"scheduler": self._step_schedule(optimizer), "interval": "step"}}
         if self.scheduler_factory is None:
             return optimizer
         scheduler = self.scheduler_factory(optimizer)
         return {"optimizer": optimizer,
                 "lr_scheduler": {"scheduler": scheduler, "monitor": "val/UA", "interval": "epoch"}}
+
+    def _step_schedule(self, optimizer):
+        """Warm-up then constant / cosine / linear decay over the run's optimiser steps."""
+        import math
+
+        import transformers
+
+        from ..errors import ZooUserError
+
+        trainer = self._trainer  # None outside a Trainer (self.trainer would raise)
+        total = trainer.estimated_stepping_batches if trainer is not None else math.inf
+        if not math.isfinite(total):
+            raise ZooUserError("lr_schedule / warmup_steps need a known run length: set "
+                               "trainer.max_epochs or trainer.max_steps")
+        total = max(1, int(total))
+        warm = int(round(self.warmup_steps * total)) if self.warmup_steps < 1 else int(self.warmup_steps)
+        if self.lr_schedule == "cosine":
+            return transformers.get_cosine_schedule_with_warmup(optimizer, warm, total)
+        if self.lr_schedule == "linear":
+            return transformers.get_linear_schedule_with_warmup(optimizer, warm, total)
+        return transformers.get_constant_schedule_with_warmup(optimizer, warm)
+
+    def _record_hparam(self, name: str, value) -> None:
+        """Record an init arg in plain types (a checkpoint loads with ``weights_only``)."""
+        self.hparams[name] = value
+        if name in getattr(self, "_hparams_initial", {}):
+            self._hparams_initial[name] = value
 
 
 def save_confusion_matrix(cm: torch.Tensor, class_names: Sequence[str], trainer, stage: str) -> Path | None:

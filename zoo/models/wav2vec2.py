@@ -9,6 +9,7 @@ from torch import nn
 
 from ..data.batch import Batch
 from ..errors import ZooUserError
+from ..nn.augment import WaveAugment, WaveAugmentation
 from ..nn.wav2vec2 import Wav2Vec2Encoder
 from .base import EmotionModule
 
@@ -60,6 +61,8 @@ class Wav2Vec2Classifier(EmotionModule):
             ``mask_time_prob``) while the whole backbone is fine-tuned; never in eval.
         dropout: Dropout before the classifier (and after its hidden layer).
         head_hidden: Width of a hidden ReLU layer in the head; null: a single linear layer.
+        wave_augment: Waveform augmentation of the training batches (speed perturbation, noise,
+            gain, reverberation; :class:`zoo.nn.augment.WaveAugmentation`); null = none.
     """
 
     inputs = ("audio",)
@@ -73,8 +76,11 @@ class Wav2Vec2Classifier(EmotionModule):
                  trainable_layers: int | None = None, unfreeze_after_steps: int | None = None,
                  encoder_lr: float | None = None, pooling: Literal["mean", "attentive"] = "mean",
                  normalize_waveform: bool = True, spec_augment: bool = True, dropout: float = 0.1,
-                 head_hidden: int | None = None, **kwargs):
+                 head_hidden: int | None = None, wave_augment: WaveAugmentation | None = None, **kwargs):
         super().__init__(**kwargs)
+        wave_augment = WaveAugmentation.of(wave_augment)
+        self._record_hparam("wave_augment", wave_augment.as_dict() if wave_augment else None)
+        self.wave_augment = WaveAugment(wave_augment, self.sample_rate) if wave_augment and wave_augment.active else None
         if freeze_encoder and unfreeze_after_steps is not None:
             raise ZooUserError("freeze_encoder keeps the backbone frozen for the whole run; "
                                "unfreeze_after_steps needs freeze_encoder: false")
@@ -107,7 +113,10 @@ class Wav2Vec2Classifier(EmotionModule):
 
     def embed(self, batch: Batch) -> torch.Tensor:
         """Utterance embedding (B, embed_dim) (used by late fusion)."""
-        return self.encoder(batch.waveforms, batch.lengths)
+        wav, lengths = batch.waveforms, batch.lengths
+        if self.wave_augment is not None and self.training:
+            wav, lengths = self.wave_augment(wav, lengths)
+        return self.encoder(wav, lengths)
 
     def forward(self, batch: Batch) -> torch.Tensor:
         return self.head(self.embed(batch))
