@@ -4,7 +4,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-DEMO_CORPUS := data/synthetic-demo
+DEMO_CORPUS := data/demo-corpus
 
 .PHONY: install demo test clean
 
@@ -16,7 +16,7 @@ $(VENV)/.installed: pyproject.toml
 install: $(VENV)/.installed
 
 demo: install
-	$(PY) -m zoo synth --out $(DEMO_CORPUS) --size 400 --seed 0
+	$(PY) -m zoo synth --out $(DEMO_CORPUS) --size 600 --seed 0 --voice 0.6 --both 0.3 --words 0.1
 	WANDB_MODE=offline $(PY) -m zoo fit --config configs/demo.yaml
 
 test: install

@@ -1,4 +1,6 @@
 """Late fusion's second stage: per-branch temperature scaling, and the split it is fitted on."""
+from pathlib import Path
+
 import torch
 
 from zoo.data.batch import collate
@@ -43,12 +45,21 @@ def test_a_checkpoint_from_before_temperatures_loads_with_temperature_one():
     assert torch.equal(fusion.weights.data, old["weights"])
 
 
-def test_fit_on_auto_is_the_validation_split_only_for_a_frozen_second_stage(tmp_path):
+def test_fit_on_auto_is_the_validation_split_only_for_a_frozen_decision_level_second_stage(tmp_path):
     torch.manual_seed(0)
     end_to_end = LateFusion(class_names=CLASSES, audio_branch=TINY_AUDIO, text_branch=TINY_TEXT, fusion="probs")
     assert end_to_end.fit_split == "train"
     assert LateFusion(class_names=CLASSES, audio_branch=TINY_AUDIO, text_branch=TINY_TEXT,
                       fit_on="val").fit_split == "val"
+    # the two-stage recipe: two frozen checkpoints (the shipped synthetic ones)
+    ckpts = Path(__file__).resolve().parents[1] / "checkpoints"
+    seven = ["Angry", "Disgust", "Fear", "Happiness", "Neutral", "Sadness", "Surprise"]
+    stage2 = dict(class_names=seven, audio_checkpoint=str(ckpts / "audio-cnn-synth.ckpt"),
+                  text_checkpoint=str(ckpts / "text-bert-synth.ckpt"), freeze_encoders=True)
+    assert LateFusion(fusion="probs", **stage2).fit_split == "val"
+    assert LateFusion(fusion="logits", **stage2).fit_split == "val"
+    assert LateFusion(fusion="concat", **stage2).fit_split == "train"  # too many parameters for val
+    assert LateFusion(fusion="probs", fit_on="train", **stage2).fit_split == "train"
     # without calibration the temperatures stay at 1 and take no gradient
     plain = LateFusion(class_names=CLASSES, audio_branch=TINY_AUDIO, text_branch=TINY_TEXT, fusion="probs",
                        calibrate=False)

@@ -45,22 +45,27 @@ def stages(tmp_path_factory):
 
     def best(name):
         return str(next((tmp / "runs" / name / "version_0/checkpoints").glob("best-*.ckpt")))
-    fusion = data + ["--config", str(ROOT / "configs/model/late_fusion.yaml"),
-                     "--config", str(ROOT / "configs/model/tiny/late_fusion.yaml"),
-                     "--model.init_args.audio_checkpoint", best("audio"),
-                     "--model.init_args.text_checkpoint", best("text"),
-                     "--model.init_args.freeze_encoders", "true",
-                     # decision level: on 250 training utterances both encoders' training-set
-                     # embeddings are cleaner than their test ones, and an MLP on them overfits
-                     # (val UA 0.38 < audio alone); two mixing weights cannot
-                     "--model.init_args.fusion", "probs",
-                     "--model.init_args.optimizer.init_args.lr", "0.01",
-                     "--trainer.max_epochs", "4", "--trainer.logger.init_args.name", "fusion"]
+    def second_stage(name, *extra):
+        return data + ["--config", str(ROOT / "configs/model/late_fusion.yaml"),
+                       "--config", str(ROOT / "configs/model/tiny/late_fusion.yaml"),
+                       "--model.init_args.audio_checkpoint", best("audio"),
+                       "--model.init_args.text_checkpoint", best("text"),
+                       "--model.init_args.freeze_encoders", "true",
+                       # decision level with a temperature per branch: four parameters
+                       "--model.init_args.fusion", "probs",
+                       "--model.init_args.optimizer.init_args.lr", "0.05",
+                       "--trainer.logger.init_args.name", name, *extra]
+    # the default: fitted on the validation split, whose outputs the branches never trained on
+    fusion = second_stage("fusion", "--trainer.max_epochs", "30")
     main(["fit", *fusion])
+    # the old way: fitted on the training utterances, whose outputs the branches have memorised
+    on_train = second_stage("fusion_on_train", "--model.init_args.fit_on", "train", "--trainer.max_epochs", "10")
+    main(["fit", *on_train])
     with open(corpus / "synthetic_meta.csv", encoding="utf-8") as f:
         cue = {r["wav_id"]: r["cue"] for r in csv.DictReader(f)}
     return {"audio": (audio, best("audio")), "text": (text, best("text")),
-            "fusion": (fusion, best("fusion")), "cue": cue}
+            "fusion": (fusion, best("fusion")), "fusion_on_train": (on_train, best("fusion_on_train")),
+            "cue": cue}
 
 
 def _predict(args, ckpt):
@@ -115,6 +120,22 @@ def test_each_modality_learns_its_cue_and_fusion_beats_both(stages):
     assert scores["audio"]["voice"] > 2 * CHANCE, scores  # the prosody, not the majority class
     assert scores["text"]["words"] > 2 * CHANCE, scores
     assert scores["fusion"]["all"] > max(scores["audio"]["all"], scores["text"]["all"]), scores
+
+
+def test_second_stage_on_held_out_outputs_beats_the_one_fitted_on_training_outputs(stages):
+    """Fitted on the training utterances, the combiner sees branches that look more reliable than
+    they are (both memorised those utterances): it sharpens them (temperature < 1) and trusts the
+    one that memorised most. On the validation split it sees how far each holds on new
+    conversations: both get softened (temperature > 1) and the mixture beats both branches."""
+    from zoo.models.base import load_module
+
+    t_train = load_module(stages["fusion_on_train"][1]).fusion.temperatures
+    t_val = load_module(stages["fusion"][1]).fusion.temperatures
+    assert (t_train < 1).all() and (t_val > 1).all(), (t_train, t_val)
+    ua = {name: _ua(*_predict(*stages[name])[1:]) for name in ("audio", "text", "fusion", "fusion_on_train")}
+    print(ua)
+    assert ua["fusion"] > ua["fusion_on_train"], ua
+    assert ua["fusion"] > max(ua["audio"], ua["text"]), ua
 
 
 def test_late_fusion_predicts_without_a_transcript(stages):
