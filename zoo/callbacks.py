@@ -98,3 +98,36 @@ class PredictionWriter(BasePredictionWriter):
                     f.write(json.dumps(r, ensure_ascii=False) + "\n")
         self.written = path
         log.info("%d predictions written to %s", len(rows), path)
+
+
+def print_run_summary(trainer, config_path: str | None = None, data_root_key: str | None = None) -> None:
+    """The end of a fit: where the run went, its best checkpoint and test scores, the confusion
+    matrix, and the commands to try next (printed, so a first run shows the way on)."""
+    if not trainer.is_global_zero:
+        return
+    run = Path(trainer.log_dir or trainer.default_root_dir)
+    cb = trainer.checkpoint_callback
+    best = getattr(cb, "best_model_path", "") or ""
+    ckpt = best or str(run / "checkpoints" / "last.ckpt")
+    m = trainer.callback_metrics
+    lines = [f"run folder: {run}"]
+    if best:
+        score = getattr(cb, "best_model_score", None)
+        lines.append(f"  best checkpoint: {best}" + (f" ({cb.monitor} {float(score):.3f})" if score is not None else ""))
+    if "test/UA" in m:
+        n = getattr(trainer.lightning_module, "num_classes", 0) or 0
+        lines.append("  test: " + "  ".join(f"{k} {float(m[f'test/{k}']):.3f}" for k in ("WA", "UA", "macro_F1")
+                                           if f"test/{k}" in m)
+                     + (f"   (chance UA {1 / n:.3f})" if n else ""))
+        cm = run / "confusion_matrix_test.png"
+        if cm.exists():
+            lines.append(f"  confusion matrix: {cm} (and .csv)")
+    if (run / "metrics.csv").exists():
+        lines.append(f"  per-epoch metrics: {run / 'metrics.csv'}")
+    lines += ["next:",
+              f"  python -m zoo infer --model {ckpt} your.wav          # label a file (or a folder)",
+              f"  python -m zoo demo --model {ckpt}                    # try it in a local web page"]
+    if config_path and data_root_key:
+        lines.append(f"  python -m zoo fit --config {config_path} --{data_root_key} /data/aihub   "
+                     "# the same recipe on AI Hub KETI-02-002")
+    log.info("\n".join(lines))

@@ -106,6 +106,18 @@ def build_cli(args: list[str] | None = None, run: bool = True):
                 ckpt = "best" if self.trainer.checkpoint_callback and \
                     self.trainer.checkpoint_callback.best_model_path else None
                 self.trainer.test(self.model, datamodule=self.datamodule, ckpt_path=ckpt)
+            self._summary()
+
+        def _summary(self):
+            from pathlib import Path as _P
+
+            from zoo.callbacks import print_run_summary
+
+            run = _P(self.trainer.log_dir or self.trainer.default_root_dir)
+            config = run / "config.yaml"
+            # the AI Hub line only where the run's data is in the AI Hub layout (the demo)
+            key = "data.init_args.root" if type(self.datamodule).__name__ == "AIHubDataModule" else None
+            print_run_summary(self.trainer, str(config) if config.exists() else None, key)
 
     return ZooCLI(
         EmotionModule,
