@@ -3,14 +3,16 @@ class-balanced sampler. Each is tested for what it must do, on tiny tensors (no 
 import math
 from collections import Counter
 
+import lightning as L
 import numpy as np
 import pytest
 import soundfile as sf
 import torch
 import torch.nn.functional as F
 
-from zoo.data.batch import Batch, BucketBatchSampler, collate
+from zoo.data.batch import BucketBatchSampler, collate
 from zoo.errors import ZooUserError
+from zoo.models import EmotionModule
 from zoo.nn.augment import WaveAugment, WaveAugmentation, mixup
 from zoo.nn.losses import focal_loss
 from zoo.nn.pooling import length_mask
@@ -112,8 +114,6 @@ def test_gain_and_reverb():
 
 
 def test_augmentation_is_seeded_and_off_in_eval():
-    import lightning as L
-
     opts = dict(speeds=[0.9, 1.0, 1.1], noise_prob=0.5, gain_prob=0.5, reverb_prob=0.5)
     wav, n = sines([16000, 9000, 4000, 12000])
     runs = []
@@ -172,7 +172,7 @@ def test_mixup_is_a_convex_combination_with_a_permutation():
     assert torch.allclose(mixed, lam * x + (1 - lam) * x[perm])
 
 
-class Toy(__import__("zoo.models", fromlist=["EmotionModule"]).EmotionModule):
+class Toy(EmotionModule):
     """A linear model on ``batch.features``: embed + head, enough to train the base class."""
 
     inputs = ("egemaps",)
@@ -199,8 +199,6 @@ def toy_loader(n=64, batch_size=8, seed=0):
 
 
 def trainer(**kw):
-    import lightning as L
-
     return L.Trainer(accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False,
                      enable_model_summary=False, num_sanity_val_steps=0, **kw)
 
@@ -217,8 +215,6 @@ def test_mixup_trains_through_the_shared_step():
 
 
 def test_mixup_needs_embed_and_head():
-    from zoo.models import EmotionModule
-
     class HeadOnly(EmotionModule):  # a family without embed(): nothing to mix between
         def __init__(self, **kw):
             super().__init__(**kw)
@@ -267,7 +263,7 @@ def test_model_loss_option():
 
 
 # -- LR schedules -----------------------------------------------------------------------------------
-class LRLog(__import__("lightning").Callback):
+class LRLog(L.Callback):
     def __init__(self):
         self.lrs = []
 
