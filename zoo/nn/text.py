@@ -121,6 +121,8 @@ def pretrain_mlm(encoder: TextEncoder, hf_tokenizer, texts: list[str], *, epochs
             total, n = 0.0, 0
             for s in range(0, len(order), batch_size):
                 batch = collator([{"input_ids": encoded[i]} for i in order[s:s + batch_size]])
+                if not (batch["labels"] != -100).any():  # nothing masked (tiny batches): no loss
+                    continue
                 batch = {k: v.to(device) for k, v in batch.items()}
                 loss = mlm(**batch).loss
                 opt.zero_grad()
@@ -129,7 +131,7 @@ def pretrain_mlm(encoder: TextEncoder, hf_tokenizer, texts: list[str], *, epochs
                 opt.step()
                 sched.step()
                 total, n = total + loss.item() * len(batch["input_ids"]), n + len(batch["input_ids"])
-            losses.append(total / n)
+            losses.append(total / max(n, 1))
     encoder.bert.to(home)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".tmp{id(losses)}")
