@@ -37,26 +37,27 @@ class Temperature(nn.Module):
     def forward(self, scores: torch.Tensor) -> torch.Tensor:
         return scores if self.training else scores / self.log_t.exp()
 
-    @torch.no_grad()
     def fit(self, scores: torch.Tensor, labels: torch.Tensor) -> float:
         """The temperature that minimises the negative log-likelihood of ``labels`` (-1: ignored)."""
-        keep = labels >= 0
-        scores, labels = scores[keep].float(), labels[keep]
-        if len(labels) == 0:
-            return self.value
-        log_t = torch.zeros((), requires_grad=True)
-        opt = torch.optim.LBFGS([log_t], lr=0.5, max_iter=100, line_search_fn="strong_wolfe")
+        # callable from evaluation hooks, which run under no_grad or inference mode
+        with torch.inference_mode(False), torch.enable_grad():
+            keep = labels >= 0
+            scores, labels = scores[keep].float().clone(), labels[keep].clone()
+            if len(labels) == 0:
+                return self.value
+            log_t = torch.zeros((), requires_grad=True)
+            opt = torch.optim.LBFGS([log_t], lr=0.5, max_iter=100, line_search_fn="strong_wolfe")
 
-        def closure():
-            opt.zero_grad()
-            with torch.enable_grad():
+            def closure():
+                opt.zero_grad()
                 loss = F.cross_entropy(scores / log_t.exp(), labels)
                 loss.backward()
-            return loss
+                return loss
 
-        opt.step(closure)
-        # a degenerate split (one class, perfectly separated) drives T to 0 or infinity: bound it
-        self.log_t.copy_(log_t.detach().clamp(-4.0, 4.0))
+            opt.step(closure)
+        with torch.no_grad():
+            # a degenerate split (one class, perfectly separated) drives T to 0 or infinity: bound it
+            self.log_t.copy_(log_t.detach().clamp(-4.0, 4.0))
         return self.value
 
 
@@ -130,14 +131,17 @@ class TextTfidf(EmotionModule):
         self._val_scores = []
 
     def on_validation_batch_end(self, outputs, batch, batch_idx, dataloader_idx=0) -> None:
-        if self.calibrate == "temperature" and batch is not None and len(batch):
+        if self.calibrate == "temperature" and batch is not None and len(batch) and self.trainer.state.fn == "fit":
             with torch.no_grad():
                 self._val_scores.append((self.embed(batch).detach(), batch.labels))
 
     def on_validation_epoch_end(self) -> None:
         # before the checkpoint callback saves (on_validation_end): the saved file holds the
         # temperature fitted for its own weights
-        if self.calibrate != "temperature" or not self._val_scores or self.trainer.sanity_checking:
+        # only while fitting: validating or testing a checkpoint keeps the temperature it has
+        if (self.calibrate != "temperature" or not self._val_scores or self.trainer.sanity_checking
+                or self.trainer.state.fn != "fit"):
+            self._val_scores = []
             return
         scores = torch.cat([s for s, _ in self._val_scores])
         labels = torch.cat([y for _, y in self._val_scores]).to(scores.device)
