@@ -2,6 +2,7 @@
 features identical to scikit-learn's, trained through the CLI, round trip through a checkpoint
 and zoo.load, and as the text branch of late fusion."""
 import csv
+import pickle
 from pathlib import Path
 
 import numpy as np
@@ -62,6 +63,8 @@ def test_the_model_keeps_its_own_vocabulary():
     m = TextTfidf(class_names=["a", "b"])
     m.prepare_tokenizer(SENTENCES)
     vocab = m.tokenizer.vocabulary
+    copy = pickle.loads(pickle.dumps(m.tokenizer))  # as DataLoader workers get it
+    assert [copy.encode(t) for t in SENTENCES + UNSEEN] == [m.tokenizer.encode(t) for t in SENTENCES + UNSEEN]
     m.prepare_tokenizer(["다른 말"])  # later stages (test, predict) do not refit
     assert m.tokenizer.vocabulary == vocab
     with pytest.raises(ZooUserError, match="own n-gram vocabulary"):
