@@ -94,6 +94,8 @@ class TextBERT(EmotionModule):
             cfg = {k: v for k, v in self.encoder.bert.config.to_dict().items()
                    if not k.startswith("_") and k not in ("architectures", "transformers_version", "torch_dtype")}
             hp.update(encoder_config=cfg, pretrained=None, tokenizer=None)
+        # pretrained already, and the vocabulary travels in the checkpoint: no need for the file
+        hp["mlm_text"] = None
         return hp
 
     # -- tokenizer (the DataModule tokenizes in its workers with it) ----------------------------
