@@ -13,6 +13,7 @@ SENTENCES = ["나 어제 헤어졌어", "오늘 정말 기분이 좋아 진짜 �
 TEXT = {"class_path": "zoo.models.TextBERT",
         "init_args": {"pretrained": None, "vocab_size": 200, "hidden_size": 32, "num_layers": 2,
                       "num_heads": 2, "intermediate_size": 64}}
+TFIDF = {"class_path": "zoo.models.TextTfidf", "init_args": {}}
 AUDIO = {"class_path": "zoo.models.AudioCNN", "init_args": {"channels": [8, 16, 16], "hidden": 16}}
 W2V = dict(pretrained=None, hidden_size=32, num_layers=2, num_heads=2, intermediate_size=64,
            conv_dim=[16] * 7)
@@ -23,6 +24,8 @@ MODELS = {
     "audio_cnn_ecapa": ("AudioCNN", {"encoder": "ecapa", "channels": [16], "hidden": 16}),
     "text_cls": ("TextBERT", {**TEXT["init_args"], "pooling": "cls"}),
     "text_mean": ("TextBERT", {**TEXT["init_args"], "pooling": "mean"}),
+    "text_tfidf": ("TextTfidf", {}),
+    "text_tfidf_char_sublinear_off": ("TextTfidf", {"analyzer": "char", "sublinear_tf": False}),
     "wav2vec2_group_norm": ("Wav2Vec2Classifier", {**W2V, "feat_extract_norm": "group"}),
     "wav2vec2_layer_norm_weighted": ("Wav2Vec2Classifier", {**W2V, "feat_extract_norm": "layer",
                                                             "weighted_layers": True, "pooling": "attentive"}),
@@ -35,6 +38,8 @@ MODELS = {
     "late_fusion_egemaps": ("LateFusion", {"audio_branch": {"class_path": "zoo.models.EGeMAPSMLP",
                                                             "init_args": {"hidden": [16]}},
                                            "text_branch": TEXT, "fusion": "gated"}),
+    **{f"late_fusion_tfidf_{f}": ("LateFusion", {"audio_branch": AUDIO, "text_branch": TFIDF, "fusion": f,
+                                                 "fusion_hidden": 16}) for f in ("concat", "probs")},
     **{f"early_fusion_{j}": ("EarlyFusion", {"text_branch": TEXT, "d_model": 32, "num_heads": 2, "joint": j})
        for j in ("concat", "cross_attention")},
 }
@@ -51,12 +56,18 @@ def build(name, tokenizer):
     cls, args = MODELS[name]
     torch.manual_seed(0)
     model = getattr(zoo.models, cls)(class_names=CLASSES, **args)
-    if hasattr(model, "set_tokenizer"):
+    if "TextTfidf" in {type(m).__name__ for m in model.modules()}:
+        model.prepare_tokenizer(SENTENCES[:3] * 2)  # fits its own n-gram vocabulary (some unseen)
+        for m in model.modules():  # weights of a trained linear layer, not the zero start
+            if type(m).__name__ == "TfidfLinear":
+                m.scores.weight.data.normal_()
+    elif hasattr(model, "set_tokenizer"):
         model.set_tokenizer(tokenizer)
     return model
 
 
 def items(model, tokenizer, lengths, seed=0):
+    tokenizer = getattr(model, "tokenizer", None) or tokenizer  # the model's own (TF-IDF n-grams)
     g = torch.Generator().manual_seed(seed)
     out = []
     for i, n in enumerate(lengths):
@@ -93,6 +104,7 @@ def test_batched_equals_single(name, tokenizer):
     model.eval()
     # the shortest utterance comes first, the longer ones pad it in the batch
     its = items(model, tokenizer, [4001, 16000, 9000, 23999, 800])
+    tokenizer = getattr(model, "tokenizer", None) or tokenizer
     with torch.no_grad():
         batched = model(collate(its, pad_id=tokenizer.pad_id))
         single = torch.cat([model(collate([it], pad_id=tokenizer.pad_id)) for it in its])
@@ -110,7 +122,8 @@ def test_batched_equals_single(name, tokenizer):
     assert (noisy - batched).abs().max().item() <= 1e-4, f"{name}: padding content leaks into the logits"
 
 
-@pytest.mark.parametrize("name", ["text_cls", "late_fusion_concat", "early_fusion_concat"])
+@pytest.mark.parametrize("name", ["text_cls", "text_tfidf", "late_fusion_concat", "late_fusion_tfidf_concat",
+                                  "early_fusion_concat"])
 def test_gradients_reach_every_trainable_parameter(name, tokenizer):
     """Nothing trainable is left dangling (DDP fails on unused parameters)."""
     model = build(name, tokenizer).train()

@@ -10,6 +10,7 @@ from zoo.data.text import (SPECIALS, TextTokenizer, ZooKoBertTokenizer, load_tok
                            train_tokenizer)
 from zoo.errors import ZooUserError
 from zoo.models import TextBERT
+from zoo.models.base import load_module
 
 CLASSES = ["Angry", "Happiness", "Neutral", "Sadness"]
 SENTENCES = ["나 어제 헤어졌어", "오늘 정말 기분이 좋아", "왜 이렇게 화가 나는지 모르겠어",
@@ -182,3 +183,76 @@ def test_checkpoints_of_pretrained_models_load_without_the_pretrained_files(toke
         back = load_module(str(tmp_path / f"{name}.ckpt")).eval()
         assert torch.allclose(back(batch), expected[name], atol=1e-5), name
         assert back.tokenizer.encode(SENTENCES[0]) == tokenizer.encode(SENTENCES[0])
+
+
+# -- masked-language-model pretraining of the from-scratch encoder ---------------------------
+def test_mlm_pretraining_lowers_the_masked_lm_loss_and_is_cached(tokenizer, tmp_path):
+    from zoo.nn.text import TextEncoder, pretrain_mlm
+
+    def encoder():
+        torch.manual_seed(0)
+        return TextEncoder(None, vocab_size=tokenizer.vocab_size, hidden_size=32, num_layers=1, num_heads=2,
+                           intermediate_size=64)
+
+    enc, start = encoder(), encoder().state_dict()
+    opts = dict(epochs=8, batch_size=8, lr=2e-3, cache_dir=tmp_path / "mlm")
+    losses = pretrain_mlm(enc, tokenizer.hf, SENTENCES * 5, **opts)
+    assert len(losses) == 8 and losses[-1] < 0.85 * losses[0], losses
+    assert not torch.equal(enc.state_dict()["bert.embeddings.word_embeddings.weight"],
+                           start["bert.embeddings.word_embeddings.weight"])
+    assert len(list((tmp_path / "mlm").iterdir())) == 1
+    again = encoder()
+    assert pretrain_mlm(again, tokenizer.hf, SENTENCES * 5, **opts) == losses  # loaded, not retrained
+    for k, v in enc.state_dict().items():
+        assert torch.equal(again.state_dict()[k], v), k
+    other = encoder()  # other text: another cache entry
+    pretrain_mlm(other, tokenizer.hf, SENTENCES[:4] * 5, **{**opts, "epochs": 1})
+    assert len(list((tmp_path / "mlm").iterdir())) == 2
+
+
+def test_mlm_option_through_the_cli(run, tmp_path, monkeypatch):
+    """mlm_epochs pretrains the tiny from-scratch encoder on the training transcripts plus an
+    unlabelled text file (whose characters the tokenizer then knows) before fine-tuning."""
+    from pathlib import Path
+
+    import zoo.nn.text
+
+    real, calls = zoo.nn.text.pretrain_mlm, []
+
+    def spy(*a, **kw):  # a fresh cache, so it really trains here; and the losses it reports
+        calls.append(real(*a, **{**kw, "cache_dir": tmp_path / "mlm"}))
+        return calls[-1]
+
+    monkeypatch.setattr(zoo.nn.text, "pretrain_mlm", spy)
+    extra = tmp_path / "unlabelled.txt"
+    extra.write_text("\n".join(["뷁 소리가 났어 뷁뷁", "", "그 뷁은 이상했어"] * 20) + "\n", encoding="utf-8")
+    root = Path(__file__).resolve().parents[1]
+    args = ["--config", str(root / "configs/data/synthetic.yaml"), "--config", str(root / "configs/model/text_kobert.yaml"),
+            "--config", str(root / "configs/model/tiny/text_kobert.yaml"), "--data.init_args.size", "48",
+            "--data.init_args.batch_size", "8", "--model.init_args.mlm_epochs", "6",
+            "--model.init_args.mlm_lr", "0.003", "--model.init_args.mlm_batch_size", "8",
+            "--model.init_args.mlm_text", str(extra), "--trainer.enable_progress_bar", "false",
+            "--trainer.default_root_dir", str(tmp_path), "--trainer.logger.init_args.save_dir", str(tmp_path)]
+    r = run("fit", *args, "--trainer.max_epochs", "1", "--trainer.limit_train_batches", "2",
+            "--trainer.limit_val_batches", "1", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert len(calls) == 1 and len(calls[0]) == 6 and calls[0][-1] < calls[0][0], calls
+    ckpt = tmp_path / "zoo/version_0/checkpoints/last.ckpt"
+    extra.unlink()  # the checkpoint does not need the unlabelled text again
+    model = load_module(str(ckpt))
+    assert bool(model.mlm_done) and model.hparams.mlm_text is None
+    unk = model.tokenizer.hf.unk_token_id
+    assert unk not in model.tokenizer.encode("뷁")  # the vocabulary saw the unlabelled text
+    # fitting a fine-tuned checkpoint again never pretrains over it
+    model.prepare_tokenizer(["다른 문장"])
+    model.setup("fit")
+    assert len(calls) == 1
+
+
+def test_mlm_text_errors_are_clear(tmp_path):
+    with pytest.raises(ZooUserError, match="no such file"):
+        TextBERT(class_names=CLASSES, pretrained=None, mlm_epochs=1, mlm_text=str(tmp_path / "none.txt"), **TINY)
+    bad = tmp_path / "cp949.txt"
+    bad.write_bytes("안녕하세요".encode("cp949"))
+    with pytest.raises(ZooUserError, match="not UTF-8"):
+        TextBERT(class_names=CLASSES, pretrained=None, mlm_epochs=1, mlm_text=str(bad), **TINY)

@@ -5,6 +5,8 @@ from .early_fusion import EarlyFusion
 from .egemaps import EGeMAPSMLP
 from .late_fusion import LateFusion
 from .text import TextBERT
+from .tfidf import TextTfidf
 from .wav2vec2 import Wav2Vec2Classifier
 
-__all__ = ["AudioCNN", "EmotionModule", "EGeMAPSMLP", "EarlyFusion", "LateFusion", "TextBERT", "Wav2Vec2Classifier"]
+__all__ = ["AudioCNN", "EmotionModule", "EGeMAPSMLP", "EarlyFusion", "LateFusion", "TextBERT", "TextTfidf",
+           "Wav2Vec2Classifier"]

@@ -1,6 +1,7 @@
 """Text-only model: KoBERT (or any BERT-style encoder) on the transcript -> classifier."""
 from __future__ import annotations
 
+import logging
 from typing import Literal
 
 import torch
@@ -10,6 +11,8 @@ from ..data.batch import Batch
 from ..errors import ZooUserError
 from ..nn.text import TextEncoder
 from .base import EmotionModule
+
+log = logging.getLogger("zoo")
 
 
 class TextBERT(EmotionModule):
@@ -34,6 +37,15 @@ class TextBERT(EmotionModule):
         encoder_config: A full Hugging Face config of the encoder (with ``model_type``); used when
             pretrained is null, instead of the size options. Checkpoints record it, so a model
             fine-tuned from a hub id loads again without the hub.
+        mlm_epochs: Masked-language-model pretraining of the encoder before fine-tuning, in epochs
+            over the unlabelled text (0: off). Runs offline at the start of ``fit`` and is cached
+            (same starting weights, text and options: loaded, not retrained).
+        mlm_text: A UTF-8 text file of unlabelled text, one utterance per line, to pretrain on (and,
+            with a from-scratch tokenizer, to train the vocabulary on) besides the training
+            transcripts; null: the training transcripts only.
+        mlm_lr: Peak learning rate of the pretraining (linear warm-up and decay).
+        mlm_batch_size: Pretraining batch size.
+        mlm_probability: Share of tokens masked (BERT's 15%).
     """
 
     inputs = ("text",)
@@ -42,7 +54,9 @@ class TextBERT(EmotionModule):
                  max_length: int = 64, pooling: Literal["cls", "mean"] = "cls",
                  freeze_encoder: bool = False, encoder_lr: float | None = None, dropout: float = 0.1,
                  vocab_size: int = 8000, hidden_size: int = 256, num_layers: int = 3, num_heads: int = 4,
-                 intermediate_size: int = 1024, encoder_config: dict | None = None, **kwargs):
+                 intermediate_size: int = 1024, encoder_config: dict | None = None,
+                 mlm_epochs: int = 0, mlm_text: str | None = None, mlm_lr: float = 5e-4,
+                 mlm_batch_size: int = 32, mlm_probability: float = 0.15, **kwargs):
         super().__init__(**kwargs)
         from ..data.text import SPECIALS, load_tokenizer
 
@@ -64,6 +78,15 @@ class TextBERT(EmotionModule):
             self.encoder.requires_grad_(False)
         self.embed_dim = self.encoder.out_dim
         self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(self.embed_dim, self.num_classes))
+        self.mlm = dict(epochs=mlm_epochs, lr=mlm_lr, batch_size=mlm_batch_size, mlm_probability=mlm_probability)
+        self.mlm_text = mlm_text
+        self._mlm_extra = _read_text_file(mlm_text) if mlm_epochs > 0 and mlm_text else []
+        self._train_texts: list[str] | None = None
+        if mlm_epochs > 0:
+            if not 0 < mlm_probability < 1:
+                raise ZooUserError(f"mlm_probability must be between 0 and 1, got {mlm_probability}")
+            # in the checkpoint: a fine-tuned model loaded again is never pretrained over
+            self.register_buffer("mlm_done", torch.tensor(False))
 
     def checkpoint_hparams(self, hp: dict) -> dict:
         # rebuilt from the recorded architecture and the checkpoint's own tokenizer: no hub
@@ -71,15 +94,41 @@ class TextBERT(EmotionModule):
             cfg = {k: v for k, v in self.encoder.bert.config.to_dict().items()
                    if not k.startswith("_") and k not in ("architectures", "transformers_version", "torch_dtype")}
             hp.update(encoder_config=cfg, pretrained=None, tokenizer=None)
+        # pretrained already, and the vocabulary travels in the checkpoint: no need for the file
+        hp["mlm_text"] = None
         return hp
 
     # -- tokenizer (the DataModule tokenizes in its workers with it) ----------------------------
     def prepare_tokenizer(self, texts: list[str]) -> None:
         """Called by the DataModule at setup with the training transcripts."""
+        self._train_texts = list(texts)
         if self.tokenizer is None:
             from ..data.text import train_tokenizer
 
-            self.tokenizer = train_tokenizer(texts, vocab_size=self.vocab_budget, max_length=self.max_length)
+            self.tokenizer = train_tokenizer(list(texts) + self._mlm_extra, vocab_size=self.vocab_budget,
+                                             max_length=self.max_length)
+
+    def setup(self, stage: str) -> None:
+        super().setup(stage)
+        if stage == "fit" and self.mlm["epochs"] > 0 and not bool(self.mlm_done):
+            self.pretrain_encoder()
+
+    def pretrain_encoder(self) -> list[float]:
+        """Masked-language-model pretraining on the training transcripts (given to
+        ``prepare_tokenizer``) and ``mlm_text``; returns the loss of each epoch."""
+        from ..nn.text import pretrain_mlm
+
+        if self._train_texts is None or self.tokenizer is None:
+            raise ZooUserError("mlm_epochs needs the training transcripts: train through the zoo's DataModule")
+        texts = [t for t in self._train_texts + self._mlm_extra if t and t.strip()]
+        device = self.trainer.strategy.root_device if self._trainer is not None else self.device
+        seed = int(torch.initial_seed()) % 2**31
+        losses = pretrain_mlm(self.encoder, self.tokenizer.hf, texts, max_length=self.max_length,
+                              seed=seed, device=device, **self.mlm)
+        self.mlm_done.fill_(True)
+        log.info("masked-language-model pretraining on %d texts, loss per epoch: %s", len(texts),
+                 " ".join(f"{x:.3f}" for x in losses))
+        return losses
 
     def set_tokenizer(self, tokenizer) -> None:
         self.tokenizer = tokenizer
@@ -109,6 +158,23 @@ def split_lr_groups(module: nn.Module, encoder: nn.Module, encoder_lr: float | N
     groups = [{"params": [p for p in module.parameters() if p.requires_grad and id(p) not in enc]},
               {"params": [p for p in encoder.parameters() if p.requires_grad], "lr": encoder_lr}]
     return [g for g in groups if g["params"]]
+
+
+def _read_text_file(path: str) -> list[str]:
+    """Non-empty lines of a UTF-8 text file."""
+    from pathlib import Path
+
+    p = Path(path)
+    if not p.is_file():
+        raise ZooUserError(f"mlm_text: no such file: {path}")
+    try:
+        lines = [ln.strip() for ln in p.read_text(encoding="utf-8").splitlines()]
+    except UnicodeDecodeError as e:
+        raise ZooUserError(f"mlm_text {path} is not UTF-8 text ({e}); convert it, e.g. iconv -f cp949 -t utf-8") from e
+    lines = [ln for ln in lines if ln]
+    if not lines:
+        raise ZooUserError(f"mlm_text {path} has no text")
+    return lines
 
 
 class TextBranchMixin:
