@@ -140,4 +140,6 @@ def test_prediction_writer_csv(tmp_path):
     w.write_on_epoch_end(SimpleNamespace(world_size=1), SimpleNamespace(class_names=["Angry", "Sad"]), [[out]], None)
     rows = list(csvlib.DictReader(open(tmp_path / "p.csv", encoding="utf-8")))
     assert [(r["id"], r["label"], r["true_label"]) for r in rows] == [("a", "Angry", "Sad"), ("b", "Sad", "")]
-    assert float(rows[1]["Sad"]) == pytest.approx(0.8)
+    # the columns of `python -m zoo infer --out x.csv`: one prob_<class> per class
+    assert list(rows[0]) == ["id", "label", "true_label", "prob_Angry", "prob_Sad"]
+    assert float(rows[1]["prob_Sad"]) == pytest.approx(0.8)
