@@ -37,7 +37,7 @@ Training and evaluation (LightningCLI; every option is documented by `python -m 
   fit        train a model:        python -m zoo fit --config configs/demo.yaml
   validate   evaluate on val split: python -m zoo validate --config ... --ckpt_path ...
   test       evaluate on test split (WA / UA / macro-F1, confusion matrix)
-  predict    class probabilities for a split, written to predictions.jsonl (--predictions.path)
+  predict    class probabilities for a split, written to predictions.jsonl beside the checkpoint's run
 
 Other commands:
 {chr(10).join(f"  {k:11s} {v[1]}" for k, v in EXTRA_COMMANDS.items())}
