@@ -96,7 +96,8 @@ def test_unknown_command(capsys):
 
 @pytest.mark.parametrize("cls_path", ["zoo.data.AIHubDataModule", "zoo.data.SyntheticDataModule",
                                       "zoo.data.ManifestDataModule", "zoo.data.EmoDBDataModule",
-                                      "zoo.callbacks.EpochSummary", "zoo.callbacks.PredictionWriter"]
+                                      "zoo.callbacks.EpochSummary", "zoo.callbacks.PredictionWriter",
+                                      "zoo.callbacks.EarlyStopping"]
                          + [f"zoo.models.{name}" for name in zoo.models.__all__])
 def test_every_option_is_documented(cls_path):
     """`--help` shows each __init__ argument's docstring entry: none may be missing."""
