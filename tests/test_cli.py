@@ -96,7 +96,8 @@ def test_unknown_command(capsys):
 
 @pytest.mark.parametrize("cls_path", ["zoo.data.AIHubDataModule", "zoo.data.SyntheticDataModule",
                                       "zoo.data.ManifestDataModule", "zoo.data.EmoDBDataModule",
-                                      "zoo.callbacks.EpochSummary", "zoo.callbacks.PredictionWriter"]
+                                      "zoo.callbacks.EpochSummary", "zoo.callbacks.PredictionWriter",
+                                      "zoo.callbacks.EarlyStopping"]
                          + [f"zoo.models.{name}" for name in zoo.models.__all__])
 def test_every_option_is_documented(cls_path):
     """`--help` shows each __init__ argument's docstring entry: none may be missing."""
@@ -140,4 +141,88 @@ def test_prediction_writer_csv(tmp_path):
     w.write_on_epoch_end(SimpleNamespace(world_size=1), SimpleNamespace(class_names=["Angry", "Sad"]), [[out]], None)
     rows = list(csvlib.DictReader(open(tmp_path / "p.csv", encoding="utf-8")))
     assert [(r["id"], r["label"], r["true_label"]) for r in rows] == [("a", "Angry", "Sad"), ("b", "Sad", "")]
-    assert float(rows[1]["Sad"]) == pytest.approx(0.8)
+    # the columns of `python -m zoo infer --out x.csv`: one prob_<class> per class
+    assert list(rows[0]) == ["id", "label", "true_label", "prob_Angry", "prob_Sad"]
+    assert float(rows[1]["prob_Sad"]) == pytest.approx(0.8)
+
+
+# -- errors a user can read (issue 15) ------------------------------------------------------------
+def test_config_typo_is_one_paragraph_with_the_closest_key_and_the_file(tmp_path, run):
+    bad = tmp_path / "model.yaml"
+    bad.write_text("model:\n  class_path: zoo.models.AudioCNN\n  init_args:\n    hiden: 3\n")
+    r = run("fit", "--config", "configs/data/synthetic.yaml", "--config", str(bad), "--print_config")
+    assert r.returncode == 2 and r.stdout == ""
+    lines = [x for x in r.stderr.splitlines() if not x.startswith("[zoo]")]
+    assert lines[0].startswith("zoo: error: python -m zoo fit: AudioCNN (model) has no option 'hiden'")
+    assert "did you mean 'hidden'?" in lines[0] and str(bad) in lines[0]
+    assert len(lines) <= 3 and "usage:" not in r.stderr and "__main__" not in r.stderr
+    r = run("fit", "--config", "configs/demo.yaml", "--trainer.max_epochz", "3", "--print_config")
+    assert r.returncode == 2 and "did you mean '--trainer.max_epochs'?" in r.stderr
+
+
+def test_wrong_class_path_lists_the_valid_classes(run):
+    r = run("fit", "--config", "configs/data/synthetic.yaml", "--model", "zoo.models.AudioCN", "--print_config")
+    assert r.returncode == 2 and "usage:" not in r.stderr
+    assert "did you mean 'zoo.models.AudioCNN'?" in r.stderr
+    assert all(f"zoo.models.{m}" in r.stderr for m in zoo.models.__all__ if m != "EmotionModule")
+
+
+def test_fit_help_says_how_to_see_model_and_data_options(run):
+    r = run("fit", "--help")
+    assert r.returncode == 0
+    head = r.stdout.split("usage:")[0]
+    assert "--model.help AudioCNN" in head and "--data.help" in head
+    assert all(m in head for m in zoo.models.__all__ if m != "EmotionModule")
+
+
+def test_nested_override_of_a_fusion_branch_takes_effect_or_is_refused(run):
+    base = ["fit", "--config", "configs/data/synthetic.yaml", "--config", "configs/model/late_fusion.yaml"]
+    r = run(*base, "--model.init_args.text_branch.init_args.pretrained", "null",
+            "--model.init_args.text_branch.init_args.num_layers", "1", "--print_config")
+    assert r.returncode == 0, r.stderr
+    branch = yaml.safe_load(r.stdout)["model"]["init_args"]["text_branch"]
+    assert branch == {"class_path": "zoo.models.TextBERT", "init_args": {"pretrained": None, "num_layers": 1}}
+    r = run(*base, "--model.init_args.text_branch.init_args.pretraind", "null", "--print_config")
+    assert r.returncode == 2 and "did you mean 'pretrained'?" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_nested_override_reaches_the_built_branch():
+    from zoo.cli import build_cli
+
+    cli = build_cli(["--config", str(ROOT / "configs/data/synthetic.yaml"), "--config",
+                     str(ROOT / "configs/model/late_fusion.yaml"), "--config",
+                     str(ROOT / "configs/model/tiny/late_fusion.yaml"), "--data.init_args.size", "48",
+                     "--model.init_args.audio_branch.init_args.hidden", "24"], run=False)
+    assert cli.model.audio.hparams.hidden == 24 and cli.model.audio.encoder.out_dim == 48  # BiLSTM: 2 x 24
+
+
+def test_missing_hub_model_is_one_paragraph(run, tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    r = run("fit", "--config", str(ROOT / "configs/data/synthetic.yaml"), "--config",
+            str(ROOT / "configs/model/text_kobert.yaml"), "--data.init_args.size", "48", cwd=tmp_path)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    err = [x for x in r.stderr.splitlines() if x.startswith("zoo: error:")]
+    assert len(err) == 1 and "'monologg/kobert' is not available" in err[0]
+    for hint in ("Hugging Face cache", "pretrained: null", "configs/model/tiny/", "huggingface-cli download"):
+        assert hint in err[0]
+    assert len(r.stderr.splitlines()) < 20
+
+
+def test_from_pretrained_reads_local_dirs_and_names_what_is_missing(tmp_path, monkeypatch):
+    from zoo import hub
+
+    calls = []
+
+    def load(name, **kw):
+        calls.append((name, kw))
+        if kw.get("local_files_only") or not Path(name).is_dir():
+            raise OSError("not cached")
+        return "model"
+
+    assert hub.from_pretrained(load, str(tmp_path), "the encoder") == "model"
+    monkeypatch.setattr(hub, "hub_reachable", lambda: False)
+    with pytest.raises(hub.HubModelMissing, match="'org/model' is not available"):
+        hub.from_pretrained(load, "org/model", "the encoder")
+    assert calls[-1] == ("org/model", {"local_files_only": True})  # the cache was tried, the hub not
+    with pytest.raises(hub.HubModelMissing, match="this is a path"):
+        hub.from_pretrained(load, str(tmp_path / "nope"), "the encoder")

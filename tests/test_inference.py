@@ -225,9 +225,14 @@ def test_infer_folder_glob_and_outputs(run, tmp_path, clips, audio_model):
     with pytest.raises(ZooUserError, match="broken.wav"):
         audio_model.predict(d / "broken.wav")
     r = run("infer", "--model", "audio-cnn-synth", str(d), "--out", str(tmp_path / "p.jsonl"))
-    assert r.returncode == 0, r.stderr
-    # the broken file is reported by name and costs nothing else
+    # the broken file is reported by name, the others are written, and the exit status says it
+    assert r.returncode == 1, r.stderr
     assert "1 of 4 file(s) could not be labelled" in r.stderr and "broken.wav" in r.stderr
+    assert (tmp_path / "p.jsonl").read_text().count("\n") == 3
+    (tmp_path / "p.jsonl").unlink()
+    r = run("infer", "--model", "audio-cnn-synth", str(d), "--out", str(tmp_path / "p.jsonl"), "--skip-errors")
+    assert r.returncode == 0, r.stderr
+    assert "1 of 4 file(s) could not be labelled" in r.stderr
     rows = [json.loads(x) for x in (tmp_path / "p.jsonl").read_text().splitlines()]
     assert sorted(Path(x["file"]).name for x in rows) == ["a48k.wav", "b22k_stereo.wav", "c8k.flac"]
     for x in rows:
@@ -235,7 +240,8 @@ def test_infer_folder_glob_and_outputs(run, tmp_path, clips, audio_model):
     # the same clip at 48 kHz mono and 22.05 kHz stereo: both keep the model's band (<= 8 kHz)
     by = {Path(x["file"]).name: x for x in rows}
     assert by["a48k.wav"]["probs"] == pytest.approx(by["b22k_stereo.wav"]["probs"], abs=0.02)
-    r = run("infer", "--model", "audio-cnn-synth", str(d / "**" / "*.wav"), "--out", str(tmp_path / "p.csv"))
+    r = run("infer", "--model", "audio-cnn-synth", str(d / "**" / "*.wav"), "--out", str(tmp_path / "p.csv"),
+            "--skip-errors")
     assert r.returncode == 0, r.stderr
     table = list(csv.DictReader(open(tmp_path / "p.csv", encoding="utf-8")))
     assert len(table) == 2 and {f"prob_{c}" for c in audio_model.class_names} <= set(table[0])
@@ -311,7 +317,8 @@ def test_infer_transcribes_with_a_local_asr_model(run, tmp_path, clips):
     assert json.loads(r.stdout.strip())["text"] == clips[0][1]
     # a file that cannot be read is reported, and the others are still transcribed and labelled
     (tmp_path / "broken.wav").write_bytes(b"not audio")
-    r = run("infer", "--model", "late-fusion-synth", f, str(tmp_path / "broken.wav"), "--asr", str(asr))
+    r = run("infer", "--model", "late-fusion-synth", f, str(tmp_path / "broken.wav"), "--asr", str(asr),
+            "--skip-errors")
     assert r.returncode == 0, r.stderr
     assert [json.loads(x)["text"] for x in r.stdout.strip().splitlines()] == ["슬"]
     assert "1 of 2 file(s) could not be labelled" in r.stderr

@@ -1,5 +1,5 @@
-"""Callbacks the CLI always adds: a one-line metric summary per epoch, and the prediction file
-that ``python -m zoo predict`` writes."""
+"""Callbacks the CLI always adds: a one-line metric summary per epoch, early stopping on val/UA
+(off unless enabled), and the prediction file that ``python -m zoo predict`` writes."""
 from __future__ import annotations
 
 import csv
@@ -9,6 +9,7 @@ from pathlib import Path
 
 import lightning as L
 from lightning.pytorch.callbacks import BasePredictionWriter
+from lightning.pytorch.callbacks import EarlyStopping as _LightningEarlyStopping
 from lightning.pytorch.utilities import rank_zero_only
 
 
@@ -56,13 +57,37 @@ class EpochSummary(L.Callback):
 log = logging.getLogger("zoo")
 
 
+class EarlyStopping(_LightningEarlyStopping):
+    """Stop training when the monitored metric (val/UA) has not improved for ``patience``
+    validation epochs. Off unless enabled (``--early_stopping.enabled true``), so a run without it
+    trains for exactly ``trainer.max_epochs``.
+
+    Args:
+        enabled: Stop early when the metric stalls; false: the callback does nothing.
+        monitor: The metric to watch.
+        mode: ``max`` (UA, accuracy) or ``min`` (a loss).
+        patience: Validation epochs without improvement before training stops.
+        min_delta: The least change that counts as an improvement.
+    """
+
+    def __init__(self, enabled: bool = False, monitor: str = "val/UA", mode: str = "max",
+                 patience: int = 5, min_delta: float = 0.0):
+        super().__init__(monitor=monitor, mode=mode, patience=patience, min_delta=min_delta, verbose=True)
+        self.enabled = enabled
+
+    def _run_early_stopping_check(self, trainer) -> None:
+        if self.enabled:
+            super()._run_early_stopping_check(trainer)
+
+
 class PredictionWriter(BasePredictionWriter):
     """Write ``predict``'s output to a file: one row per utterance with its id, the predicted
     label, the true label (when the corpus has one) and every class probability.
 
     Args:
-        path: Output file; ``.jsonl`` or ``.csv`` by its suffix. null: ``predictions.jsonl`` in
-            the run's log directory.
+        path: Output file; ``.jsonl`` or ``.csv`` by its suffix (the formats of ``python -m zoo
+            infer``: a ``probs`` object, or one ``prob_<class>`` column per class). null:
+            ``predictions.jsonl`` in the output folder (beside the checkpoint's run).
     """
 
     def __init__(self, path: str | None = None):
@@ -90,7 +115,7 @@ class PredictionWriter(BasePredictionWriter):
         with open(path, "w", encoding="utf-8", newline="") as f:
             if path.suffix == ".csv":
                 w = csv.writer(f)
-                w.writerow(["id", "label", "true_label", *names])
+                w.writerow(["id", "label", "true_label", *[f"prob_{c}" for c in names]])  # as `infer`
                 for r in rows:
                     w.writerow([r["id"], r["label"], r["true_label"] or "", *r["probs"].values()])
             else:

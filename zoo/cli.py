@@ -6,6 +6,8 @@ import logging
 import os
 import sys
 import textwrap
+from typing import Optional
+from pathlib import Path
 
 LIGHTNING_COMMANDS = ("fit", "validate", "test", "predict")
 # command -> (module whose ``main(argv)`` runs it, one line of help); imported only when run
@@ -35,13 +37,14 @@ Training and evaluation (LightningCLI; every option is documented by `python -m 
   fit        train a model:        python -m zoo fit --config configs/demo.yaml
   validate   evaluate on val split: python -m zoo validate --config ... --ckpt_path ...
   test       evaluate on test split (WA / UA / macro-F1, confusion matrix)
-  predict    class probabilities for a split, written to predictions.jsonl (--predictions.path)
+  predict    class probabilities for a split, written to predictions.jsonl beside the checkpoint's run
 
 Other commands:
 {chr(10).join(f"  {k:11s} {v[1]}" for k, v in EXTRA_COMMANDS.items())}
 
 Configs combine: --config configs/data/synthetic.yaml --config configs/model/audio_cnn.yaml
-Print the resolved config with --print_config.
+Print the resolved config with --print_config. A fit without trainer.max_epochs trains for 20 epochs;
+--early_stopping.enabled true stops it when val/UA stalls.
 """
 
 
@@ -71,15 +74,42 @@ def _user_error(e: BaseException) -> None:
 def build_cli(args: list[str] | None = None, run: bool = True):
     """The LightningCLI with the zoo's base classes in subclass mode (tests call this)."""
     from lightning.pytorch.callbacks import ModelCheckpoint
-    from lightning.pytorch.cli import LightningCLI
+    from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
     import zoo.data.corpus_modules  # noqa: F401  (registers the DataModule subclasses)
     import zoo.models  # noqa: F401  (registers the model families)
-    from zoo.callbacks import EpochSummary, PredictionWriter
+    from zoo import cli_support
+    from zoo.callbacks import EarlyStopping, EpochSummary, PredictionWriter
     from zoo.data.datamodule import EmotionDataModule
     from zoo.models.base import EmotionModule
 
+    argv = list(sys.argv[1:] if args is None else args)
+    if argv and argv[0] in LIGHTNING_COMMANDS and any(a in ("-h", "--help") for a in argv[1:]):
+        print(cli_support.help_header(argv[0]))
+
+    class ZooParser(LightningArgumentParser):
+        zoo_cli = None  # set on the zoo's own parsers (not on jsonargparse's internal ones)
+
+        def _parse_common(self, *a, **kw):
+            cfg = kw["cfg"] if "cfg" in kw else a[0]
+            if self.zoo_cli is not None:  # before --print_config prints it
+                cli_support.normalize_branches(cfg)
+            return super()._parse_common(*a, **kw)
+
+        def error(self, message, ex=None):
+            if self.zoo_cli is None or not self.exit_on_error:
+                return super().error(message, ex)
+            # the error first, in one paragraph, instead of 80 lines of usage
+            sys.stderr.write("zoo: error: " + cli_support.format_parse_error(
+                message, argv, getattr(self.zoo_cli, "_subcommand_parsers", {})) + "\n")
+            self.exit(2)
+
     class ZooCLI(LightningCLI):
+        def setup_parser(self, *a, **kw):
+            super().setup_parser(*a, **kw)
+            for parser in (self.parser, *getattr(self, "_subcommand_parsers", {}).values()):
+                parser.zoo_cli = self
+
         def add_arguments_to_parser(self, parser):
             # class names and sample rate flow from the data into the model: never typed twice
             parser.link_arguments("data.class_names", "model.init_args.class_names", apply_on="instantiate")
@@ -95,11 +125,49 @@ def build_cli(args: list[str] | None = None, run: bool = True):
                 "last_checkpoint.monitor": None, "last_checkpoint.save_top_k": 1,
                 "last_checkpoint.filename": "last", "last_checkpoint.enable_version_counter": False,
             })
+            parser.add_lightning_class_args(EarlyStopping, "early_stopping")
             parser.add_lightning_class_args(EpochSummary, "summary")
             parser.add_lightning_class_args(PredictionWriter, "predictions")
             parser.add_argument(
                 "--test_after_fit", type=bool, default=False,
                 help="After fit, evaluate the best checkpoint (by val/UA) on the test split.")
+            parser.add_argument(
+                "--eval_dir", type=Optional[str], default=None,
+                help="validate / test / predict: the folder for metrics.csv, the confusion matrix and "
+                     "predictions. null: <run>/<command>-<checkpoint name>/ beside a checkpoint that lies in "
+                     "a run's checkpoints/ folder (else a new runs/zoo/version_N/). Ignored by fit.")
+
+        def before_instantiate_classes(self):
+            if self.subcommand != "fit":
+                return
+            t = self.config.fit.trainer
+            if t.max_epochs is None and t.max_steps in (None, -1) and t.max_time is None and not t.fast_dev_run:
+                # Lightning's default is 1000 epochs; saved in config.yaml like any other value
+                t.max_epochs = cli_support.DEFAULT_MAX_EPOCHS
+                logging.getLogger("zoo").info(
+                    "trainer.max_epochs is not set: training for %d epochs (set --trainer.max_epochs N, or "
+                    "stop when val/UA stalls with --early_stopping.enabled true)", t.max_epochs)
+
+        def instantiate_trainer(self, **kwargs):
+            sub = self.subcommand
+            trainer_cfg = self._get(self.config_init, "trainer", default={})
+            if sub in cli_support.EVAL_COMMANDS:
+                ckpt = self._get(self.config, "ckpt_path")
+                out = cli_support.eval_output_dir(self._get(self.config, "eval_dir"), ckpt, sub)
+                if out is not None:
+                    from lightning.pytorch.loggers import CSVLogger
+
+                    kwargs["logger"] = CSVLogger(str(out.parent), name="", version=out.name)
+                    # the checkpoint callbacks keep the folder the run recorded: nothing moved
+                    recorded = cli_support.recorded_checkpoint_dirs(ckpt) if ckpt else {}
+                    for key in ("checkpoint", "last_checkpoint"):
+                        cb = self._get(self.config_init, key)
+                        if cb is not None and cb.dirpath is None:
+                            cb.dirpath = recorded.get(cb.state_key, str(Path(ckpt).parent))
+            elif sub == "fit":
+                kwargs["logger"] = cli_support.one_folder_loggers(
+                    trainer_cfg.get("logger"), trainer_cfg.get("default_root_dir") or "runs")
+            return super().instantiate_trainer(**kwargs)
 
         def after_fit(self):
             if self.config[self.subcommand].get("test_after_fit"):
@@ -131,9 +199,24 @@ def build_cli(args: list[str] | None = None, run: bool = True):
             "logger": {"class_path": "lightning.pytorch.loggers.CSVLogger",
                        "init_args": {"save_dir": "runs", "name": "zoo"}},
         },
+        parser_class=ZooParser,
+        parser_kwargs={"prog": "python -m zoo"},
         args=args,
         run=run,
     )
+
+
+def _user_error_in(e: BaseException):
+    """The ZooUserError behind ``e`` (jsonargparse wraps errors raised while instantiating)."""
+    from zoo.errors import ZooUserError
+
+    seen = set()
+    while e is not None and id(e) not in seen:
+        if isinstance(e, ZooUserError):
+            return e
+        seen.add(id(e))
+        e = e.__cause__ or e.__context__
+    return None
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -155,7 +238,18 @@ def main(argv: list[str] | None = None) -> None:
             # a module serving several commands exposes main_<command>
             (getattr(mod, f"main_{cmd}", None) or mod.main)(argv[1:])
         elif cmd in LIGHTNING_COMMANDS:
-            build_cli(argv if explicit else None)
+            if any(a in ("-h", "--help") for a in argv[1:]):  # the option list takes ~10 s to build
+                print("[zoo] loading Lightning and the model classes to list the options (about 10 s) ...",
+                      file=sys.stderr, flush=True)
+            try:
+                build_cli(argv if explicit else None)
+            except ZooUserError:
+                raise
+            except Exception as e:
+                found = _user_error_in(e)
+                if found is None:
+                    raise
+                _user_error(found)
         else:
             print(USAGE, file=sys.stderr)
             print(f"zoo: error: unknown command {cmd!r}", file=sys.stderr)

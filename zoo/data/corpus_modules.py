@@ -45,8 +45,12 @@ class AIHubDataModule(EmotionDataModule):
     def load_corpus(self, problems: ProblemLog) -> list[Utterance]:
         from .corpora.aihub import load_aihub
 
-        root = _existing(self.root, "AI Hub root", "For the synthetic demo corpus run "
-                         f"`python -m zoo synth --out {self.root}` first.")
+        root = _existing(self.root, "AI Hub root", "Point root at the folder holding the downloaded release "
+                         "CSVs and wavs (docs/data.md). To try the zoo without the data, use the synthetic "
+                         "corpus: --config configs/data/synthetic.yaml, or `python -m zoo synth --out "
+                         "data/synthetic-demo` and root: data/synthetic-demo.")
+        if (root / ".synthetic.json").is_file():  # made by `python -m zoo synth`: say so in every report
+            self.corpus_name = "synthetic Korean corpus (AI Hub layout)"
         # rows whose wav is missing are kept here (a text-only model does not need it); the
         # DataModule reports them when the model consumes audio
         return load_aihub(root, problems=problems, conversation_gap=self.conversation_gap,

@@ -1145,14 +1145,22 @@ def _write(out: Path, stamp: dict, size, seed, fr, num_speakers, sample_rate, ov
              sample_rate) for r in rows]
     workers = _default_workers() if workers is None else max(1, int(workers))
     workers = min(workers, max(1, len(jobs) // 16))
+    # ~60 ms of one core per utterance: say what is happening before a minute of silence
+    log.info("generating the synthetic corpus: %d utterances into %s (about %d s on %d "
+                                  "process(es); cached afterwards) ...", size, out,
+                                  max(1, round(0.06 * size / workers)), workers)
+    from tqdm.auto import tqdm
+
+    bar = dict(total=len(jobs), desc="synthetic corpus", unit="utt", leave=False,
+               disable=not sys.stderr.isatty())
     if workers > 1:
         import multiprocessing as mp
 
         ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
         with ctx.Pool(workers) as pool:
-            lengths = dict(pool.imap_unordered(_render_job, jobs, chunksize=8))
+            lengths = dict(tqdm(pool.imap_unordered(_render_job, jobs, chunksize=8), **bar))
     else:
-        lengths = dict(map(_render_job, jobs))
+        lengths = dict(tqdm(map(_render_job, jobs), **bar))
     seconds = sum(lengths.values()) / sample_rate
 
     with open(out / CSV_NAME, "w", encoding="cp949", newline="") as f:

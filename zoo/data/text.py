@@ -107,13 +107,17 @@ def _default_dir() -> Path:
 
 def load_tokenizer(name_or_path: str, max_length: int = 64) -> TextTokenizer:
     """A tokenizer by hub id or local directory (KoBERT's layout or anything AutoTokenizer reads)."""
+    from ..hub import HubModelMissing, from_pretrained
+
     try:
         if _is_kobert(name_or_path):
-            hf = ZooKoBertTokenizer.from_pretrained(name_or_path)
+            hf = from_pretrained(ZooKoBertTokenizer.from_pretrained, name_or_path, "the tokenizer")
         else:
             from transformers import AutoTokenizer
 
-            hf = AutoTokenizer.from_pretrained(name_or_path)
+            hf = from_pretrained(AutoTokenizer.from_pretrained, name_or_path, "the tokenizer")
+    except HubModelMissing:
+        raise
     except Exception as e:
         raise ZooUserError(
             f"cannot load the tokenizer {name_or_path!r}: {e}\n"

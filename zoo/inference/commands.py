@@ -58,6 +58,9 @@ def infer_parser() -> argparse.ArgumentParser:
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: cuda when available)")
     ap.add_argument("--no-progress", action="store_true", help="no progress bar")
+    ap.add_argument("--skip-errors", action="store_true",
+                    help="exit 0 even when some inputs could not be labelled (they are still listed); "
+                         "without it such a run exits with status 1 after writing the other results")
     return ap
 
 
@@ -227,6 +230,7 @@ def main_infer(argv: Sequence[str] | None = None) -> None:
             if n:
                 log.info("%d of %d file(s) have no transcript: predicted from audio alone", n, len(files))
     names = [str(f) for f in files] or [f"text {i}" for i in range(len(texts))]
+    log.info("labelling %d %s with %s ...", len(names), "file(s)" if files else "transcript(s)", a.model)
     results = model.predict_batch(files or [None] * len(texts), texts, names=names, skip_errors=True,
                                   progress=not a.no_progress and sys.stderr.isatty())
     rows, bad = [], []
@@ -240,7 +244,8 @@ def main_infer(argv: Sequence[str] | None = None) -> None:
         rows.append(row)
     write_results(rows, a.out, model.class_names)
     if bad:
-        log.warning("%d of %d file(s) could not be labelled:\n  %s", len(bad), len(names), "\n  ".join(bad))
+        log.warning("%d of %d file(s) could not be labelled%s:\n  %s", len(bad), len(names),
+                    "" if a.skip_errors else " (exit status 1; --skip-errors: 0)", "\n  ".join(bad))
     if a.plot:
         long = [r for r in rows if r.get("track")]
         if not long:
@@ -250,6 +255,8 @@ def main_infer(argv: Sequence[str] | None = None) -> None:
         for r in long:
             png = plot if (len(long) == 1 and plot.suffix == ".png") else plot / (Path(r["file"]).stem + ".png")
             log.info("track of %s drawn to %s", r["file"], plot_track(r, Path(r["file"]).name, png))
+    if bad and not a.skip_errors:
+        raise SystemExit(1)
 
 
 # -- checkpoints -------------------------------------------------------------------------------------

@@ -30,12 +30,14 @@ class TextEncoder(nn.Module):
         if config and not pretrained:  # the architecture a checkpoint recorded (no hub needed)
             self.bert = AutoModel.from_config(AutoConfig.for_model(**config))
         elif pretrained:
+            from ..hub import HubModelMissing, from_pretrained
+
             try:
-                self.bert = AutoModel.from_pretrained(pretrained)
-            except Exception as e:
-                raise ZooUserError(
-                    f"cannot load the text encoder {pretrained!r}: {e}\nGive a local directory (a "
-                    "hub id needs the network), or set pretrained: null to train one from scratch.") from e
+                self.bert = from_pretrained(AutoModel.from_pretrained, pretrained, "the text encoder")
+            except HubModelMissing:
+                raise
+            except Exception as e:  # it is there but unreadable
+                raise ZooUserError(f"cannot load the text encoder {pretrained!r}: {e}") from e
         else:
             cfg = BertConfig(vocab_size=vocab_size, hidden_size=hidden_size, num_hidden_layers=num_layers,
                              num_attention_heads=num_heads, intermediate_size=intermediate_size,

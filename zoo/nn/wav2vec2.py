@@ -89,15 +89,16 @@ class Wav2Vec2Encoder(nn.Module):
         # the adapter's padded strided convs would let padding leak into valid frames
         overrides["add_adapter"] = False
         if pretrained is not None:
-            try:
-                self.model = Wav2Vec2Model.from_pretrained(pretrained, **overrides)
-            except (OSError, ValueError) as e:  # missing dir / unknown repo / malformed id
-                from ..errors import ZooUserError
+            from ..errors import ZooUserError
+            from ..hub import HubModelMissing, from_pretrained
 
-                raise ZooUserError(
-                    f"could not load the wav2vec2 checkpoint {pretrained!r}: {e}\nGive a Hugging Face hub "
-                    "id (needs the network once, or a filled HF cache) or a local directory written by "
-                    "save_pretrained, or pretrained: null to train from scratch.") from e
+            try:
+                self.model = from_pretrained(Wav2Vec2Model.from_pretrained, pretrained, "the wav2vec2 checkpoint",
+                                             **overrides)
+            except HubModelMissing:
+                raise
+            except (OSError, ValueError) as e:  # it is there but malformed
+                raise ZooUserError(f"could not load the wav2vec2 checkpoint {pretrained!r}: {e}") from e
         else:
             size: dict[str, Any] = dict(hidden_size=hidden_size, num_hidden_layers=num_layers,
                                         num_attention_heads=num_heads, intermediate_size=intermediate_size,

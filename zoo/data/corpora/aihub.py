@@ -222,7 +222,8 @@ class AihubSummary:
 
     def __str__(self) -> str:
         lines = [
-            f"AI Hub corpus at {self.root}: {self.utterances} utterances from {self.rows_read} rows "
+            f"{'synthetic corpus (AI Hub layout)' if (Path(self.root) / '.synthetic.json').is_file() else 'AI Hub corpus'}"
+            f" at {self.root}: {self.utterances} utterances from {self.rows_read} rows "
             f"in {len(self.csv_files)} CSV(s) ({', '.join(f'{k}: {v}' for k, v in self.rows_by_release.items())})",
             f"  wavs: {self.wav_files} on disk, {self.zip_members} in zips; {self.renamed_applied} "
             f"renamed wav(s) matched, {self.missing_wavs} missing, {self.orphan_wavs} orphan(s)"

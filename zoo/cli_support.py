@@ -1,0 +1,306 @@
+"""What the LightningCLI needs from the zoo beyond its classes: parse errors a user can read
+(first, one paragraph, the closest valid key, the config file that held it), the registered
+classes for ``--help``, typed checks of fusion branches, and one output folder per run.
+
+Imported by ``zoo.cli.build_cli`` only, after Lightning (it may import Lightning freely).
+"""
+from __future__ import annotations
+
+import difflib
+import inspect
+import logging
+import re
+from pathlib import Path
+
+import yaml
+
+from .errors import ZooUserError
+
+log = logging.getLogger("zoo")
+
+PROG = "python -m zoo"
+EVAL_COMMANDS = ("validate", "test", "predict")
+# the zoo's default when a fit sets no limit (Lightning's own is 1000 epochs)
+DEFAULT_MAX_EPOCHS = 20
+
+
+# -- registered classes ---------------------------------------------------------------------------
+def registered_classes(group: str) -> list[str]:
+    """Class paths a config may name for ``model`` or ``data``."""
+    if group == "model":
+        import zoo.models
+        from zoo.models.base import EmotionModule
+
+        return [f"zoo.models.{n}" for n in zoo.models.__all__
+                if isinstance(getattr(zoo.models, n), type) and issubclass(getattr(zoo.models, n), EmotionModule)
+                and getattr(zoo.models, n) is not EmotionModule]
+    if group == "data":
+        import zoo.data
+        from zoo.data.datamodule import EmotionDataModule
+
+        found = []
+        for n in zoo.data.__all__:
+            obj = getattr(zoo.data, n)
+            if isinstance(obj, type) and issubclass(obj, EmotionDataModule):
+                found.append(f"zoo.data.{n}")
+        subclasses = [c for c in found if not c.endswith(".EmotionDataModule")]
+        return subclasses or found
+    return []
+
+
+def help_header(subcommand: str) -> str:
+    """Printed above ``fit --help``: model and data options live behind ``--model.help``."""
+    models = [c.rsplit(".", 1)[1] for c in registered_classes("model")]
+    data = [c.rsplit(".", 1)[1] for c in registered_classes("data")]
+    return (f"The model's and the data's options depend on their class and are not listed below. See them with\n"
+            f"  {PROG} {subcommand} --model.help {models[0] if models else 'CLASS'}\n"
+            f"  {PROG} {subcommand} --data.help {data[0] if data else 'CLASS'}\n"
+            f"models (--model / model.class_path): {', '.join(models)}\n"
+            f"data (--data / data.class_path):     {', '.join(data)}\n")
+
+
+def class_options(cls: type) -> list[str]:
+    """The keyword arguments ``cls`` accepts, following ``**kwargs`` up its base classes."""
+    names: list[str] = []
+    for klass in cls.__mro__:
+        if "__init__" not in vars(klass) or klass is object:
+            continue
+        params = list(inspect.signature(klass.__init__).parameters.values())[1:]
+        names += [p.name for p in params if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL) and p.name not in names]
+        if not any(p.kind == p.VAR_KEYWORD for p in params):
+            break
+    return names
+
+
+def _did_you_mean(word: str, choices) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f"; did you mean '{close[0]}'?" if close else ""
+
+
+# -- parse errors ---------------------------------------------------------------------------------
+def _config_files(argv: list[str]) -> list[str]:
+    files = []
+    for i, a in enumerate(argv):
+        if a in ("--config", "-c") and i + 1 < len(argv):
+            files.append(argv[i + 1])
+        elif a.startswith("--config="):
+            files.append(a.split("=", 1)[1])
+    return files
+
+
+def _where(key: str, group: str | None, argv: list[str]) -> str:
+    """' (in FILE)' for the last config file holding ``key`` under ``group``, or ' (on the
+    command line)'."""
+    def holds(node) -> bool:
+        if isinstance(node, dict):
+            return key in node or any(holds(v) for v in node.values())
+        if isinstance(node, list):
+            return any(holds(v) for v in node)
+        return False
+
+    if any(a.startswith("--") and (a.split("=", 1)[0].endswith("." + key) or a[2:].split("=", 1)[0] == key)
+           for a in argv):
+        return " (on the command line)"
+    for f in reversed(_config_files(argv)):
+        try:
+            cfg = yaml.safe_load(Path(f).read_text(encoding="utf-8")) or {}
+        except Exception:  # unreadable: jsonargparse reports it on its own
+            continue
+        if holds(cfg.get(group) if group and isinstance(cfg, dict) else cfg):
+            return f" (in {f})"
+    return ""
+
+
+def _where_value(value: str, argv: list[str]) -> str:
+    if value in argv:
+        return " (on the command line)"
+    for f in reversed(_config_files(argv)):
+        try:
+            if value in Path(f).read_text(encoding="utf-8"):
+                return f" (in {f})"
+        except OSError:
+            continue
+    return ""
+
+
+def _class_named(path: str):
+    import importlib
+
+    module, _, name = path.rpartition(".")
+    try:
+        return getattr(importlib.import_module(module), name)
+    except Exception:
+        return None
+
+
+def format_parse_error(message: str, argv: list[str], subparsers: dict) -> str:
+    """jsonargparse's error as one paragraph: what is wrong, where, the closest valid choice."""
+    sub = argv[0] if argv and argv[0] in subparsers else None
+    prog = f"{PROG} {sub}" if sub else PROG
+    m = re.search(r'Parser key "([\w.]+)"', message)
+    group = m.group(1) if m else None
+    text = None
+
+    m = re.search(r"Problem with given class_path '([\w.]+)':\s*\n\s*Option '([\w.]+)' is not accepted", message)
+    if m:
+        cls = _class_named(m.group(1))
+        key = m.group(2)
+        valid = class_options(cls) if cls else []
+        name = cls.__name__ if cls else m.group(1)
+        text = (f"{name} ({group}) has no option '{key}'{_where(key, group, argv)}{_did_you_mean(key, valid)} "
+                f"Its options: {prog} --{group}.help {name}")
+    if text is None:
+        m = re.search(r"Problem with given class_path '([\w.]+)':\s*\n\s*(module '[\w.]+' has no attribute|"
+                      r"No module named|.*not a subclass)", message)
+        if m and group in ("model", "data"):
+            valid = registered_classes(group)
+            wrong = m.group(1)
+            text = (f"{group}: unknown class_path '{wrong}'{_where_value(wrong, argv)}"
+                    f"{_did_you_mean(wrong, valid)} Valid {group} classes: {', '.join(valid)}")
+    if text is None:
+        m = re.search(r"Group '([\w.]+)' does not accept option '([\w.]+)'", message)
+        if m:
+            g, key = m.groups()
+            parser = subparsers.get(sub)
+            valid = [a.dest[len(g) + 1:] for a in (parser._actions if parser else []) if a.dest.startswith(g + ".")]
+            text = f"{g} has no option '{key}'{_where(key, g, argv)}{_did_you_mean(key, valid)}"
+    if text is None:
+        m = re.search(r'Problem with given class_path \'([\w.]+)\':\s*\n\s*Parser key "([\w.]+)":\s*\n\s*'
+                      r'Expected a (.*?)\. Got value: (.*)', message)
+        if m:
+            name, key, want, got = m.groups()
+            text = (f"{group}.init_args.{key}: expected {want.replace('<class ', '').replace('>', '')}, "
+                    f"got {got.strip()!r}{_where(key, group, argv)}")
+    if text is None:
+        m = re.search(r'Parser key "config": (.*)', message)
+        if m:
+            text = f"--config: {m.group(1)[0].lower()}{m.group(1)[1:]}"
+    if text is None:
+        m = re.search(r"unrecognized arguments: (\S+)", message)
+        if m:
+            opt = m.group(1).split("=", 1)[0]
+            parser = subparsers.get(sub)
+            valid = [s for a in (parser._actions if parser else []) for s in a.option_strings]
+            text = f"unknown option {opt}{_did_you_mean(opt, valid)}"
+    if text is None:  # anything else: jsonargparse's text without the Union bookkeeping
+        noise = re.compile(r"^\s*(- )?(Does not validate against any of the Union subtypes|Subtypes:|Errors:|"
+                           r"Given value type:|Given value:|Expected a <class 'NoneType'>)")
+        text = " ".join(line.strip() for line in message.splitlines() if line.strip() and not noise.match(line))
+    text = text.rstrip(". ")
+    return (f"{prog}: {text}{'' if text.endswith('?') else '.'}\nSee {prog} --help"
+            + ("." if sub is None else " (model and data options: --model.help CLASS, --data.help CLASS)."))
+
+
+# -- fusion branches ------------------------------------------------------------------------------
+def _merge(base, extra):
+    if isinstance(base, dict) and isinstance(extra, dict):
+        return {**base, **{k: _merge(base.get(k), v) for k, v in extra.items()}}
+    return extra
+
+
+def normalize_branch(spec, where: str):
+    """A fusion branch spec (``{class_path, init_args}``) as the CLI left it, made what the user
+    meant, or refused.
+
+    jsonargparse stores ``--model.init_args.text_branch.init_args.pretrained null`` on a
+    ``dict``-typed argument as a key *beside* ``init_args``; those keys are folded into
+    ``init_args``, values typed like the rest of the command line, and every key is checked
+    against the branch class's options, so a typo is an error and not silently ignored.
+    """
+    if not isinstance(spec, dict):
+        return spec
+    from jsonargparse import get_loader
+
+    from .models.base import _resolve_model_class
+
+    if not spec.get("class_path"):
+        raise ZooUserError(f"{where}: a branch needs a class_path (e.g. zoo.models.TextBERT), got {spec!r}. "
+                           f"To change one option of the configured branch use --{where}.init_args.KEY VALUE")
+    cls = _resolve_model_class(spec["class_path"])
+    init = dict(spec.get("init_args") or {})
+    load = get_loader("yaml")
+    for k, v in spec.items():
+        if k in ("class_path", "init_args"):
+            continue
+        if isinstance(v, str):  # jsonargparse hands a command-line null over as the string 'None'
+            v = None if v == "None" else load(v)
+        init[k] = _merge(init.get(k), v)
+    valid = [o for o in class_options(cls) if o not in ("class_names", "sample_rate")]
+    for k in init:
+        if k not in valid:
+            raise ZooUserError(f"{where}: {cls.__name__} has no option '{k}'{_did_you_mean(k, valid)} "
+                               f"Its options: {', '.join(valid)}")
+    return {"class_path": spec["class_path"], "init_args": init}
+
+
+def normalize_branches(cfg) -> None:
+    """Every ``*_branch`` argument of the configured model, in place (see :func:`normalize_branch`)."""
+    from jsonargparse import Namespace
+
+    for prefix in ("", *(f"{s}." for s in (*EVAL_COMMANDS, "fit"))):
+        model = cfg.get(prefix + "model") if (not prefix or prefix[:-1] in cfg) else None
+        init = getattr(model, "init_args", None)
+        if not isinstance(init, Namespace):
+            continue
+        cls = None
+        for key in list(vars(init)):
+            if not key.endswith("_branch") or not isinstance(init[key], dict):
+                continue
+            spec = init[key]
+            if not spec.get("class_path"):  # only nested keys given: on top of the class's default
+                from .models.base import _resolve_model_class
+
+                cls = cls or _resolve_model_class(model.class_path)
+                default = inspect.signature(cls.__init__).parameters.get(key)
+                if default is not None and isinstance(default.default, dict):
+                    spec = {**default.default, **spec}
+            init[key] = normalize_branch(spec, f"model.init_args.{key}")
+
+
+# -- output folders --------------------------------------------------------------------------------
+def eval_output_dir(eval_dir: str | None, ckpt_path: str | None, subcommand: str) -> Path | None:
+    """Where validate/test/predict write: ``eval_dir``, or ``<run>/<command>-<checkpoint name>/``
+    for a checkpoint inside a run's ``checkpoints/`` folder; None: the logger decides."""
+    if eval_dir:
+        return Path(eval_dir)
+    if ckpt_path and ckpt_path not in ("best", "last", "hpc", "registry"):
+        p = Path(ckpt_path)
+        if p.parent.name == "checkpoints":
+            return p.parent.parent / f"{subcommand}-{p.stem}"
+    return None
+
+
+def recorded_checkpoint_dirs(ckpt_path: str) -> dict[str, str]:
+    """``{callback state key: dirpath}`` as the run that wrote the checkpoint recorded them."""
+    import torch
+
+    try:
+        ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception:  # Lightning reports an unreadable checkpoint itself
+        return {}
+    return {k: v["dirpath"] for k, v in (ckpt.get("callbacks") or {}).items()
+            if isinstance(v, dict) and isinstance(v.get("dirpath"), str)}
+
+
+def one_folder_loggers(logger, root_dir: str):
+    """The fit's loggers with a CSV logger first, so config.yaml, metrics.csv, the confusion
+    matrix and the checkpoints share one ``runs/zoo/version_N/`` whatever else logs; a wandb
+    logger left at the default save_dir writes its files inside that folder too."""
+    from lightning.pytorch.loggers import CSVLogger, Logger, TensorBoardLogger, WandbLogger
+
+    if logger is False or logger is None or logger is True:
+        return logger
+    loggers = list(logger) if isinstance(logger, (list, tuple)) else [logger]
+    if not loggers or not all(isinstance(lg, Logger) for lg in loggers):
+        return logger
+    if isinstance(loggers[0], (CSVLogger, TensorBoardLogger)):
+        first = loggers[0]
+    else:
+        first = next((lg for lg in loggers if isinstance(lg, CSVLogger)), None) or CSVLogger(root_dir, name="zoo")
+        loggers = [first, *[lg for lg in loggers if lg is not first]]
+    run_dir = Path(first.log_dir)
+    for lg in loggers:
+        if isinstance(lg, WandbLogger) and lg._save_dir in (None, ".", root_dir, str(Path(root_dir))):
+            run_dir.mkdir(parents=True, exist_ok=True)
+            lg._save_dir = lg._wandb_init["dir"] = str(run_dir)  # wandb reads it at its first log
+    return loggers if len(loggers) > 1 else loggers[0]
