@@ -125,7 +125,8 @@ def test_small_vocabulary_on_many_characters(tmp_path):
 def test_a_text_only_run_never_opens_audio(tmp_path, monkeypatch):
     import lightning as L
 
-    from zoo.data import AIHubDataModule
+    from zoo.data import EmotionDataModule
+    from zoo.data.corpora import AIHub
     from zoo.data.synthetic import generate
 
     corpus = generate(tmp_path / "synth", size=40, seed=0)
@@ -135,7 +136,7 @@ def test_a_text_only_run_never_opens_audio(tmp_path, monkeypatch):
     for name in ("zoo.data.audio.AudioLoader.__call__", "zoo.data.datamodule.audio_info",
                  "zoo.data.datamodule.audio_exists", "zoo.data.datamodule.file_digest"):
         monkeypatch.setattr(name, no_audio)
-    dm = AIHubDataModule(root=str(corpus), batch_size=8, cache_dir=None)
+    dm = EmotionDataModule(corpus=AIHub(root=str(corpus)), batch_size=8, cache_dir=None)
     model = TextBERT(class_names=dm.class_names, pretrained=None, **TINY)
     trainer = L.Trainer(max_epochs=1, limit_train_batches=2, limit_val_batches=1, logger=False,
                         enable_checkpointing=False, enable_progress_bar=False)

@@ -13,7 +13,7 @@ EXTRA_COMMANDS = {
     "synth": ("zoo.data.synthetic",
               "generate the synthetic Korean corpus in the AI Hub layout (python -m zoo synth --help)"),
     "manifest": ("zoo.data.export_manifest",
-                 "write a supported corpus (emodb, aihub) as a manifest CSV (python -m zoo manifest --help)"),
+                 "write a registered corpus as a manifest CSV (python -m zoo manifest --help)"),
     "infer": ("zoo.inference.commands",
               "label audio files, folders or globs with a checkpoint (python -m zoo infer --help)"),
     "checkpoints": ("zoo.inference.commands",
@@ -73,7 +73,10 @@ def build_cli(args: list[str] | None = None, run: bool = True):
     from lightning.pytorch.callbacks import ModelCheckpoint
     from lightning.pytorch.cli import LightningCLI
 
-    import zoo.data.corpus_modules  # noqa: F401  (registers the DataModule subclasses)
+    from zoo.data.legacy import check_args
+
+    check_args(list(sys.argv[1:] if args is None else args))  # old per-corpus DataModule configs
+    import zoo.data.corpora  # noqa: F401  (registers the corpora: `corpus: RAVDESS` resolves)
     import zoo.models  # noqa: F401  (registers the model families)
     from zoo.callbacks import EpochSummary, PredictionWriter
     from zoo.data.datamodule import EmotionDataModule
