@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import soundfile as sf
 
-from fixtures.aihub_fixture import (EXPECTED_MAJORITY, HEADER, SEED_ROWS, make_row, seed_cells,
+from fixtures.aihub import (EXPECTED_MAJORITY, HEADER, SEED_ROWS, make_row, seed_cells,
                                     write_aihub_fixture)
 from zoo.data.corpora.aihub import (CONVERSATION_GAP, AIHub, conversation_groups, load_renamed_wavs,
                                     objectid_time, read_aihub)

@@ -7,7 +7,7 @@ import pytest
 import soundfile as sf
 import torch
 
-from fixtures.aihub_fixture import EXPECTED_MAJORITY, write_aihub_fixture
+from fixtures.aihub import EXPECTED_MAJORITY, write_aihub_fixture
 from zoo.data import EmotionDataModule
 from zoo.data.corpora import AIHub, Manifest
 from zoo.data.audio import AudioLoader, read_audio, resample
