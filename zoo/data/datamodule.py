@@ -236,6 +236,10 @@ class EmotionDataModule(L.LightningDataModule):
             problems.check(f"{self.corpus_name}")  # raises, or (on_error=skip) reports the drops
             self._dropped = Counter(dropped)
             self._dropped.update(problems.counts())
+            skipped = getattr(self.corpus, "skipped", None)  # files the adapter passed over on purpose
+            if skipped is not None and skipped.counts:
+                self._dropped.update(skipped.counts)
+                log.info("%s: skipped %s", self.corpus_name, skipped)
             self._class_names = names
             if not kept:
                 raise CorpusError(

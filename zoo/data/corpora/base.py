@@ -79,6 +79,11 @@ class Corpus:
         """Read the corpus into Utterance records; bad rows/files go to ``problems``."""
         raise NotImplementedError
 
+    def new_skip_log(self) -> "Skipped":
+        """A fresh record of files passed over on purpose (the DataModule reports it)."""
+        self.skipped = Skipped()
+        return self.skipped
+
     def prepare(self) -> None:
         """Make the files exist (the synthetic corpus generates itself here); default: nothing."""
 
