@@ -187,7 +187,8 @@ def find_root(root: str | Path, what: str, looks_like, hint: str) -> Path:
                    and looks_like(p))
     if len(below) == 1:
         return below[0]
-    if looks_like(root.parent) and root.parent != root:
+    # the root given is a folder inside the corpus (Actor_01/, AudioWAV/): not an empty one
+    if root.parent != root and any(root.iterdir()) and looks_like(root.parent):
         return root.parent
     raise CorpusError(f"{what} root {str(root)!r} does not look like {what}: expected {hint}"
                       + (f"; several candidates below it: {', '.join(p.name for p in below)}"
