@@ -39,8 +39,12 @@ def test_bad_names_mismatch_and_roots(tmp_path):
     write_wav(tmp_path / "YAF_sad" / "YAF_dog_happy.wav", 0, 51)  # the folder says sad
     write_wav(tmp_path / "YAF_sad" / "dog.wav", 0, 52)
     p = ProblemLog("skip")
-    assert len(TESS(root=str(tmp_path)).load(p)) == 24 and len(p) == 3
-    assert "YAF_dog_happy.wav: the file name says happy, its folder YAF_sad says sad" in p.summary()
+    c = TESS(root=str(tmp_path))
+    utts = c.load(p)
+    assert len(utts) == 25 and len(p) == 2 and "YAF_dog_joyful.wav: not a TESS file name" in p.summary()
+    # the file name is the label; the disagreeing folder is counted
+    assert [u.label for u in utts if u.id == "YAF_sad/YAF_dog_happy"] == ["happy"]
+    assert c.skipped.examples["file name and folder disagree (file name used, file kept)"] == ["YAF_sad/YAF_dog_happy.wav"]
     with pytest.raises(CorpusError, match="speaker_emotion folders"):
         (tmp_path / "e").mkdir()
         TESS(root=str(tmp_path / "e")).load(ProblemLog())

@@ -238,7 +238,7 @@ class EmotionDataModule(L.LightningDataModule):
             self._dropped.update(problems.counts())
             skipped = getattr(self.corpus, "skipped", None)  # files the adapter passed over on purpose
             if skipped is not None and skipped.counts:
-                self._dropped.update(skipped.counts)
+                self._dropped.update(skipped.dropped())
                 log.info("%s: skipped %s", self.corpus_name, skipped)
             self._class_names = names
             if not kept:

@@ -210,7 +210,8 @@ def walk_files(root: Path, suffixes: tuple[str, ...]) -> list[Path]:
 
 @dataclass
 class Skipped:
-    """Files an adapter passed over on purpose (not problems), counted for the setup log."""
+    """Files an adapter passed over on purpose (not problems), counted for the setup log; a reason
+    containing "kept" notes something about files that were kept (e.g. no transcript)."""
 
     counts: dict[str, int] = field(default_factory=dict)
     examples: dict[str, list[str]] = field(default_factory=dict)
@@ -220,6 +221,10 @@ class Skipped:
         ex = self.examples.setdefault(reason, [])
         if len(ex) < 3:
             ex.append(str(example))
+
+    def dropped(self) -> dict[str, int]:
+        """The counts of files left out (a reason that says "kept" is a note on kept files)."""
+        return {r: n for r, n in self.counts.items() if "kept" not in r}
 
     def __str__(self) -> str:
         return "; ".join(f"{n} {r} (e.g. {', '.join(self.examples[r])})" for r, n in self.counts.items())

@@ -5,7 +5,7 @@ Layout: one folder per speaker and emotion, ``OAF_angry/OAF_back_angry.wav`` (sp
 YAF; ``SPEAKER_WORD_EMOTION.wav``; emotions angry, disgust, fear, happy, neutral, ps = pleasant
 surprise, sad). Public copies spell the folders differently (``OAF_Fear``,
 ``YAF_pleasant_surprised``, ``OAF_Pleasant_surprise``), so the emotion is taken from the file
-name and the speaker from its prefix; a stray file whose prefix is cut (``OA_bite_neutral.wav``
+name (a folder that disagrees is counted, not obeyed) and the speaker from its prefix; a stray file whose prefix is cut (``OA_bite_neutral.wav``
 in ``OAF_neutral/``) takes its speaker from the folder. Only the folders directly in the root
 are read (some copies nest a second, identical copy of the corpus inside).
 
@@ -97,8 +97,8 @@ class TESS(Corpus, name="tess"):
                     from_folder.append(p.name)  # e.g. OA_bite_neutral.wav: the prefix is cut
                     speaker = folder_speaker
                 if folder_emotion is not None and folder_emotion != emotion:
-                    problems.add(p, f"the file name says {emotion}, its folder {folder.name} says {folder_emotion}")
-                    continue
+                    # the file name is the label (folder spellings vary between copies); counted
+                    skipped.add("file name and folder disagree (file name used, file kept)", f"{folder.name}/{p.name}")
                 word = tokens[1].lower()
                 utts.append(Utterance(id=f"{folder.name}/{p.stem}", audio=str(p.resolve()),
                                       text=f"Say the word {word}", label=emotion, speaker=speaker,
