@@ -32,6 +32,7 @@ class Batch:
     features: torch.Tensor | None = None  # utterance-level features (B, D), e.g. eGeMAPS functionals
     dims: torch.Tensor | None = None  # (B, 3) arousal, valence, dominance in [0, 1]
     dims_mask: torch.Tensor | None = None  # (B, 3) bool: the rating exists
+    corpora: list[str] | None = None  # the corpus of each utterance (multi-corpus training)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -72,10 +73,11 @@ def collate(items: Sequence[dict | None], pad_id: int = 0) -> Batch | None:
         dims_mask = ~torch.isnan(raw)
         dims = torch.nan_to_num(raw, nan=0.0)
     speakers = [it.get("speaker") for it in items]
+    corpora = [it["corpus"] for it in items] if "corpus" in items[0] else None
     return Batch(ids=ids, labels=labels, soft=soft, waveforms=waveforms, lengths=lengths, texts=texts,
                  input_ids=input_ids, attention_mask=attention_mask, features=features,
                  speakers=speakers if any(s is not None for s in speakers) else None,
-                 dims=dims, dims_mask=dims_mask)
+                 dims=dims, dims_mask=dims_mask, corpora=corpora)
 
 
 class LengthSortedSampler(torch.utils.data.Sampler[int]):

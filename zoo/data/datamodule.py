@@ -63,6 +63,8 @@ class EmotionDataset(Dataset):
     def __getitem__(self, i: int) -> dict | None:
         u = self.utts[i]
         item: dict = {"id": u.id, "label": self.index.get(u.label, -1), "speaker": u.speaker}
+        if "corpus" in u.meta:  # a multi-corpus corpus: per-corpus metrics
+            item["corpus"] = u.meta["corpus"]
         if self.soft:
             item["soft"] = torch.tensor(soft_label(u, self.class_names, ignore_unknown=True),
                                         dtype=torch.float32)
@@ -103,6 +105,10 @@ class EmotionDataModule(L.LightningDataModule):
             init_args: {root: ...}}``; its options: ``--data.init_args.corpus.help RAVDESS``.
         class_names: Class order (indices follow it). None: the corpus's own list, or the sorted
             labels found. Rows with other labels are problems (see on_error).
+        label_map: Map every corpus label onto a shared class set: a shipped map by name
+            (``4class``, ``aihub7``: ``configs/labels/``) or a YAML file; unmapped labels are
+            dropped and counted per label. null: the corpus's own labels (a multi-corpus corpus
+            brings its own map).
         label_mode: ``majority`` (hard label from the annotators' votes) or ``soft`` (train on the
             annotator distribution with soft-target cross-entropy; metrics use the hard label).
         tie_break: How a tied vote becomes a label: ``intensity`` (higher summed intensity, still
@@ -132,6 +138,8 @@ class EmotionDataModule(L.LightningDataModule):
         modalities: What to load (audio, text, egemaps); null = what the model declares in
             ``model.inputs``.
         predict_split: Which split ``predict`` runs on (``all`` = the whole corpus).
+        test_split: Which split ``test`` runs on: ``test``, or ``all`` (the whole corpus: a
+            cross-corpus test of a checkpoint trained elsewhere).
         check_leakage: At setup, log how many test transcripts also occur in train and how many
             audio files are byte-identical across splits.
     """
@@ -140,6 +148,7 @@ class EmotionDataModule(L.LightningDataModule):
         self,
         corpus: Corpus,
         class_names: list[str] | None = None,
+        label_map: str | None = None,
         label_mode: LabelMode = "majority",
         tie_break: TieBreak = "intensity",
         min_agreement: float = 0.0,
@@ -159,6 +168,7 @@ class EmotionDataModule(L.LightningDataModule):
         modalities: list[Modality] | None = None,
         predict_split: Literal["train", "val", "test", "all"] = "test",
         check_leakage: bool = True,
+        test_split: Literal["test", "all"] = "test",
     ):
         super().__init__()
         if not isinstance(corpus, Corpus):
@@ -196,6 +206,15 @@ class EmotionDataModule(L.LightningDataModule):
         self.modalities = modalities
         self.predict_split = predict_split
         self.check_leakage = check_leakage
+        self.test_split = test_split
+        self.label_map = label_map
+        lm = label_map or getattr(corpus, "label_map", None)
+        if lm is not None:
+            from .label_map import load_label_map
+
+            self._label_map = load_label_map(lm)  # checked here: a bad map fails before any file is read
+        else:
+            self._label_map = None
         self._utts: list[Utterance] | None = None
         self._dropped: Counter = Counter()
         self._splits: dict[str, list[Utterance]] | None = None
@@ -223,7 +242,14 @@ class EmotionDataModule(L.LightningDataModule):
             whole = self.min_agreement if self.min_agreement_scope == "all" else 0.0
             utts, dropped = apply_label_policy(utts, tie_break=self.tie_break,
                                                min_agreement=whole, problems=problems)
-            names = self._class_names or list(self.corpus.default_class_names or sorted({u.label for u in utts}))
+            defaults = self.corpus.default_class_names
+            if self._label_map is not None:
+                from .label_map import apply_label_map
+
+                utts, unmapped = apply_label_map(utts, self._label_map)
+                dropped.update(unmapped)
+                defaults = self._label_map.classes
+            names = self._class_names or list(defaults or sorted({u.label for u in utts}))
             known = set(names)
             kept = []
             for u in utts:
@@ -451,7 +477,7 @@ class EmotionDataModule(L.LightningDataModule):
         return self._loader("val", train=False)
 
     def test_dataloader(self):
-        return self._loader("test", train=False)
+        return self._loader("all" if self.test_split == "all" else "test", train=False)
 
     def predict_dataloader(self):
         utts = self.split(self.predict_split)
