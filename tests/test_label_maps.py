@@ -28,6 +28,8 @@ def test_shipped_maps():
     assert four.classes == ("neutral", "happy", "angry", "sad")
     assert four("Happiness") == "happy" and four(" EXCITED") == "happy" and four("calm") is None
     assert load_label_map("aihub7")("Pleasant Surprise") == "Surprise"
+    for name in shipped():  # every shipped map loads (no label taken twice)
+        assert load_label_map(name).classes
 
 
 def test_unmapped_labels_are_dropped_and_counted_per_label(tmp_path):
