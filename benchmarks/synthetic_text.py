@@ -5,11 +5,11 @@ with the from-scratch TextBERT (configs/model/text_kobert.yaml with pretrained: 
     pip install -e '.[bench]'
     python benchmarks/synthetic_text.py --size 2000
     python -m zoo fit --config configs/data/synthetic.yaml --config configs/model/text_kobert.yaml \\
-        --data.init_args.size 2000 --model.init_args.pretrained null --model.init_args.encoder_lr null \\
+        --data.corpus.size 2000 --model.init_args.pretrained null --model.init_args.encoder_lr null \\
         --trainer.max_epochs 20 --test_after_fit true
 
     python -m zoo fit --config configs/data/synthetic.yaml --config configs/model/text_tfidf.yaml \\
-        --data.init_args.size 2000 --trainer.max_epochs 20 --test_after_fit true
+        --data.corpus.size 2000 --trainer.max_epochs 20 --test_after_fit true
     python benchmarks/synthetic_text.py --size 2000 --checkpoint runs/zoo/version_0/checkpoints/best-*.ckpt
 
 Scores are reported on all test utterances and on those whose emotion the words carry
@@ -32,7 +32,8 @@ def main(argv=None) -> None:
     from sklearn.metrics import accuracy_score, f1_score, recall_score
     from sklearn.svm import LinearSVC
 
-    from zoo.data import SyntheticDataModule
+    from zoo.data import EmotionDataModule
+    from zoo.data.corpora import Synthetic
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--size", type=int, default=2000)
@@ -40,12 +41,13 @@ def main(argv=None) -> None:
     ap.add_argument("--checkpoint", nargs="*", default=[], help="zoo text checkpoints to score on the same split")
     a = ap.parse_args(argv)
     # the same options as configs/data/synthetic.yaml, so the split is the one `fit` uses
-    dm = SyntheticDataModule(size=a.size, split_mode="group", val_fraction=0.15, test_fraction=0.2,
-                             seed=a.seed, modalities=["text"])
+    dm = EmotionDataModule(corpus=Synthetic(size=a.size),
+                           split={"mode": "group", "val_fraction": 0.15, "test_fraction": 0.2},
+                           seed=a.seed, modalities=["text"])
     dm.prepare_data()
     dm.setup("fit")
     train, test = dm.split("train") + dm.split("val"), dm.split("test")
-    with open(Path(dm.root) / "synthetic_meta.csv", encoding="utf-8") as f:
+    with open(Path(dm.corpus.root) / "synthetic_meta.csv", encoding="utf-8") as f:
         cue = {r["wav_id"]: r["cue"] for r in csv.DictReader(f)}
     vec = TfidfVectorizer(analyzer="char_wb", ngram_range=(1, 3), sublinear_tf=True)
     clf = LinearSVC(C=1.0, class_weight="balanced").fit(vec.fit_transform([u.text for u in train]),

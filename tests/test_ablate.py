@@ -135,8 +135,8 @@ def test_cross_zip_seeds_and_folds_expand_to_the_full_grid(tmp_path, monkeypatch
     configs = [args[i + 1] for i, a in enumerate(args) if a == "--config"]
     assert configs == BASE + TEXT
     for a in ("--data.init_args.label_mode=soft", "--model.init_args.dropout=0.3", "--trainer.max_epochs=5",
-              "--seed_everything=1", "--data.init_args.seed=1", "--data.init_args.split_mode=kfold",
-              "--data.init_args.num_folds=3", "--data.init_args.fold=2", "--test_after_fit=true"):
+              "--seed_everything=1", "--data.init_args.seed=1", "--data.init_args.split.mode=kfold",
+              "--data.init_args.split.num_folds=3", "--data.init_args.split.fold=2", "--test_after_fit=true"):
         assert a in args, a
     # the settings come after the configs, so they win over what the files say
     assert max(i for i, a in enumerate(args) if a == "--config") < args.index("--trainer.max_epochs=5")
@@ -179,9 +179,9 @@ def test_checkpoints_make_a_second_stage_on_the_same_seed(tmp_path, monkeypatch)
     ({"name": "x", "base": BASE, "folds": 1}, "folds"),
     ({"name": "x", "base": BASE, "metrics": ["test/UA"], "best_by": "test/WA"}, "best_by"),
     ({"name": "x", "base": BASE, "overrides": {"seed_everything": 3}}, "seed_everything"),
-    ({"name": "x", "base": BASE, "folds": 3, "cross": {"data.init_args.fold": [0, 1]}}, "data.init_args.fold"),
+    ({"name": "x", "base": BASE, "folds": 3, "cross": {"data.init_args.split.fold": [0, 1]}}, "data.init_args.split.fold"),
     ({"name": "x", "base": BASE, "overrides": {"trainer max_epochs": 3}}, "overrides.trainer max_epochs"),
-    ({"name": "x", "base": BASE, "zip": {"data.init_args.size": [1, 2], "trainer.max_epochs": [1]}}, "zip"),
+    ({"name": "x", "base": BASE, "zip": {"data.init_args.corpus.init_args.size": [1, 2], "trainer.max_epochs": [1]}}, "zip"),
     ({"name": "x", "base": BASE, "cross": {"model": {"a": {"configs": AUDIO}}}}, "model.a.configs"),
     ({"name": "x", "base": BASE, "cross": {"model.init_args.channels": [[8, 16], [8, 16]]}}, "share the name"),
     ({"name": "x", "base": BASE, "cross": {"model": {"a": AUDIO, "b": {"config": TEXT, "checkpoints": {
@@ -246,6 +246,11 @@ def test_every_shipped_ablation_file_expands_and_its_cells_parse(run):
     files = sorted((ROOT / "configs/ablation").glob("*.yaml"))
     assert {p.stem for p in files} >= {"modality", "labels", "fusion"}
     for p in files:
+        if yaml.safe_load(p.read_text()).get("kind") == "cross_corpus":  # tests/test_cross_corpus.py runs it
+            from zoo.ablate import cross_corpus
+
+            assert len(cross_corpus.load(p)["corpora"]) >= 2
+            continue
         abl = spec.load(p)
         runs = abl.runs()
         assert len(runs) == len(abl.cells()) * len(abl.seeds) * (abl.folds or 1)
@@ -534,7 +539,7 @@ def test_tiny_ablation_end_to_end_on_the_synthetic_corpus(tmp_path, monkeypatch,
     p = write(tmp_path, {
         "name": "e2e", "base": BASE,
         # the corpus test_model_configs.py uses too (generated once per cache)
-        "overrides": {"data.init_args.size": 48, "data.init_args.batch_size": 8, "trainer.max_epochs": 1,
+        "overrides": {"data.init_args.corpus.init_args.size": 48, "data.init_args.batch_size": 8, "trainer.max_epochs": 1,
                       "trainer.limit_train_batches": 2, "trainer.limit_val_batches": 1},
         "seeds": [0],
         "cross": {"model": {"audio_cnn": AUDIO, "text_bert": TEXT, "late_fusion": {

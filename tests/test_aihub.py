@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 import soundfile as sf
 
-from fixtures.aihub_fixture import (EXPECTED_MAJORITY, HEADER, SEED_ROWS, make_row, seed_cells,
+from fixtures.aihub import (EXPECTED_MAJORITY, HEADER, SEED_ROWS, make_row, seed_cells,
                                     write_aihub_fixture)
-from zoo.data.corpora.aihub import (conversation_groups, load_aihub, load_renamed_wavs,
+from zoo.data.corpora.aihub import (CONVERSATION_GAP, AIHub, conversation_groups, load_renamed_wavs,
                                     objectid_time, read_aihub)
 from zoo.data.labels import apply_label_policy
-from zoo.data.utterance import AIHUB_EMOTIONS
+from zoo.data.corpora.aihub import AIHUB_EMOTIONS
 from zoo.errors import CorpusError, ProblemLog
 
 SEED_IDS = [r[0] for r in SEED_ROWS]
@@ -51,7 +51,7 @@ def test_seed_rows_cp949(tmp_path):
 
 def test_situation_normalised_never_label(tmp_path):
     write_aihub_fixture(tmp_path)
-    utts = load_aihub(tmp_path, problems=ProblemLog())
+    utts = AIHub(root=tmp_path, require_audio=True).load(ProblemLog())
     assert [u.meta["situation"] for u in utts] == (
         ["Sadness"] * 2 + ["Disgust"] * 5 + ["Fear"] * 5 + ["Angry"])
     assert all(u.label is None for u in utts)
@@ -113,7 +113,7 @@ def test_unknown_label_and_bad_intensity_name_row_and_column(tmp_path):
     rows[5][12] = "x"  # line 7, "5번 감정세기"
     fx = write_aihub_fixture(tmp_path, rows=rows)
     with pytest.raises(CorpusError) as e:
-        load_aihub(tmp_path, problems=(p := ProblemLog()))
+        AIHub(root=tmp_path, require_audio=True).load(p := ProblemLog())
         p.check("AI Hub")
     problems = {(pr.row, pr.column): pr for pr in p.items}
     assert set(problems) == {(3, "3번 감정"), (6, "4번감정세기"), (7, "5번 감정세기")}
@@ -128,7 +128,7 @@ def test_on_error_skip_drops_and_counts(tmp_path, caplog):
     rows[2][4] = "7"
     write_aihub_fixture(tmp_path, rows=rows, missing=[SEED_IDS[3]])
     problems = ProblemLog("skip")
-    utts = load_aihub(tmp_path, problems=problems)
+    utts = AIHub(root=tmp_path, require_audio=True).load(problems)
     assert len(utts) == 10 and SEED_IDS[1] not in {u.id for u in utts}
     assert problems.counts() == {"unknown label": 1, "bad intensity": 1, "wav not found": 1}
     with caplog.at_level(logging.WARNING, logger="zoo"):
@@ -265,28 +265,41 @@ def test_conversation_groups_demographics():
 
 def test_load_aihub_groups(tmp_path):
     write_aihub_fixture(tmp_path)
-    utts = load_aihub(tmp_path, problems=ProblemLog(), conversation_gap=60)
+    utts = AIHub(root=tmp_path, conversation_gap=60).load(ProblemLog())
     groups = [u.group for u in utts]
     # rows 1-2 (another day); rows 3-13: gaps 29 35 31 66 70 22 36 27 32 43 s
     assert groups[:2] == [f"conv-{SEED_IDS[0]}"] * 2
     assert groups[2:6] == [f"conv-{SEED_IDS[2]}"] * 4
     assert groups[6] == f"conv-{SEED_IDS[6]}" and groups[7:] == [f"conv-{SEED_IDS[7]}"] * 6
-    wide = load_aihub(tmp_path, problems=ProblemLog(), conversation_gap=120)
+    wide = AIHub(root=tmp_path, conversation_gap=120).load(ProblemLog())
     assert len({u.group for u in wide}) == 2
     # with demographics off and a huge gap, everything merges
-    one = load_aihub(tmp_path, problems=ProblemLog(), conversation_gap=10**7,
-                     group_by_demographics=False)
+    one = AIHub(root=tmp_path, conversation_gap=10**7,
+                      group_by_demographics=False).load(ProblemLog())
     assert len({u.group for u in one}) == 1
+
+
+def test_one_conversation_gap_default_for_training_export_and_grouping():
+    """The corpus, the reader and the grouping function share one default (they drifted: 120 vs 60)."""
+    import inspect
+
+    from zoo.data.corpora.synthetic import Synthetic
+
+    defaults = {f.__qualname__: inspect.signature(f).parameters[k].default for f, k in (
+        (AIHub.__init__, "conversation_gap"), (Synthetic.__init__, "conversation_gap"),
+        (read_aihub, "conversation_gap"), (conversation_groups, "gap_seconds"))}
+    assert set(defaults.values()) == {CONVERSATION_GAP}, defaults
 
 
 def test_light_imports():
     import subprocess
     import sys
-    code = ("import sys; import zoo.data.labels, zoo.data.corpora.aihub, zoo.data.corpora.manifest, "
-            "zoo.data.corpora.emodb; print(sorted(m for m in ('torch', 'lightning', 'torchaudio') "
-            "if m in sys.modules))")
+    # every registered adapter (the package imports them all) is standard library only
+    code = ("import sys; import zoo.data.labels, zoo.data.corpora; "
+            "print(sorted(m for m in ('torch', 'lightning', 'torchaudio', 'numpy', 'soundfile') "
+            "if m in sys.modules), len(zoo.data.corpora.registry()) >= 4)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"
+    assert out.stdout.strip() == "[] True"
 
 
 def test_bad_zip_warns_and_rows_report_missing(tmp_path, caplog):

@@ -8,6 +8,7 @@ import yaml
 
 import zoo.models
 from zoo.cli import main
+from zoo.data.corpora import registry
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -21,11 +22,13 @@ def test_top_level_help_lists_commands_without_loading_lightning():
 
 
 def test_fit_help_documents_data_and_model_options(run):
-    r = run("fit", "--data.help", "AIHubDataModule")
+    r = run("fit", "--data.help", "EmotionDataModule")
     assert r.returncode == 0
-    for opt in ("--data.root", "--data.label_mode", "--data.tie_break", "--data.min_agreement",
-                "--data.split_mode", "--data.text_disjoint", "--data.on_error", "--data.conversation_gap"):
+    for opt in ("--data.corpus", "--data.label_mode", "--data.tie_break", "--data.min_agreement",
+                "--data.split.mode", "--data.split.text_disjoint", "--data.on_error"):
         assert opt in r.stdout
+    r = run("fit", "--data", "EmotionDataModule", "--data.corpus.help", "AIHub")
+    assert r.returncode == 0 and "--corpus.root" in r.stdout and "--corpus.conversation_gap" in r.stdout
     r = run("fit", "--model.help", "AudioCNN")
     assert r.returncode == 0 and "--model.encoder" in r.stdout and "--model.spec_augment" in r.stdout
 
@@ -35,14 +38,16 @@ def test_print_config_resolves_combined_configs(run):
             "--print_config")
     assert r.returncode == 0, r.stderr
     cfg = yaml.safe_load(r.stdout)
-    assert cfg["data"]["class_path"] == "zoo.data.SyntheticDataModule"
+    assert cfg["data"]["class_path"] == "zoo.data.EmotionDataModule"
+    assert cfg["data"]["init_args"]["corpus"]["class_path"] == "zoo.data.corpora.Synthetic"
     assert cfg["model"]["class_path"] == "zoo.models.AudioCNN"
     assert cfg["checkpoint"]["monitor"] == "val/UA"
 
 
-# configs/ablation/ holds ablation files, not fit configs (tests/test_ablate.py parses those)
+# configs/ablation/ holds ablation files, configs/labels/ label maps, not fit configs
+# (tests/test_ablate.py and tests/test_label_maps.py read those)
 @pytest.mark.parametrize("config", sorted(str(p.relative_to(ROOT)) for p in (ROOT / "configs").rglob("*.yaml")
-                                          if "ablation" not in p.parts))
+                                          if not {"ablation", "labels"} & set(p.parts)))
 def test_every_shipped_config_parses(config, run):
     args = ["fit", "--config", config, "--print_config"]
     if "/trainer/" in config:
@@ -56,7 +61,7 @@ def test_every_shipped_config_parses(config, run):
 
 
 def test_missing_corpus_is_one_paragraph_not_a_traceback(tmp_path, run):
-    r = run("fit", "--config", str(ROOT / "configs/demo.yaml"), "--data.init_args.root", str(tmp_path / "nope"),
+    r = run("fit", "--config", str(ROOT / "configs/demo.yaml"), "--data.corpus.root", str(tmp_path / "nope"),
             cwd=tmp_path)
     assert r.returncode == 2
     assert "Traceback" not in r.stderr
@@ -66,10 +71,43 @@ def test_missing_corpus_is_one_paragraph_not_a_traceback(tmp_path, run):
 def test_bad_manifest_row_named_in_the_error(tmp_path, run):
     (tmp_path / "m.csv").write_text("path,label\na.wav,happy\nb.wav,\n")
     r = run("fit", "--config", str(ROOT / "configs/data/manifest.yaml"), "--config",
-            str(ROOT / "configs/model/audio_cnn.yaml"), "--data.init_args.manifest", str(tmp_path / "m.csv"),
+            str(ROOT / "configs/model/audio_cnn.yaml"), "--data.init_args.corpus.init_args.path", str(tmp_path / "m.csv"),
             cwd=tmp_path)
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert "row 3" in r.stderr and "m.csv" in r.stderr
+
+
+OLD_FORMS = {  # data blocks as configs wrote them before EmotionDataModule(corpus=...)
+    "aihub": "data:\n  class_path: zoo.data.AIHubDataModule\n  init_args:\n    root: /data/aihub\n"
+             "    conversation_gap: 120.0\n    split_mode: group\n    text_disjoint: true\n    batch_size: 32\n",
+    "synthetic": "data:\n  class_path: zoo.data.SyntheticDataModule\n  init_args:\n    size: 600\n"
+                 "    corpus_seed: 0\n    split_mode: group\n    val_fraction: 0.15\n",
+    "manifest": "data:\n  class_path: zoo.data.ManifestDataModule\n  init_args:\n    manifest: m.csv\n"
+                "    group_by: speaker\n    test_speakers: ['15', '16']\n",
+    "emodb": "data:\n  class_path: EmoDBDataModule\n  init_args:\n    root: /data/emodb\n",
+}
+
+
+@pytest.mark.parametrize("old", sorted(OLD_FORMS))
+def test_a_config_in_the_old_form_says_how_to_write_it_now(old, tmp_path, run):
+    """Configs written for the removed per-corpus DataModules get the current form back."""
+    (tmp_path / "old.yaml").write_text(OLD_FORMS[old], encoding="utf-8")
+    r = run("fit", "--config", str(tmp_path / "old.yaml"), "--config", str(ROOT / "configs/model/audio_cnn.yaml"),
+            cwd=tmp_path)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "DataModule was replaced by zoo.data.EmotionDataModule" in r.stderr
+    # the suggested block is a valid config: it parses as written
+    block = r.stderr.split("Write it as:\n", 1)[1]
+    (tmp_path / "new.yaml").write_text(block, encoding="utf-8")
+    r = run("fit", "--config", str(tmp_path / "new.yaml"), "--config", str(ROOT / "configs/model/audio_cnn.yaml"),
+            "--print_config", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "zoo.data.corpora." in r.stdout and "split:" in r.stdout
+
+
+def test_old_flat_options_on_the_command_line_are_explained(tmp_path, run):
+    r = run("fit", "--config", str(ROOT / "configs/demo.yaml"), "--data.init_args.split_mode", "random", cwd=tmp_path)
+    assert r.returncode == 2 and "split_mode -> split.mode" in r.stderr and "Traceback" not in r.stderr
 
 
 def test_unknown_option_is_rejected(tmp_path, run):
@@ -94,10 +132,10 @@ def test_unknown_command(capsys):
     assert e.value.code == 2 and "frobnicate" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("cls_path", ["zoo.data.AIHubDataModule", "zoo.data.SyntheticDataModule",
-                                      "zoo.data.ManifestDataModule", "zoo.data.EmoDBDataModule",
+@pytest.mark.parametrize("cls_path", ["zoo.data.EmotionDataModule", "zoo.data.splits.SplitOptions",
                                       "zoo.callbacks.EpochSummary", "zoo.callbacks.PredictionWriter",
                                       "zoo.callbacks.EarlyStopping"]
+                         + [f"{c.__module__}.{c.__name__}" for c in registry().values()]
                          + [f"zoo.models.{name}" for name in zoo.models.__all__])
 def test_every_option_is_documented(cls_path):
     """`--help` shows each __init__ argument's docstring entry: none may be missing."""
@@ -191,7 +229,7 @@ def test_nested_override_reaches_the_built_branch():
 
     cli = build_cli(["--config", str(ROOT / "configs/data/synthetic.yaml"), "--config",
                      str(ROOT / "configs/model/late_fusion.yaml"), "--config",
-                     str(ROOT / "configs/model/tiny/late_fusion.yaml"), "--data.init_args.size", "48",
+                     str(ROOT / "configs/model/tiny/late_fusion.yaml"), "--data.corpus.size", "48",
                      "--model.init_args.audio_branch.init_args.hidden", "24"], run=False)
     assert cli.model.audio.hparams.hidden == 24 and cli.model.audio.encoder.out_dim == 48  # BiLSTM: 2 x 24
 
@@ -199,7 +237,7 @@ def test_nested_override_reaches_the_built_branch():
 def test_missing_hub_model_is_one_paragraph(run, tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     r = run("fit", "--config", str(ROOT / "configs/data/synthetic.yaml"), "--config",
-            str(ROOT / "configs/model/text_kobert.yaml"), "--data.init_args.size", "48", cwd=tmp_path)
+            str(ROOT / "configs/model/text_kobert.yaml"), "--data.corpus.size", "48", cwd=tmp_path)
     assert r.returncode == 2 and "Traceback" not in r.stderr
     err = [x for x in r.stderr.splitlines() if x.startswith("zoo: error:")]
     assert len(err) == 1 and "'monologg/kobert' is not available" in err[0]

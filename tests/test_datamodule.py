@@ -7,18 +7,17 @@ import pytest
 import soundfile as sf
 import torch
 
-from fixtures.aihub_fixture import EXPECTED_MAJORITY, write_aihub_fixture
-from zoo.data import AIHubDataModule, ManifestDataModule
+from fixtures.aihub import EXPECTED_MAJORITY, write_aihub_fixture
+from zoo.data import EmotionDataModule
+from zoo.data.corpora import AIHub, Manifest
 from zoo.data.audio import AudioLoader, read_audio, resample
 from zoo.errors import CorpusError, ZooUserError
 
 
-def dm_aihub(root, cache_dir, **kw):
-    kw.setdefault("split_mode", "random")
-    kw.setdefault("val_fraction", 0.2)
-    kw.setdefault("test_fraction", 0.2)
-    return AIHubDataModule(root=str(root), cache_dir=str(cache_dir) if cache_dir else None, modalities=["audio", "text"],
-                           batch_size=4, **kw)
+def dm_aihub(root, cache_dir, split=None, **kw):
+    split = {"mode": "random", "val_fraction": 0.2, "test_fraction": 0.2, **(split or {})}
+    return EmotionDataModule(corpus=AIHub(root=str(root)), cache_dir=str(cache_dir) if cache_dir else None,
+                             modalities=["audio", "text"], batch_size=4, split=split, **kw)
 
 
 def test_aihub_seed_rows_through_the_datamodule(tmp_path, cache_dir):
@@ -45,13 +44,13 @@ def test_soft_label_mode_yields_distributions(tmp_path, cache_dir):
 
 def test_min_agreement_filters_and_empty_corpus_is_an_error(tmp_path, cache_dir):
     write_aihub_fixture(tmp_path)
-    dm = dm_aihub(tmp_path, cache_dir, min_agreement=1.0, split_mode="random", val_fraction=0.0, test_fraction=0.5)
+    dm = dm_aihub(tmp_path, cache_dir, min_agreement=1.0, split={"val_fraction": 0.0, "test_fraction": 0.5})
     # unanimous rows only: seed rows 1, 7 (Sadness x5) and 8-10 (Fear x5)
-    assert {u.id for u in dm.corpus()} == {"5ee1e7939aa8ea0eec53fac7", "5ed979dc7e21a10eee253e90",
+    assert {u.id for u in dm.utterances()} == {"5ee1e7939aa8ea0eec53fac7", "5ed979dc7e21a10eee253e90",
                                             "5ed97a22c90a530ee56b5f6c", "5ed97a381dcf350eeded50bc",
                                             "5ed97a5cc90a530ee56b5f6d"}
     with pytest.raises(CorpusError, match="no utterances left"):
-        dm_aihub(tmp_path, cache_dir, class_names=["Happiness", "Surprise"], on_error="skip").corpus()
+        dm_aihub(tmp_path, cache_dir, class_names=["Happiness", "Surprise"], on_error="skip").utterances()
 
 
 def test_missing_wav_is_reported_with_row_or_skipped(tmp_path, cache_dir):
@@ -80,7 +79,7 @@ def test_unreadable_and_empty_audio_found_at_setup(tmp_path, cache_dir):
 
 def test_file_broken_after_setup_does_not_stop_the_epoch(tmp_path, cache_dir, caplog):
     fx = write_aihub_fixture(tmp_path)
-    dm = dm_aihub(tmp_path, cache_dir=None, val_fraction=0.0, test_fraction=0.3, bucketing=False)
+    dm = dm_aihub(tmp_path, cache_dir=None, split={"val_fraction": 0.0, "test_fraction": 0.3}, bucketing=False)
     dm.setup("fit")
     victim = dm.split("train")[0]
     open(victim.audio, "wb").write(b"garbage")
@@ -93,7 +92,8 @@ def test_text_only_model_never_opens_audio(tmp_path, cache_dir):
     fx = write_aihub_fixture(tmp_path)
     for p in fx.audio.values():
         open(p, "wb").write(b"not audio")  # would fail validation if opened
-    dm = AIHubDataModule(root=str(tmp_path), modalities=["text"], split_mode="random", cache_dir=None)
+    dm = EmotionDataModule(corpus=AIHub(root=str(tmp_path)), modalities=["text"], split={"mode": "random"},
+                           cache_dir=None)
     dm.setup("fit")
     b = next(iter(dm.train_dataloader()))
     assert b.waveforms is None and all(b.texts)
@@ -101,7 +101,7 @@ def test_text_only_model_never_opens_audio(tmp_path, cache_dir):
 
 def test_missing_root_is_a_user_error(tmp_path):
     with pytest.raises(ZooUserError, match="synth"):
-        AIHubDataModule(root=str(tmp_path / "nope")).class_names
+        EmotionDataModule(corpus=AIHub(root=str(tmp_path / "nope"))).class_names
 
 
 def write_manifest(tmp_path, rows, name="m.csv"):
@@ -119,7 +119,7 @@ def write_manifest(tmp_path, rows, name="m.csv"):
 def test_manifest_split_column_used_as_is(tmp_path, cache_dir):
     rows = [{"path": f"{i}.wav", "label": "ab"[i % 2], "split": ["train", "val", "test"][i % 3]} for i in range(12)]
     m = write_manifest(tmp_path, rows)
-    dm = ManifestDataModule(manifest=str(m), cache_dir=str(cache_dir), modalities=["audio"])
+    dm = EmotionDataModule(corpus=Manifest(path=str(m)), cache_dir=str(cache_dir), modalities=["audio"])
     dm.setup("fit")
     assert dm.report["split_source"] == "column"
     assert [u.id for u in dm.split("val")] == [f"{i}" for i in range(1, 12, 3)]
@@ -130,9 +130,9 @@ def test_manifest_label_outside_class_names(tmp_path, cache_dir):
     rows = [{"path": f"{i}.wav", "label": "abc"[i % 3], "speaker": f"s{i % 4}"} for i in range(12)]
     m = write_manifest(tmp_path, rows, name="m.jsonl")
     with pytest.raises(CorpusError, match="'c' is not one of class_names"):
-        ManifestDataModule(manifest=str(m), class_names=["a", "b"]).corpus()
-    dm = ManifestDataModule(manifest=str(m), class_names=["a", "b"], on_error="skip")
-    assert len(dm.corpus()) == 8
+        EmotionDataModule(corpus=Manifest(path=str(m)), class_names=["a", "b"]).utterances()
+    dm = EmotionDataModule(corpus=Manifest(path=str(m)), class_names=["a", "b"], on_error="skip")
+    assert len(dm.utterances()) == 8
 
 
 def test_resample_paths_agree(tmp_path):
@@ -164,7 +164,7 @@ def test_audio_loader_stereo_zip_and_cache(tmp_path, cache_dir):
 
 def test_zipped_corpus_with_worker_processes(tmp_path, cache_dir):
     write_aihub_fixture(tmp_path, zipped=True, duration=0.2)
-    dm = dm_aihub(tmp_path, cache_dir=None, num_workers=2, val_fraction=0.0, test_fraction=0.3)
+    dm = dm_aihub(tmp_path, cache_dir=None, num_workers=2, split={"val_fraction": 0.0, "test_fraction": 0.3})
     dm.setup("fit")
     assert all("::" in u.audio for u in dm.split("train"))
     n = sum(len(b) for b in dm.train_dataloader())
@@ -173,8 +173,8 @@ def test_zipped_corpus_with_worker_processes(tmp_path, cache_dir):
 
 def test_second_stage_validates_only_new_modalities(tmp_path, cache_dir):
     fx = write_aihub_fixture(tmp_path, missing=["5ed97a22c90a530ee56b5f6c"])
-    dm = AIHubDataModule(root=str(tmp_path), cache_dir=None, split_mode="random", on_error="skip",
-                         modalities=["text"])
+    dm = EmotionDataModule(corpus=AIHub(root=str(tmp_path)), cache_dir=None, split={"mode": "random"},
+                           on_error="skip", modalities=["text"])
     dm.setup("fit")
     assert len(dm.split("all")) == 13 and not dm.report["dropped"]  # text-only: the wav is not needed
     dm.modalities = ["audio", "text"]
@@ -187,14 +187,13 @@ def test_second_stage_validates_only_new_modalities(tmp_path, cache_dir):
 def test_min_agreement_on_training_rows_only_keeps_the_test_set(tmp_path, cache_dir):
     """Label ablations compare min_agreement values on one test set: scope `train` filters
     train and val only, scope `all` (the default) filters before the split."""
-    from zoo.data import AIHubDataModule
     from zoo.data.synthetic import generate
 
     root = generate(tmp_path / "synth", size=120, seed=2, workers=1)
 
     def splits(**kw):
-        dm = AIHubDataModule(root=str(root), cache_dir=str(cache_dir), split_mode="group", seed=0,
-                             validate_audio=False, **kw)
+        dm = EmotionDataModule(corpus=AIHub(root=str(root)), cache_dir=str(cache_dir), split={"mode": "group"},
+                               seed=0, validate_audio=False, **kw)
         dm.setup("fit")
         return {s: dm.split(s) for s in ("train", "val", "test")}
 

@@ -12,7 +12,8 @@ import soundfile as sf
 import torch
 
 # opensmile comes with the dev extra; without it these tests fail with the install hint
-from zoo.data import ManifestDataModule
+from zoo.data import EmotionDataModule
+from zoo.data.corpora import Manifest
 from zoo.data.batch import collate
 from zoo.data.features import NUM_FEATURES, EGeMAPS, feature_names
 from zoo.models import EGeMAPSMLP
@@ -220,7 +221,7 @@ def test_datamodule_batches_features_not_waveforms(tmp_path, cache_dir, monkeypa
     def no_waveforms(self, path):
         raise AssertionError(f"waveform decoded for the model: {path}")
     monkeypatch.setattr(AudioLoader, "__call__", no_waveforms)
-    dm = ManifestDataModule(manifest=str(manifest), cache_dir=str(cache_dir), batch_size=4)
+    dm = EmotionDataModule(corpus=Manifest(path=str(manifest)), cache_dir=str(cache_dir), batch_size=4)
     model = EGeMAPSMLP(class_names=dm.class_names, hidden=[8], normalize="speaker")
     seen = []
     embed = model.embed
@@ -247,7 +248,7 @@ def test_datamodule_batches_features_not_waveforms(tmp_path, cache_dir, monkeypa
 def test_learns_two_voices(tmp_path, cache_dir):
     manifest, _ = write_corpus(tmp_path / "corpus", 8, seed=1)
     L.seed_everything(0)
-    dm = ManifestDataModule(manifest=str(manifest), cache_dir=str(cache_dir), batch_size=8)
+    dm = EmotionDataModule(corpus=Manifest(path=str(manifest)), cache_dir=str(cache_dir), batch_size=8)
     model = EGeMAPSMLP(class_names=dm.class_names, hidden=[16], dropout=0.1,
                        optimizer=lambda p: torch.optim.AdamW(p, lr=0.01))
     t = trainer(tmp_path, max_epochs=25)

@@ -6,18 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from fixtures.aihub_fixture import wav_bytes
+from fixtures.emodb import fake_emodb
 from zoo.data.corpora.emodb import EMOTIONS, SENTENCES, SPEAKERS, load_emodb
 from zoo.errors import CorpusError, ProblemLog
 
 REAL = Path("/work/shared/data/emodb")
-
-
-def fake_emodb(root: Path, names) -> Path:
-    (root / "wav").mkdir(parents=True)
-    for i, name in enumerate(names):
-        (root / "wav" / name).write_bytes(wav_bytes(0, i, 16_000, 0.05))
-    return root
 
 
 def test_fake_emodb(tmp_path):

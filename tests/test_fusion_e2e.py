@@ -30,7 +30,7 @@ def stages(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("fusion")
     corpus = generate(tmp / "synth", size=360, seed=1)
     data = ["--config", str(ROOT / "configs/data/synthetic.yaml"),
-            "--data.class_path", "zoo.data.AIHubDataModule", "--data.init_args.root", str(corpus),
+            "--data.corpus", "zoo.data.corpora.AIHub", "--data.corpus.root", str(corpus),
             "--data.init_args.cache_dir", str(tmp / "cache"), "--data.init_args.max_seconds", "6",
             "--trainer.enable_progress_bar", "false", "--trainer.logger.init_args.save_dir", str(tmp / "runs")]
     audio = data + ["--config", str(ROOT / "configs/model/audio_cnn.yaml"),

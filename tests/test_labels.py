@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import pytest
 
-from fixtures.aihub_fixture import EXPECTED_MAJORITY, SEED_ROWS
+from fixtures.aihub import EXPECTED_MAJORITY, SEED_ROWS
 from zoo.data.labels import (agreement, apply_label_policy, majority_label, soft_label,
                              tied_classes)
-from zoo.data.utterance import AIHUB_EMOTIONS, Utterance
+from zoo.data.corpora.aihub import AIHUB_EMOTIONS
+from zoo.data.utterance import Utterance
 from zoo.errors import CorpusError, ProblemLog
 
 

@@ -29,7 +29,7 @@ def test_fit_validate_predict_through_the_cli(config, run, tmp_path):
     assert yaml.safe_load(tiny.read_text())["model"].get("class_path") in (
         None, yaml.safe_load(config.read_text())["model"]["class_path"])
     args = ["--config", str(ROOT / "configs/data/synthetic.yaml"), "--config", str(config),
-            "--config", str(tiny), "--data.init_args.size", "48", "--data.init_args.batch_size", "8",
+            "--config", str(tiny), "--data.corpus.size", "48", "--data.init_args.batch_size", "8",
             "--trainer.logger.init_args.save_dir", str(tmp_path / "runs"),
             "--trainer.default_root_dir", str(tmp_path / "runs"), "--trainer.enable_progress_bar", "false"]
     r = run("fit", *args, "--trainer.max_epochs", "2", "--trainer.limit_train_batches", "2",

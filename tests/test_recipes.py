@@ -330,7 +330,8 @@ def test_balanced_bucket_sampler_evens_the_classes_and_keeps_bucketing_and_shard
 
 
 def test_datamodule_balanced_sampling(tmp_path, cache_dir):
-    from zoo.data import ManifestDataModule
+    from zoo.data import EmotionDataModule
+    from zoo.data.corpora import Manifest
 
     rows = ["path,label,split"]
     for i in range(40):
@@ -341,8 +342,9 @@ def test_datamodule_balanced_sampling(tmp_path, cache_dir):
     for bucketing in (True, False):
         seen = Counter()
         for seed in range(20):
-            dm = ManifestDataModule(manifest=str(tmp_path / "m.csv"), cache_dir=str(cache_dir), modalities=["audio"],
-                                    batch_size=5, balanced_sampling=True, bucketing=bucketing, seed=seed)
+            dm = EmotionDataModule(corpus=Manifest(path=str(tmp_path / "m.csv")), cache_dir=str(cache_dir),
+                                   modalities=["audio"], batch_size=5, balanced_sampling=True,
+                                   bucketing=bucketing, seed=seed)
             dm.setup("fit")
             for b in dm.train_dataloader():
                 seen.update(b.labels.tolist())

@@ -9,7 +9,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--config", str(ROOT / "configs/data/synthetic.yaml"), "--config", str(ROOT / "configs/model/audio_cnn.yaml"),
-        "--config", str(ROOT / "configs/model/tiny/audio_cnn.yaml"), "--data.init_args.size", "48",
+        "--config", str(ROOT / "configs/model/tiny/audio_cnn.yaml"), "--data.corpus.size", "48",
         "--data.init_args.batch_size", "8", "--trainer.enable_progress_bar", "false",
         "--trainer.limit_train_batches", "1", "--trainer.limit_val_batches", "1"]
 

@@ -9,7 +9,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_a_fit_ends_with_its_run_folder_scores_and_next_commands(run, tmp_path):
     corpus = generate(tmp_path / "corpus", size=90, seed=3)
-    r = run("fit", "--config", str(ROOT / "configs/demo.yaml"), "--data.init_args.root", str(corpus),
+    r = run("fit", "--config", str(ROOT / "configs/demo.yaml"), "--data.corpus.root", str(corpus),
             "--data.init_args.cache_dir", str(tmp_path / "cache"),
             "--config", str(ROOT / "configs/model/tiny/audio_cnn.yaml"),
             "--trainer.max_epochs", "1", "--trainer.enable_progress_bar", "false",

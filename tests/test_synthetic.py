@@ -14,7 +14,7 @@ import pytest
 import soundfile as sf
 
 from zoo.data.synthetic import generate, main
-from zoo.data.utterance import AIHUB_EMOTIONS
+from zoo.data.corpora.aihub import AIHUB_EMOTIONS
 from zoo.errors import ZooUserError
 
 HEADER = ["wav_id", "발화문", "상황", "1번 감정", "1번 감정세기", "2번 감정", "2번 감정세기",

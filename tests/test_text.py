@@ -126,7 +126,8 @@ def test_small_vocabulary_on_many_characters(tmp_path):
 def test_a_text_only_run_never_opens_audio(tmp_path, monkeypatch):
     import lightning as L
 
-    from zoo.data import AIHubDataModule
+    from zoo.data import EmotionDataModule
+    from zoo.data.corpora import AIHub
     from zoo.data.synthetic import generate
 
     corpus = generate(tmp_path / "synth", size=40, seed=0)
@@ -136,7 +137,7 @@ def test_a_text_only_run_never_opens_audio(tmp_path, monkeypatch):
     for name in ("zoo.data.audio.AudioLoader.__call__", "zoo.data.datamodule.audio_info",
                  "zoo.data.datamodule.audio_exists", "zoo.data.datamodule.file_digest"):
         monkeypatch.setattr(name, no_audio)
-    dm = AIHubDataModule(root=str(corpus), batch_size=8, cache_dir=None)
+    dm = EmotionDataModule(corpus=AIHub(root=str(corpus)), batch_size=8, cache_dir=None)
     model = TextBERT(class_names=dm.class_names, pretrained=None, **TINY)
     trainer = L.Trainer(max_epochs=1, limit_train_batches=2, limit_val_batches=1, logger=False,
                         enable_checkpointing=False, enable_progress_bar=False)
@@ -228,7 +229,7 @@ def test_mlm_option_through_the_cli(run, tmp_path, monkeypatch):
     extra.write_text("\n".join(["뷁 소리가 났어 뷁뷁", "", "그 뷁은 이상했어"] * 20) + "\n", encoding="utf-8")
     root = Path(__file__).resolve().parents[1]
     args = ["--config", str(root / "configs/data/synthetic.yaml"), "--config", str(root / "configs/model/text_kobert.yaml"),
-            "--config", str(root / "configs/model/tiny/text_kobert.yaml"), "--data.init_args.size", "48",
+            "--config", str(root / "configs/model/tiny/text_kobert.yaml"), "--data.corpus.size", "48",
             "--data.init_args.batch_size", "8", "--model.init_args.mlm_epochs", "6",
             "--model.init_args.mlm_lr", "0.003", "--model.init_args.mlm_batch_size", "8",
             "--model.init_args.mlm_text", str(extra), "--trainer.enable_progress_bar", "false",

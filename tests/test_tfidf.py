@@ -89,7 +89,7 @@ def test_temperature_scaling_lowers_the_nll_of_overconfident_scores():
 
 
 # -- through the CLI --------------------------------------------------------------------------
-DATA = ["--config", str(ROOT / "configs/data/synthetic.yaml"), "--data.init_args.size", "400",
+DATA = ["--config", str(ROOT / "configs/data/synthetic.yaml"), "--data.corpus.size", "400",
         "--data.init_args.batch_size", "16"]
 
 
@@ -109,13 +109,16 @@ def trained(tmp_path_factory):
 
 
 def _word_cued_test(root_texts=None):
-    from zoo.data import SyntheticDataModule
+    from zoo.data import EmotionDataModule
+    from zoo.data.corpora import Synthetic
+    from zoo.data.splits import SplitOptions
 
-    dm = SyntheticDataModule(size=400, split_mode="group", val_fraction=0.15, test_fraction=0.2, seed=0,
-                             modalities=["text"])
+    dm = EmotionDataModule(corpus=Synthetic(size=400),
+                           split=SplitOptions(mode="group", val_fraction=0.15, test_fraction=0.2),
+                           seed=0, modalities=["text"])
     dm.prepare_data()
     dm.setup("fit")
-    with open(Path(dm.root) / "synthetic_meta.csv", encoding="utf-8") as f:
+    with open(Path(dm.corpus.root) / "synthetic_meta.csv", encoding="utf-8") as f:
         cue = {r["wav_id"]: r["cue"] for r in csv.DictReader(f)}
     return dm, [u for u in dm.split("test") if cue[u.id] in ("words", "both")]
 
@@ -159,7 +162,7 @@ def test_late_fusion_with_the_tfidf_branch(trained, tmp_path, run):
     weights and temperature travel inside the fusion checkpoint, and zoo.load predicts from it."""
     import zoo
 
-    r = run("fit", *DATA, "--data.init_args.size", "48", "--config", str(ROOT / "configs/model/late_fusion.yaml"),
+    r = run("fit", *DATA, "--data.corpus.size", "48", "--config", str(ROOT / "configs/model/late_fusion.yaml"),
             "--config", str(ROOT / "configs/model/tiny/late_fusion.yaml"),
             "--model.init_args.text_checkpoint", str(trained), "--model.init_args.freeze_encoders", "true",
             "--model.init_args.fusion", "probs", "--trainer.max_epochs", "1",

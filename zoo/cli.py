@@ -15,7 +15,7 @@ EXTRA_COMMANDS = {
     "synth": ("zoo.data.synthetic",
               "generate the synthetic Korean corpus in the AI Hub layout (python -m zoo synth --help)"),
     "manifest": ("zoo.data.export_manifest",
-                 "write a supported corpus (emodb, aihub) as a manifest CSV (python -m zoo manifest --help)"),
+                 "write a registered corpus as a manifest CSV (python -m zoo manifest --help)"),
     "infer": ("zoo.inference.commands",
               "label audio files, folders or globs with a checkpoint (python -m zoo infer --help)"),
     "checkpoints": ("zoo.inference.commands",
@@ -76,7 +76,10 @@ def build_cli(args: list[str] | None = None, run: bool = True):
     from lightning.pytorch.callbacks import ModelCheckpoint
     from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
-    import zoo.data.corpus_modules  # noqa: F401  (registers the DataModule subclasses)
+    from zoo.data.legacy import check_args
+
+    check_args(list(sys.argv[1:] if args is None else args))  # old per-corpus DataModule configs
+    import zoo.data.corpora  # noqa: F401  (registers the corpora: `corpus: RAVDESS` resolves)
     import zoo.models  # noqa: F401  (registers the model families)
     from zoo import cli_support
     from zoo.callbacks import EarlyStopping, EpochSummary, PredictionWriter
@@ -184,7 +187,9 @@ def build_cli(args: list[str] | None = None, run: bool = True):
             run = _P(self.trainer.log_dir or self.trainer.default_root_dir)
             config = run / "config.yaml"
             # the AI Hub line only where the run's data is in the AI Hub layout (the demo)
-            key = "data.init_args.root" if type(self.datamodule).__name__ == "AIHubDataModule" else None
+            from zoo.data.corpora.aihub import AIHub
+
+            key = "data.corpus.root" if isinstance(getattr(self.datamodule, "corpus", None), AIHub) else None
             print_run_summary(self.trainer, str(config) if config.exists() else None, key)
 
     return ZooCLI(

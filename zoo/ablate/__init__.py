@@ -63,6 +63,16 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _kind(path: str) -> str | None:
+    import yaml
+
+    try:
+        doc = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return None  # spec.load reports it
+    return doc.get("kind") if isinstance(doc, dict) else None
+
+
 def main(argv: list[str] | None = None) -> None:
     try:
         _main(argv)
@@ -85,6 +95,14 @@ def _main(argv: list[str] | None) -> None:
         return
     if not args.config:
         raise ZooUserError("--config is required (an ablation file, e.g. configs/ablation/modality.yaml)")
+    if _kind(args.config) == "cross_corpus":  # a train-on-X / test-on-Y grid (cross_corpus.py)
+        from . import cross_corpus
+
+        spec = cross_corpus.load(args.config)
+        out = Path(args.out or Path("runs") / "ablation" / spec["name"])
+        if cross_corpus.run(spec, out, dry_run=args.dry_run):
+            print(f"written: {out / 'matrix.md'}, {out / 'matrix.csv'}, {out / 'matrix.png'}")
+        return
     from . import results as R
     from . import runner
     from .spec import load

@@ -138,8 +138,8 @@ def fit_args(abl: Ablation, run: Run, out: Path) -> list[str]:
     if abl.seed_data:
         args += [f"--data.init_args.seed={run.seed}"]
     if run.fold is not None:
-        args += ["--data.init_args.split_mode=kfold", f"--data.init_args.num_folds={abl.folds}",
-                 f"--data.init_args.fold={run.fold}"]
+        args += ["--data.init_args.split.mode=kfold", f"--data.init_args.split.num_folds={abl.folds}",
+                 f"--data.init_args.split.fold={run.fold}"]
     for key, dep in run.deps.items():
         args += [f"--{key}={run_dir(out, dep) / 'checkpoints' / 'best.ckpt'}"]
     # a fixed name, so a later stage finds the checkpoint without a glob
@@ -163,8 +163,8 @@ def data_signature(abl: Ablation, run: Run) -> str:
     """Runs with the same data settings share a corpus and caches on disk; the first of them
     runs alone, so two processes never generate the same corpus at once."""
     files = [f for f in _configs(abl, run) if isinstance(_yaml(f), dict) and "data" in _yaml(f)]
-    per_run = {"data.init_args.seed", "data.init_args.fold", "data.init_args.num_folds",
-               "data.init_args.split_mode"}
+    per_run = {"data.init_args.seed", "data.init_args.split.fold", "data.init_args.split.num_folds",
+               "data.init_args.split.mode"}
     sets = [(k, v) for k, v in _settings(abl, run) if k.startswith("data") and k not in per_run]
     return json.dumps([files, sets], default=str, sort_keys=True)
 

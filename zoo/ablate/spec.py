@@ -302,8 +302,8 @@ def load(path: str | Path) -> Ablation:
         if seed_data:
             reserved["data.init_args.seed"] = "seeds: (seed_data: true)"
     if folds:
-        for k in ("split_mode", "num_folds", "fold"):
-            reserved[f"data.init_args.{k}"] = "folds:"
+        for k in ("mode", "num_folds", "fold"):
+            reserved[f"data.init_args.split.{k}"] = "folds:"
     all_sets = [("overrides", k) for k, _ in overrides] + [("checkpoints", k) for k, _ in top_ckpts] + [
         (f"{c.axis}.{c.name}", k) for c in [*prereqs, *(c for g in groups for row in g for c in row)]
         for k in [*(s for s, _ in c.sets), *(s for s, _ in c.checkpoints)]]
@@ -350,7 +350,7 @@ def _settings(d: Any, where: str) -> list[tuple[str, Any]]:
     out = []
     for k, v in d.items():
         if not isinstance(k, str) or not _KEY.match(k):
-            raise _err(f"{where}.{k}", "not a dotted config key (e.g. data.init_args.size)")
+            raise _err(f"{where}.{k}", "not a dotted config key (e.g. data.init_args.batch_size)")
         out.append((k, v))
     return out
 

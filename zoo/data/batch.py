@@ -15,7 +15,9 @@ class Batch:
 
     ``waveforms`` are zero-padded to the longest clip; ``lengths`` hold the true sample counts.
     ``labels`` are class indices (-1 where unknown, e.g. unlabelled predict data); ``soft`` is the
-    annotator distribution when the DataModule runs with ``label_mode: soft``.
+    annotator distribution when the DataModule runs with ``label_mode: soft``. ``dims`` are the
+    dimensional ratings (B, 3: arousal, valence, dominance, each in [0, 1]) when the corpus has
+    any, ``dims_mask`` marks the ratings present (a missing one is 0 in ``dims``).
     """
 
     ids: list[str]
@@ -28,6 +30,9 @@ class Batch:
     attention_mask: torch.Tensor | None = None
     speakers: list[str | None] | None = None  # for per-speaker feature standardisation
     features: torch.Tensor | None = None  # utterance-level features (B, D), e.g. eGeMAPS functionals
+    dims: torch.Tensor | None = None  # (B, 3) arousal, valence, dominance in [0, 1]
+    dims_mask: torch.Tensor | None = None  # (B, 3) bool: the rating exists
+    corpora: list[str] | None = None  # the corpus of each utterance (multi-corpus training)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -62,10 +67,17 @@ def collate(items: Sequence[dict | None], pad_id: int = 0) -> Batch | None:
             input_ids[i, : n_tok[i]] = torch.as_tensor(it["input_ids"], dtype=torch.long)
             attention_mask[i, : n_tok[i]] = 1
     features = torch.stack([it["features"] for it in items]) if "features" in items[0] else None
+    dims = dims_mask = None
+    if "dims" in items[0]:
+        raw = torch.stack([it["dims"] for it in items])
+        dims_mask = ~torch.isnan(raw)
+        dims = torch.nan_to_num(raw, nan=0.0)
     speakers = [it.get("speaker") for it in items]
+    corpora = [it["corpus"] for it in items] if "corpus" in items[0] else None
     return Batch(ids=ids, labels=labels, soft=soft, waveforms=waveforms, lengths=lengths, texts=texts,
                  input_ids=input_ids, attention_mask=attention_mask, features=features,
-                 speakers=speakers if any(s is not None for s in speakers) else None)
+                 speakers=speakers if any(s is not None for s in speakers) else None,
+                 dims=dims, dims_mask=dims_mask, corpora=corpora)
 
 
 class LengthSortedSampler(torch.utils.data.Sampler[int]):

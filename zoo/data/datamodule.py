@@ -1,12 +1,14 @@
 """EmotionDataModule: the one LightningDataModule every model of the zoo uses.
 
-A corpus subclass only says how to read its files (``load_corpus``); labels, validation, splits,
-audio loading, batching and leakage reports are shared here. The model tells the DataModule what
+A corpus (``zoo.data.corpora``, passed as ``corpus=``) only says how to read its files; labels,
+validation, splits, audio loading, batching and leakage reports are shared here. The model tells the DataModule what
 it consumes (``model.inputs``: audio, text or both), so a text-only run never decodes a wav.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
+import math
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
@@ -19,9 +21,10 @@ from torch.utils.data import DataLoader, Dataset
 from ..errors import CorpusError, OnError, ProblemLog, ZooUserError
 from .audio import AudioLoader, audio_exists, audio_info, default_cache_dir, file_digest
 from .batch import BucketBatchSampler, LengthSortedSampler, collate
+from .corpora.base import Corpus
 from .labels import apply_label_policy, meets_agreement, soft_label
-from .splits import GroupBy, SplitMode, assign_splits, leakage_report
-from .utterance import Utterance
+from .splits import SplitOptions, assign_splits, leakage_report
+from .utterance import DIMENSIONS, Utterance
 
 log = logging.getLogger("zoo")
 
@@ -41,7 +44,7 @@ class EmotionDataset(Dataset):
 
     def __init__(self, utts: Sequence[Utterance], class_names: Sequence[str], *,
                  audio: AudioLoader | None, text: bool, soft: bool, max_samples: int | None,
-                 random_crop: bool, tokenizer=None, features=None):
+                 random_crop: bool, tokenizer=None, features=None, dims: bool = False):
         self.utts = list(utts)
         self.index = {c: i for i, c in enumerate(class_names)}
         self.class_names = list(class_names)
@@ -52,6 +55,7 @@ class EmotionDataset(Dataset):
         self.random_crop = random_crop
         self.tokenizer = tokenizer  # has encode(text) -> ids; runs here, i.e. in the workers
         self.features = features  # callable(audio path) -> 1-D tensor (cached utterance features)
+        self.dims = dims  # add the dimensional ratings (NaN where an utterance has none)
 
     def __len__(self) -> int:
         return len(self.utts)
@@ -59,9 +63,13 @@ class EmotionDataset(Dataset):
     def __getitem__(self, i: int) -> dict | None:
         u = self.utts[i]
         item: dict = {"id": u.id, "label": self.index.get(u.label, -1), "speaker": u.speaker}
+        if "corpus" in u.meta:  # a multi-corpus corpus: per-corpus metrics
+            item["corpus"] = u.meta["corpus"]
         if self.soft:
             item["soft"] = torch.tensor(soft_label(u, self.class_names, ignore_unknown=True),
                                         dtype=torch.float32)
+        if self.dims:
+            item["dims"] = torch.tensor([u.dims.get(d, math.nan) for d in DIMENSIONS], dtype=torch.float32)
         if self.audio is not None:
             try:
                 wav = torch.from_numpy(self.audio(u.audio))
@@ -93,8 +101,14 @@ class EmotionDataModule(L.LightningDataModule):
     """Shared data pipeline: corpus -> label policy -> validation -> splits -> batches.
 
     Args:
+        corpus: The corpus (``zoo.data.corpora``): ``{class_path: zoo.data.corpora.RAVDESS,
+            init_args: {root: ...}}``; its options: ``--data.init_args.corpus.help RAVDESS``.
         class_names: Class order (indices follow it). None: the corpus's own list, or the sorted
             labels found. Rows with other labels are problems (see on_error).
+        label_map: Map every corpus label onto a shared class set: a shipped map by name
+            (``4class``, ``aihub7``: ``configs/labels/``) or a YAML file; unmapped labels are
+            dropped and counted per label. null: the corpus's own labels (a multi-corpus corpus
+            brings its own map).
         label_mode: ``majority`` (hard label from the annotators' votes) or ``soft`` (train on the
             annotator distribution with soft-target cross-entropy; metrics use the hard label).
         tie_break: How a tied vote becomes a label: ``intensity`` (higher summed intensity, still
@@ -105,18 +119,8 @@ class EmotionDataModule(L.LightningDataModule):
             the split, so the test set changes with it) or ``train`` (train and val only; the
             split is made on every labelled row, so runs with different ``min_agreement`` are
             tested on the same utterances and their metrics compare).
-        split_mode: ``group`` (no speaker / conversation in two splits), ``random`` (stratified
-            by label), ``kfold`` (fold ``fold`` of ``num_folds`` is the test set).
-        group_by: What must not cross splits: ``speaker``, ``group`` (AI Hub conversations), or
-            ``auto`` (speakers when the corpus names them, else groups).
-        text_disjoint: Keep identical transcripts in one split (scripted corpora reuse sentences).
-        use_split_column: Use the corpus's own split column (manifests) as is when it has one.
-        val_fraction: Share of the corpus (of the non-test part for kfold) used for validation.
-        test_fraction: Share of the corpus used for testing (ignored by kfold).
-        num_folds: Number of folds for ``split_mode: kfold``.
-        fold: Which fold is the test set (0-based).
-        test_speakers: Speakers (or groups) pinned to the test set, e.g. ["15", "16"].
-        val_speakers: Speakers (or groups) pinned to the validation set.
+        split: How train / val / test are made (``mode``, ``group_by``, ``val_fraction``, ...;
+            see ``zoo.data.splits.SplitOptions``), e.g. ``split: {mode: kfold, fold: 2}``.
         seed: Seed of the split and of the training batch order.
         sample_rate: Rate the models consume; audio is resampled to it (and cached).
         max_seconds: Crop longer clips (random crop for training, centre crop for evaluation).
@@ -136,31 +140,22 @@ class EmotionDataModule(L.LightningDataModule):
         modalities: What to load (audio, text, egemaps); null = what the model declares in
             ``model.inputs``.
         predict_split: Which split ``predict`` runs on (``all`` = the whole corpus).
+        test_split: Which split ``test`` runs on: ``test``, or ``all`` (the whole corpus: a
+            cross-corpus test of a checkpoint trained elsewhere).
         check_leakage: At setup, log how many test transcripts also occur in train and how many
             audio files are byte-identical across splits.
     """
 
-    #: the corpus's own class list (AI Hub: the 7 emotions), used when class_names is None
-    default_class_names: tuple[str, ...] | None = None
-    corpus_name = "corpus"
-
     def __init__(
         self,
+        corpus: Corpus,
         class_names: list[str] | None = None,
+        label_map: str | None = None,
         label_mode: LabelMode = "majority",
         tie_break: TieBreak = "intensity",
         min_agreement: float = 0.0,
         min_agreement_scope: Literal["all", "train"] = "all",
-        split_mode: SplitMode = "group",
-        group_by: GroupBy = "auto",
-        text_disjoint: bool = False,
-        use_split_column: bool = True,
-        val_fraction: float = 0.1,
-        test_fraction: float = 0.2,
-        num_folds: int = 5,
-        fold: int = 0,
-        test_speakers: list[str] | None = None,
-        val_speakers: list[str] | None = None,
+        split: SplitOptions = SplitOptions(),
         seed: int = 0,
         sample_rate: int = 16000,
         max_seconds: float | None = 10.0,
@@ -176,12 +171,23 @@ class EmotionDataModule(L.LightningDataModule):
         modalities: list[Modality] | None = None,
         predict_split: Literal["train", "val", "test", "all"] = "test",
         check_leakage: bool = True,
+        test_split: Literal["test", "all"] = "test",
     ):
         super().__init__()
+        if not isinstance(corpus, Corpus):
+            raise ZooUserError(f"corpus must be a zoo.data.corpora.Corpus (e.g. "
+                               f"zoo.data.corpora.RAVDESS(root=...)), got {type(corpus).__name__}")
+        if isinstance(split, dict):  # convenience for Python callers: split={"mode": "random"}
+            split = SplitOptions(**split)
         if not 0.0 <= min_agreement <= 1.0:
             raise ZooUserError(f"min_agreement must be in [0, 1], got {min_agreement}")
-        # the resolved class list is logged by the model (linked from here), not twice
-        self.save_hyperparameters(ignore=["class_names"])
+        # the resolved class list is logged by the model (linked from here), not twice; the corpus
+        # and split are stored as plain values, so a checkpoint loads with weights_only
+        self.save_hyperparameters(ignore=["class_names", "corpus", "split"])
+        self.hparams["corpus"] = {"name": corpus.name, **corpus.options()}
+        self.hparams["split"] = dataclasses.asdict(split)
+        self.corpus = corpus
+        self.split_options = split
         self._class_names = list(class_names) if class_names else None
         self.label_mode = label_mode
         self.tie_break = tie_break
@@ -189,16 +195,6 @@ class EmotionDataModule(L.LightningDataModule):
         if min_agreement_scope not in ("all", "train"):
             raise ZooUserError(f"min_agreement_scope must be all or train, got {min_agreement_scope!r}")
         self.min_agreement_scope = min_agreement_scope
-        self.split_mode = split_mode
-        self.group_by = group_by
-        self.text_disjoint = text_disjoint
-        self.use_split_column = use_split_column
-        self.val_fraction = val_fraction
-        self.test_fraction = test_fraction
-        self.num_folds = num_folds
-        self.fold = fold
-        self.test_speakers = test_speakers
-        self.val_speakers = val_speakers
         self.seed = seed
         self.sample_rate = sample_rate
         self.max_seconds = max_seconds
@@ -214,6 +210,15 @@ class EmotionDataModule(L.LightningDataModule):
         self.modalities = modalities
         self.predict_split = predict_split
         self.check_leakage = check_leakage
+        self.test_split = test_split
+        self.label_map = label_map
+        lm = label_map or getattr(corpus, "label_map", None)
+        if lm is not None:
+            from .label_map import load_label_map
+
+            self._label_map = load_label_map(lm)  # checked here: a bad map fails before any file is read
+        else:
+            self._label_map = None
         self._utts: list[Utterance] | None = None
         self._dropped: Counter = Counter()
         self._splits: dict[str, list[Utterance]] | None = None
@@ -225,20 +230,30 @@ class EmotionDataModule(L.LightningDataModule):
         self.tokenizer = None
 
     # -- corpus --------------------------------------------------------------------------------
-    def load_corpus(self, problems: ProblemLog) -> list[Utterance]:
-        """Read the corpus files into Utterance records (one adapter per corpus)."""
-        raise NotImplementedError
+    @property
+    def corpus_name(self) -> str:
+        return self.corpus.title
 
-    def corpus(self) -> list[Utterance]:
+    def prepare_data(self) -> None:
+        self.corpus.prepare()  # e.g. the synthetic corpus generates itself (once, cached)
+
+    def utterances(self) -> list[Utterance]:
         """Corpus with the label policy applied (cached; cheap: no audio is opened)."""
         if self._utts is None:
             problems = ProblemLog(self.on_error)
-            utts = self.load_corpus(problems)
+            utts = self.corpus.load(problems)
             n_read = len(utts)
             whole = self.min_agreement if self.min_agreement_scope == "all" else 0.0
             utts, dropped = apply_label_policy(utts, tie_break=self.tie_break,
                                                min_agreement=whole, problems=problems)
-            names = self._class_names or list(self.default_class_names or sorted({u.label for u in utts}))
+            defaults = self.corpus.default_class_names
+            if self._label_map is not None:
+                from .label_map import apply_label_map
+
+                utts, unmapped = apply_label_map(utts, self._label_map)
+                dropped.update(unmapped)
+                defaults = self._label_map.classes
+            names = self._class_names or list(defaults or sorted({u.label for u in utts}))
             known = set(names)
             kept = []
             for u in utts:
@@ -251,6 +266,10 @@ class EmotionDataModule(L.LightningDataModule):
             problems.check(f"{self.corpus_name}")  # raises, or (on_error=skip) reports the drops
             self._dropped = Counter(dropped)
             self._dropped.update(problems.counts())
+            skipped = getattr(self.corpus, "skipped", None)  # files the adapter passed over on purpose
+            if skipped is not None and skipped.counts:
+                self._dropped.update(skipped.dropped())
+                log.info("%s: skipped %s", self.corpus_name, skipped)
             self._class_names = names
             if not kept:
                 raise CorpusError(
@@ -263,7 +282,7 @@ class EmotionDataModule(L.LightningDataModule):
     @property
     def class_names(self) -> list[str]:
         if self._class_names is None:
-            self.corpus()
+            self.utterances()
         return list(self._class_names)
 
     @property
@@ -333,7 +352,7 @@ class EmotionDataModule(L.LightningDataModule):
         return [u for u in utts if u.id not in self._bad]
 
     def setup(self, stage: str | None = None) -> None:
-        utts = self._validate(self.corpus(), self._wanted())
+        utts = self._validate(self.utterances(), self._wanted())
         if not utts:
             raise CorpusError(f"{self.corpus_name}: no usable utterances after validation")
         if self._splits is None:
@@ -353,20 +372,17 @@ class EmotionDataModule(L.LightningDataModule):
 
     def _split(self, utts: list[Utterance]) -> dict[str, list[Utterance]]:
         with_split = [u for u in utts if u.split]
-        if self.use_split_column and with_split:
+        o = self.split_options
+        if o.use_split_column and with_split:
             if len(with_split) != len(utts):
                 missing = next(u for u in utts if not u.split)
                 raise CorpusError(f"{self.corpus_name}: the split column is set for {len(with_split)} of "
                                   f"{len(utts)} rows (e.g. {missing.id!r} has none); fill it for every row "
-                                  "or set use_split_column: false")
+                                  "or set split.use_split_column: false")
             self.report["split_source"] = "column"
             return {s: [u for u in utts if u.split == s] for s in ("train", "val", "test")}
-        idx = assign_splits(
-            utts, mode=self.split_mode, group_by=self.group_by, text_disjoint=self.text_disjoint,
-            val_fraction=self.val_fraction, test_fraction=self.test_fraction,
-            num_folds=self.num_folds, fold=self.fold, test_speakers=self.test_speakers,
-            val_speakers=self.val_speakers, seed=self.seed)
-        self.report["split_source"] = self.split_mode
+        idx = assign_splits(utts, o, seed=self.seed)
+        self.report["split_source"] = o.mode
         return {s: [utts[i] for i in ix] for s, ix in idx.items()}
 
     def _filter_training_agreement(self) -> None:
@@ -428,7 +444,12 @@ class EmotionDataModule(L.LightningDataModule):
         return EmotionDataset(utts, self.class_names, audio=audio, text="text" in wanted,
                               soft=self.label_mode == "soft", max_samples=max_samples,
                               random_crop=train, tokenizer=self._tokenizer() if "text" in wanted else None,
-                              features=features)
+                              features=features, dims=self.has_dims)
+
+    @property
+    def has_dims(self) -> bool:
+        """Whether any utterance carries dimensional ratings (then batches have ``dims``)."""
+        return any(u.dims for u in self.utterances())
 
     def _collate(self):
         tok = self._tokenizer() if "text" in self._wanted() else None
@@ -438,7 +459,7 @@ class EmotionDataModule(L.LightningDataModule):
         utts = self.split(name)
         if not utts:
             raise CorpusError(f"{self.corpus_name}: the {name} split is empty "
-                              "(check val_fraction/test_fraction or the split column)")
+                              "(check split.val_fraction/split.test_fraction or the split column)")
         ds = self._dataset(utts, train)
         bs = self.batch_size if train else self.eval_batch_size
         world = getattr(self.trainer, "world_size", 1) if self.trainer is not None else 1
@@ -476,7 +497,7 @@ class EmotionDataModule(L.LightningDataModule):
         return self._loader("val", train=False)
 
     def test_dataloader(self):
-        return self._loader("test", train=False)
+        return self._loader("all" if self.test_split == "all" else "test", train=False)
 
     def predict_dataloader(self):
         utts = self.split(self.predict_split)

@@ -115,7 +115,8 @@ def soft_label(utt: Utterance, class_names: Sequence[str], *, ignore_unknown: bo
     """Annotator vote distribution over ``class_names`` (sums to 1).
 
     ``Sadness, Sadness, Neutral, Sadness, Sadness`` over (..., Neutral, Sadness, ...) gives
-    0.2 for Neutral and 0.8 for Sadness. An utterance without votes gets the one-hot vector of
+    0.2 for Neutral and 0.8 for Sadness. An utterance without votes gets its ``soft``
+    distribution (renormalised over ``class_names``) when it has one, else the one-hot vector of
     ``utt.label``.
 
     A vote for a class not in ``class_names`` raises ``ValueError`` unless ``ignore_unknown`` is
@@ -135,6 +136,16 @@ def soft_label(utt: Utterance, class_names: Sequence[str], *, ignore_unknown: bo
             out[index[v]] += 1.0
         total = float(len(known))
         return [x / total for x in out]
+    if not utt.votes and utt.soft:  # a distribution given beside the label (IEMOCAP evaluators)
+        for c, p in utt.soft.items():
+            if c in index:
+                out[index[c]] += p
+            elif not ignore_unknown:
+                raise ValueError(f"utterance {utt.id!r}: soft label {c!r} is not in the class list "
+                                 f"{list(class_names)}")
+        total = sum(out)
+        if total > 0:
+            return [x / total for x in out]
     if utt.label is None or utt.label not in index:
         raise ValueError(f"utterance {utt.id!r}: no votes and label {utt.label!r} is not in the "
                          f"class list {list(class_names)}")

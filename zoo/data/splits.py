@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import re
 from collections import Counter, defaultdict
+from dataclasses import dataclass, fields
 from typing import Literal, Sequence
 
 import numpy as np
@@ -19,8 +20,63 @@ from .utterance import Utterance
 log = logging.getLogger("zoo")
 
 SplitMode = Literal["random", "group", "kfold"]
-GroupBy = Literal["auto", "speaker", "group"]
+GroupBy = Literal["auto", "speaker", "group", "session"]
 SPLITS = ("train", "val", "test")
+
+
+@dataclass(frozen=True)
+class SplitOptions:
+    """How the corpus is split into train / val / test (``data.init_args.split`` in configs).
+
+    Args:
+        mode: ``group`` (no speaker / conversation in two splits), ``random`` (stratified by
+            label), ``kfold`` (fold ``fold`` of ``num_folds`` is the test set).
+        group_by: What must not cross splits: ``speaker``, ``group`` (AI Hub conversations),
+            ``session`` (IEMOCAP, KEMDy: with ``kfold`` and one fold per session this is
+            leave-one-session-out), or ``auto`` (speakers when the corpus names them, else groups).
+        text_disjoint: Keep identical transcripts in one split (scripted corpora reuse sentences).
+        use_split_column: Use the corpus's own split (MSP-Podcast's Split_Set, a manifest's split
+            column) as is when it has one.
+        val_fraction: Share of the corpus (of the non-test part for kfold) used for validation.
+        test_fraction: Share of the corpus used for testing (ignored by kfold).
+        num_folds: Number of folds for ``mode: kfold``.
+        fold: Which fold is the test set (0-based).
+        test_speakers: Speakers (or groups, or sessions) pinned to the test set, e.g. ["15", "16"].
+        val_speakers: Speakers (or groups, or sessions) pinned to the validation set.
+    """
+
+    mode: SplitMode = "group"
+    group_by: GroupBy = "auto"
+    text_disjoint: bool = False
+    use_split_column: bool = True
+    val_fraction: float = 0.1
+    test_fraction: float = 0.2
+    num_folds: int = 5
+    fold: int = 0
+    test_speakers: list[str] | None = None
+    val_speakers: list[str] | None = None
+
+    def __post_init__(self):
+        # checked when the config is read, before any file is opened
+        if self.mode not in ("random", "group", "kfold"):
+            raise ZooUserError(f"split.mode must be random, group or kfold, got {self.mode!r}")
+        if self.group_by not in ("auto", "speaker", "group", "session"):
+            raise ZooUserError(f"split.group_by must be auto, speaker, group or session, got {self.group_by!r}")
+        if self.mode == "kfold":
+            if self.num_folds < 2:
+                raise ZooUserError(f"split.num_folds must be >= 2, got {self.num_folds}")
+            if not 0 <= self.fold < self.num_folds:
+                raise ZooUserError(f"split.fold must be in [0, {self.num_folds}), got {self.fold}")
+            if not 0 <= self.val_fraction < 1:
+                raise ZooUserError(f"split.val_fraction must be in [0, 1), got {self.val_fraction}")
+        elif not (0 <= self.val_fraction < 1 and 0 <= self.test_fraction < 1
+                  and self.val_fraction + self.test_fraction < 1):
+            raise ZooUserError("split.val_fraction and split.test_fraction must be in [0, 1) and sum "
+                               f"to less than 1, got {self.val_fraction} and {self.test_fraction}")
+
+    @classmethod
+    def names(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in fields(cls))
 
 
 def normalize_text(text: str | None) -> str:
@@ -50,6 +106,11 @@ def group_keys(utts: Sequence[Utterance], group_by: GroupBy) -> list[str] | None
     """The key that must not cross splits, or None when the corpus has none."""
     has_speaker = all(u.speaker for u in utts)
     has_group = all(u.group for u in utts)
+    if group_by == "session":
+        if not all(u.session for u in utts):
+            missing = next(u.id for u in utts if not u.session)
+            raise ZooUserError(f"group_by='session' but utterance {missing!r} has no session")
+        return [u.session for u in utts]
     if group_by == "speaker" or (group_by == "auto" and has_speaker):
         if not has_speaker:
             missing = next(u.id for u in utts if not u.speaker)
@@ -127,26 +188,27 @@ def _deal(units: dict[int, list[int]], labels: list[str], fractions: dict[str, f
 
 def assign_splits(
     utts: Sequence[Utterance],
+    options: SplitOptions | None = None,
     *,
-    mode: SplitMode = "group",
-    group_by: GroupBy = "auto",
-    text_disjoint: bool = False,
-    val_fraction: float = 0.1,
-    test_fraction: float = 0.2,
-    num_folds: int = 5,
-    fold: int = 0,
-    test_speakers: Sequence[str] | None = None,
-    val_speakers: Sequence[str] | None = None,
     seed: int = 0,
+    **overrides,
 ) -> dict[str, list[int]]:
-    """Indices of ``utts`` per split ("train", "val", "test").
+    """Indices of ``utts`` per split ("train", "val", "test"), as :class:`SplitOptions` say.
 
     - ``random``: stratified by label over single utterances (or transcripts if text_disjoint).
     - ``group``: no speaker (or conversation, see ``group_by``) in two splits.
     - ``kfold``: units dealt into ``num_folds`` stratified folds; fold ``fold`` is the test set and
-      ``val_fraction`` of the remaining units the validation set. Grouped when keys exist.
+      ``val_fraction`` of the remaining units the validation set. Grouped when keys exist. When
+      there are exactly ``num_folds`` units (5 IEMOCAP sessions, 5 folds) each fold is one unit.
     ``test_speakers`` / ``val_speakers`` pin named speakers (or groups) to a split.
+    ``overrides`` are SplitOptions fields (``assign_splits(utts, mode="kfold", fold=2)``).
     """
+    o = options or SplitOptions()
+    if overrides:
+        o = SplitOptions(**{**{f: getattr(o, f) for f in SplitOptions.names()}, **overrides})
+    mode, group_by, text_disjoint = o.mode, o.group_by, o.text_disjoint
+    val_fraction, test_fraction, num_folds, fold = o.val_fraction, o.test_fraction, o.num_folds, o.fold
+    test_speakers, val_speakers = o.test_speakers, o.val_speakers
     if not utts:
         raise ZooUserError("cannot split an empty corpus")
     labels = [u.label for u in utts]
@@ -179,7 +241,14 @@ def assign_splits(
             raise ZooUserError(f"fold must be in [0, {num_folds}), got {fold}")
         if len(units) < num_folds:
             raise ZooUserError(f"{num_folds} folds need at least {num_folds} units, corpus has {len(units)}")
-        folds = _deal(units, labels, {f"f{k}": 1 / num_folds for k in range(num_folds)}, rng)
+        if len(units) == num_folds and keys is not None:
+            # one unit per fold (leave-one-session-out): fold k is the k-th key in sorted order,
+            # so fold 0 of IEMOCAP is Session1 whatever the seed
+            first_key = {u: keys[members[0]] for u, members in units.items()}
+            ordered = sorted(units, key=lambda u: str(first_key[u]))
+            folds = {f"f{k}": list(units[u]) for k, u in enumerate(ordered)}
+        else:
+            folds = _deal(units, labels, {f"f{k}": 1 / num_folds for k in range(num_folds)}, rng)
         test = folds.pop(f"f{fold}")
         rest_units: dict[int, list[int]] = defaultdict(list)
         for idx in (i for f in folds.values() for i in f):

@@ -60,7 +60,7 @@ from typing import Sequence
 
 import numpy as np
 
-from zoo.data.utterance import AIHUB_EMOTIONS
+from zoo.data.corpora.aihub import AIHUB_EMOTIONS
 from zoo.errors import ZooUserError
 
 __all__ = ["HEADER", "CSV_NAME", "META_NAME", "WAV_DIR", "STAMP_NAME", "generate", "main"]

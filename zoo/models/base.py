@@ -113,6 +113,7 @@ class EmotionModule(L.LightningModule):
         self.val_metrics = metrics.clone(prefix="val/")
         self.test_metrics = metrics.clone(prefix="test/")
         self.test_confusion = MulticlassConfusionMatrix(self.num_classes, ignore_index=-1)
+        self._by_corpus: dict[str, list] = {}  # stage -> (preds, labels, corpora) per batch
 
     # -- to be provided by a model family -------------------------------------------------------
     def forward(self, batch: Batch) -> torch.Tensor:
@@ -240,7 +241,30 @@ class EmotionModule(L.LightningModule):
         self.log_dict(metrics, batch_size=bs, prog_bar=stage == "val", on_step=False, on_epoch=True)
         if stage == "test":
             self.test_confusion.update(logits.detach(), batch.labels)
+        if stage != "train" and batch.corpora is not None:  # multi-corpus: per-corpus metrics too
+            self._by_corpus.setdefault(stage, []).append(
+                (logits.detach().argmax(-1).cpu(), batch.labels.cpu(), list(batch.corpora)))
         return loss
+
+    def _log_by_corpus(self, stage: str) -> None:
+        """``{stage}/UA/<corpus>`` and ``{stage}/WA/<corpus>`` for a multi-corpus DataModule
+        (UA: the mean recall over the classes present in that corpus's split)."""
+        rows = self._by_corpus.pop(stage, None)
+        if not rows:
+            return
+        preds, labels = torch.cat([r[0] for r in rows]), torch.cat([r[1] for r in rows])
+        corpora = [c for r in rows for c in r[2]]
+        for name in sorted(set(corpora)):
+            sel = torch.tensor([c == name for c in corpora]) & (labels >= 0)
+            p, y = preds[sel], labels[sel]
+            if not len(y):
+                continue
+            recalls = [(p[y == k] == k).float().mean() for k in y.unique()]
+            self.log(f"{stage}/UA/{name}", torch.stack(recalls).mean(), on_epoch=True)
+            self.log(f"{stage}/WA/{name}", (p == y).float().mean(), on_epoch=True)
+
+    def on_validation_epoch_end(self) -> None:
+        self._log_by_corpus("val")
 
     def training_step(self, batch, batch_idx):
         return self._shared_step(batch, "train")
@@ -260,6 +284,7 @@ class EmotionModule(L.LightningModule):
                 "labels": batch.labels.cpu()}
 
     def on_test_epoch_end(self) -> None:
+        self._log_by_corpus("test")
         cm = self.test_confusion.compute().cpu()
         self.test_confusion.reset()
         if self.trainer.is_global_zero:

@@ -32,7 +32,6 @@ Only the standard library is imported.
 """
 from __future__ import annotations
 
-import codecs
 import csv
 import io
 import logging
@@ -44,10 +43,20 @@ from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from zoo.data.utterance import AIHUB_EMOTIONS, Utterance
+from zoo.data.corpora.base import Corpus, CorpusInfo, decode_text
+from zoo.data.utterance import Utterance
 from zoo.errors import CorpusError, ProblemLog
 
 log = logging.getLogger("zoo")
+
+# The seven AI Hub KETI-02-002 classes, spelled as the corpus spells them, in alphabetical
+# order: the one stable order used for class indices everywhere in the zoo.
+AIHUB_EMOTIONS: tuple[str, ...] = (
+    "Angry", "Disgust", "Fear", "Happiness", "Neutral", "Sadness", "Surprise",
+)
+#: seconds between consecutive wav_id timestamps that start a new conversation: the one default
+#: of training, ``python -m zoo manifest aihub`` and :func:`conversation_groups`
+CONVERSATION_GAP = 120.0
 
 RENAMED_WAVS_FILE = Path(__file__).resolve().parent.parent / "resources" / "aihub_renamed_wavs.tsv"
 N_ANNOTATORS = 5
@@ -76,31 +85,7 @@ _OBJECTID = re.compile(r"[0-9a-fA-F]{24}")
 
 
 # ----------------------------------------------------------------------------------------------
-# small helpers (also used by the manifest adapter)
-
-def decode_text(data: bytes, source: object) -> tuple[str, str]:
-    """Decode a text file's bytes: UTF-8 with BOM, UTF-16 with BOM, UTF-8, else cp949.
-
-    Returns ``(text, encoding)``; raises :class:`CorpusError` naming ``source`` when none fits.
-    """
-    try:
-        if data.startswith(codecs.BOM_UTF8):
-            return data[len(codecs.BOM_UTF8):].decode("utf-8"), "utf-8-sig"
-        if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-            return data.decode("utf-16"), "utf-16"
-    except UnicodeDecodeError as e:
-        raise CorpusError(f"{source}: starts with a Unicode BOM but is not valid Unicode "
-                          f"(byte {e.start})") from None
-    try:
-        return data.decode("utf-8"), "utf-8"
-    except UnicodeDecodeError:
-        pass
-    try:
-        return data.decode("cp949"), "cp949"
-    except UnicodeDecodeError as e:
-        raise CorpusError(f"{source}: cannot read the file as UTF-8 or cp949 (bad byte at offset "
-                          f"{e.start}); save it as UTF-8 or cp949") from None
-
+# small helpers
 
 def normalize_header(name: str) -> str:
     """Header key: BOM and all whitespace removed, ASCII lower-cased (``4번 감정세기`` -> ``4번감정세기``)."""
@@ -141,7 +126,7 @@ def load_renamed_wavs(path: str | Path | None = None) -> dict[str, str]:
 
 def conversation_groups(
     wav_ids: Sequence[str],
-    gap_seconds: float = 60.0,
+    gap_seconds: float = CONVERSATION_GAP,
     keys: Sequence[Hashable] | None = None,
 ) -> list[str]:
     """Group utterances into conversations by the time stamped in their ObjectId wav ids.
@@ -326,15 +311,30 @@ def read_aihub(
     root: str | Path,
     *,
     problems: ProblemLog,
-    conversation_gap: float = 60.0,
+    conversation_gap: float = CONVERSATION_GAP,
     group_by_demographics: bool = True,
     require_audio: bool = True,
     renamed_wavs: Mapping[str, str] | str | Path | None = None,
 ) -> tuple[list[Utterance], AihubSummary]:
     """Read an AI Hub KETI-02-002 folder; return its utterances and an :class:`AihubSummary`.
 
-    See :func:`load_aihub` for the arguments and records. ``renamed_wavs`` overrides the shipped
-    ``csv_wav_id -> wav_stem`` table (a mapping or a TSV path).
+    Each record: ``id`` = wav_id, ``audio`` = the wav's absolute path (or
+    ``"archive.zip::member.wav"``), ``text`` = 발화문, ``votes`` = the five annotator labels
+    (canonical spelling), ``intensities`` = their five 0-2 intensities, ``label = None`` (see
+    :func:`zoo.data.labels.apply_label_policy`), ``speaker = None`` (the corpus names no
+    speakers), ``group`` = a conversation id from :func:`conversation_groups` (``conversation_gap``
+    seconds; within the same (나이, 성별) when ``group_by_demographics``). ``meta``: ``release``
+    (CSV stem), ``csv`` (path), ``row`` (1-based line, header = 1), ``situation`` (normalised
+    상황), ``age``, ``gender`` and, for a renamed wav, ``wav_stem``.
+
+    Bad rows (unknown label, bad intensity, duplicate wav_id, wav not found when
+    ``require_audio``) are recorded in ``problems`` with CSV and row and left out of the result;
+    call ``problems.check(...)`` afterwards to raise or report them. Structural errors (root not
+    a folder, no label CSV, a label CSV lacking a column, an undecodable file) raise
+    :class:`CorpusError` at once; an unreadable zip is skipped with a warning (rows whose wav
+    was only in it then report missing wavs). With ``require_audio=False`` rows whose wav is
+    missing are kept with ``audio=None`` (for text-only use). ``renamed_wavs`` overrides the
+    shipped ``csv_wav_id -> wav_stem`` table (a mapping or a TSV path).
     """
     root = Path(root).expanduser()
     if not root.is_dir():
@@ -479,38 +479,51 @@ def read_aihub(
     return utts, summary
 
 
-def load_aihub(
-    root: str | Path,
-    *,
-    problems: ProblemLog,
-    conversation_gap: float = 60.0,
-    group_by_demographics: bool = True,
-    require_audio: bool = True,
-) -> list[Utterance]:
-    """Read an AI Hub KETI-02-002 folder into :class:`Utterance` records (one per CSV row).
+class AIHub(Corpus, name="aihub"):
+    """AI Hub KETI-02-002 (감정 분류를 위한 대화 음성 데이터셋) as downloaded: CSVs + wav folders/zips.
 
-    Each record: ``id`` = wav_id, ``audio`` = the wav's absolute path (or
-    ``"archive.zip::member.wav"``), ``text`` = 발화문, ``votes`` = the five annotator labels
-    (canonical spelling), ``intensities`` = their five 0-2 intensities, ``label = None`` (see
-    :func:`zoo.data.labels.apply_label_policy`), ``speaker = None`` (the corpus names no
-    speakers), ``group`` = a conversation id from :func:`conversation_groups` (``conversation_gap``
-    seconds; within the same (나이, 성별) when ``group_by_demographics``). ``meta``: ``release``
-    (CSV stem), ``csv`` (path), ``row`` (1-based line, header = 1), ``situation`` (normalised
-    상황), ``age``, ``gender`` and, for a renamed wav, ``wav_stem``.
-
-    Bad rows (unknown label, bad intensity, duplicate wav_id, wav not found when
-    ``require_audio``) are recorded in ``problems`` with CSV and row and left out of the result;
-    call ``problems.check(...)`` afterwards to raise or report them. Structural errors (root not
-    a folder, no label CSV, a label CSV lacking a column, an undecodable file) raise
-    :class:`CorpusError` at once; an unreadable zip is skipped with a warning (rows whose wav
-    was only in it then report missing wavs). With ``require_audio=False`` rows whose wav is
-    missing are kept with ``audio=None`` (for text-only use).
-
-    The summary (orphan wavs, duplicate transcripts, ...) is logged at INFO; use
-    :func:`read_aihub` to get it as an object.
+    Args:
+        root: Folder holding the release CSVs (cp949 or UTF-8) and the wavs (any nesting) or zips.
+        conversation_gap: Seconds between consecutive wav_id timestamps that start a new
+            conversation (the corpus has no speaker column; conversations are the split groups).
+        group_by_demographics: Only join rows into one conversation when 나이/성별 match.
+        require_audio: Report rows whose wav is missing at once. Off by default: a text-only
+            model can use them, and the DataModule reports them when the model consumes audio.
     """
-    utts, summary = read_aihub(root, problems=problems, conversation_gap=conversation_gap,
-                               group_by_demographics=group_by_demographics,
-                               require_audio=require_audio)
-    log.info("%s", summary)
-    return utts
+
+    default_class_names = AIHUB_EMOTIONS
+    info = CorpusInfo(
+        title="AI Hub KETI-02-002", language="Korean",
+        size="43,991 utterances in 3 releases", classes="7: " + ", ".join(AIHUB_EMOTIONS),
+        speakers="not named (conversations from wav_id times)",
+        protocol="group split by conversation, 70/10/20",
+        source="aihub.or.kr (감정 분류를 위한 대화 음성 데이터셋; Korean residents)",
+        config="configs/data/aihub.yaml")
+
+    def __init__(self, root: str, conversation_gap: float = CONVERSATION_GAP,
+                 group_by_demographics: bool = True, require_audio: bool = False):
+        self.root = root
+        self.conversation_gap = conversation_gap
+        self.group_by_demographics = group_by_demographics
+        self.require_audio = require_audio
+        self._synthetic = False
+
+    @property
+    def title(self) -> str:
+        # the synthetic corpus is in this layout; its reports must not pass it off as AI Hub's
+        return "synthetic Korean corpus (AI Hub layout)" if getattr(self, "_synthetic", False) else super().title
+
+    def load(self, problems: ProblemLog) -> list[Utterance]:
+        root = Path(self.root).expanduser()
+        if not root.exists():
+            raise CorpusError(
+                f"AI Hub root {str(root)!r} does not exist. Point root at the folder holding the "
+                "downloaded release CSVs and wavs (docs/data.md). To try the zoo without the data, "
+                "use the synthetic corpus: --config configs/data/synthetic.yaml, or `make demo`.")
+        if (root / ".synthetic.json").is_file():  # made by `python -m zoo synth`: say so in every report
+            self._synthetic = True
+        utts, summary = read_aihub(root, problems=problems, conversation_gap=self.conversation_gap,
+                                   group_by_demographics=self.group_by_demographics,
+                                   require_audio=self.require_audio)
+        log.info("%s", summary)
+        return utts

@@ -27,6 +27,7 @@ import logging
 import re
 from pathlib import Path
 
+from zoo.data.corpora.base import Corpus, CorpusInfo
 from zoo.data.utterance import Utterance
 from zoo.errors import CorpusError, ProblemLog
 
@@ -83,6 +84,8 @@ def load_emodb(root: str | Path, *, problems: ProblemLog) -> list[Utterance]:
     scheme, or has an unknown emotion letter, is recorded in ``problems`` and left out.
     """
     root = Path(root).expanduser()
+    if not root.exists():
+        raise CorpusError(f"EmoDB root {str(root)!r} does not exist; give the EmoDB folder (with wav/)")
     wav_dir = root / "wav" if (root / "wav").is_dir() else root
     if not wav_dir.is_dir():
         raise CorpusError(f"EmoDB root {root} is not a folder")
@@ -117,3 +120,23 @@ def load_emodb(root: str | Path, *, problems: ProblemLog) -> list[Utterance]:
     log.info("EmoDB %s: %d utterance(s), %d speaker(s)", wav_dir, len(utts),
              len({u.speaker for u in utts}))
     return utts
+
+
+class EmoDB(Corpus, name="emodb"):
+    """Berlin EmoDB (535 German clips, 10 speakers, 7 classes incl. Boredom).
+
+    Args:
+        root: The EmoDB folder (with ``wav/``), or the ``wav`` folder itself.
+    """
+
+    info = CorpusInfo(
+        title="EmoDB", language="German", size="535 clips (acted)",
+        classes="7: " + ", ".join(sorted(EMOTIONS.values())), speakers="10 (5 female, 5 male)",
+        protocol="speaker-independent group split (configs/emodb.yaml: speakers 15, 16 test)",
+        source="emodb.bilderbar.info (free download)", config="configs/data/emodb.yaml")
+
+    def __init__(self, root: str):
+        self.root = root
+
+    def load(self, problems: ProblemLog) -> list[Utterance]:
+        return load_emodb(self.root, problems=problems)

@@ -5,8 +5,13 @@ Columns (CSV header / JSON keys; matched case-insensitively, surrounding spaces 
 * ``path`` (required): audio file, absolute or relative to the manifest's folder
   (``archive.zip::member.wav`` is accepted; the zip part is resolved the same way);
 * ``label`` (required): the class name, used as written;
-* ``text``, ``speaker``, ``split``, ``id`` (optional). ``split`` is ``train``, ``val``
-  (also ``valid``, ``validation``, ``dev``) or ``test``, any case; empty = not fixed;
+* ``text``, ``speaker``, ``session``, ``group``, ``split``, ``id`` (optional). ``split`` is
+  ``train``, ``val`` (also ``valid``, ``validation``, ``dev``) or ``test``, any case; empty = not
+  fixed;
+* ``arousal``, ``valence``, ``dominance`` (optional): ratings in the zoo's range [0, 1] (what
+  ``python -m zoo manifest`` writes); empty = not rated;
+* ``soft`` (optional): the annotators' label distribution as a JSON object
+  (``{"Angry": 0.6, "Neutral": 0.4}``);
 * any other column is kept in ``meta`` under its own name.
 
 Formats by extension: ``.csv`` (comma), ``.tsv`` (tab), ``.jsonl`` / ``.ndjson`` (one JSON object a
@@ -26,14 +31,14 @@ from collections import Counter
 from pathlib import Path, PurePath
 from typing import Any
 
-from zoo.data.corpora.aihub import decode_text
-from zoo.data.utterance import Utterance
+from zoo.data.corpora.base import Corpus, CorpusInfo, decode_text, normalize_dims
+from zoo.data.utterance import DIMENSIONS, Utterance
 from zoo.errors import CorpusError, ProblemLog
 
 log = logging.getLogger("zoo")
 
 REQUIRED = ("path", "label")
-KNOWN = ("path", "label", "text", "speaker", "split", "id")
+KNOWN = ("path", "label", "text", "speaker", "session", "group", "split", "id", "soft") + DIMENSIONS
 SPLIT_ALIASES = {
     "train": "train", "training": "train",
     "val": "val", "valid": "val", "validation": "val", "dev": "val",
@@ -141,7 +146,7 @@ def load_manifest(path: str | Path, *, problems: ProblemLog) -> list[Utterance]:
     if missing:
         raise CorpusError(f"manifest {path} lacks the column(s) {', '.join(map(repr, missing))} "
                           f"(found: {', '.join(header) or 'none'}); required: path,label; "
-                          "optional: text,speaker,split,id")
+                          "optional: text,speaker,session,group,split,id,arousal,valence,dominance,soft")
     extras = [h for h in header if h not in by_key.values()]
     base = path.parent.resolve()
     utts: list[Utterance] = []
@@ -163,6 +168,20 @@ def load_manifest(path: str | Path, *, problems: ProblemLog) -> list[Utterance]:
             problems.add(path, f"unknown split: {split_raw!r} (expected train, val or test)",
                          row=line, column=by_key["split"])
             ok = False
+        dims: dict[str, float] = {}
+        try:
+            dims = normalize_dims({d: float(get(d)) for d in DIMENSIONS if get(d)}, (0.0, 1.0))
+        except ValueError as e:
+            problems.add(path, f"bad rating: {e} (manifest ratings are in [0, 1])", row=line)
+            ok = False
+        soft = None
+        if get("soft"):
+            try:
+                soft = {str(k): float(v) for k, v in json.loads(get("soft")).items()}
+            except (ValueError, AttributeError, TypeError):
+                problems.add(path, f"bad soft label: {get('soft')!r} (expected a JSON object of "
+                             "class -> share)", row=line, column=by_key["soft"])
+                ok = False
         if not ok:
             continue
         audio = _resolve(raw_path, base)
@@ -181,6 +200,36 @@ def load_manifest(path: str | Path, *, problems: ProblemLog) -> list[Utterance]:
         meta.setdefault("manifest", str(path))
         meta.setdefault("row", line)
         utts.append(Utterance(id=uid, audio=audio, text=get("text") or None, label=label,
-                              speaker=get("speaker") or None, split=split, meta=meta))
+                              speaker=get("speaker") or None, split=split,
+                              session=get("session") or None, group=get("group") or None,
+                              dims=dims, dims_scale=(0.0, 1.0) if dims else None, soft=soft,
+                              meta=meta))
     log.info("manifest %s: %d utterance(s) from %d row(s)", path, len(utts), len(rows))
     return utts
+
+
+class Manifest(Corpus, name="manifest"):
+    """Any corpus described by a manifest: CSV/TSV or JSONL with ``path,label`` and optional
+    ``text,speaker,session,split,arousal,valence,dominance,soft`` columns (paths absolute or
+    relative to the manifest's folder; see docs/data.md).
+
+    Args:
+        path: The manifest file (.csv, .tsv, .jsonl, .ndjson or .json).
+    """
+
+    exportable = False  # it is already a manifest
+    info = CorpusInfo(
+        title="manifest", language="any", size="any", classes="the labels found (sorted)",
+        dimensions="arousal, valence, dominance columns when present ([0, 1])",
+        speakers="the speaker column", protocol="the split column, else a group split",
+        source="python -m zoo manifest NAME, or your own CSV", config="configs/data/manifest.yaml")
+
+    def __init__(self, path: str):
+        self.path = path
+
+    @property
+    def title(self) -> str:
+        return f"manifest {self.path}"
+
+    def load(self, problems: ProblemLog) -> list[Utterance]:
+        return load_manifest(self.path, problems=problems)

@@ -1,0 +1,63 @@
+"""The embedded synthetic Korean corpus (AI Hub layout), generated on first use and cached.
+
+The generator is :mod:`zoo.data.synthetic` (``python -m zoo synth``); this adapter makes it a
+corpus like any other: :meth:`Synthetic.prepare` writes the corpus once (a file lock keeps
+parallel runs from clobbering each other) and the AI Hub adapter reads it.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from zoo.data.corpora.aihub import AIHUB_EMOTIONS, CONVERSATION_GAP, AIHub
+from zoo.data.corpora.base import CorpusInfo
+from zoo.data.utterance import Utterance
+from zoo.errors import ProblemLog
+
+
+class Synthetic(AIHub, name="synthetic"):
+    """The embedded synthetic Korean corpus (AI Hub layout), generated on first use and cached.
+
+    Args:
+        root: Where the corpus lives; null = a folder in $ZOO_CACHE_DIR named after the arguments.
+        size: Number of utterances.
+        corpus_seed: Seed of the generator (the DataModule's ``seed`` is the split/batch-order seed).
+        voice: Share of utterances whose emotion is only in the voice.
+        words: Share whose emotion is only in the words.
+        both: Share with the emotion in voice and words.
+        conversation_gap: As for AI Hub.
+        group_by_demographics: As for AI Hub.
+    """
+
+    exportable = False  # made by `python -m zoo synth`, not found on disk
+    info = CorpusInfo(
+        title="synthetic Korean corpus", language="Korean (synthesised)",
+        size="any (default 400 utterances, 12 speakers)", classes="7: " + ", ".join(AIHUB_EMOTIONS),
+        speakers="not named (conversations, as AI Hub)",
+        protocol="group split by conversation", source="generated: python -m zoo synth",
+        config="configs/data/synthetic.yaml")
+
+    def __init__(self, root: str | None = None, size: int = 400, corpus_seed: int = 0,
+                 voice: float = 0.4, words: float = 0.3, both: float = 0.3,
+                 conversation_gap: float = CONVERSATION_GAP, group_by_demographics: bool = True):
+        self.size, self.corpus_seed = size, corpus_seed
+        self.voice, self.words, self.both = voice, words, both
+        cache = Path(os.environ.get("ZOO_CACHE_DIR", Path.home() / ".cache" / "zoo"))
+        self._root_given = root
+        super().__init__(root=root or str(cache / f"synthetic-{size}-{corpus_seed}-v{voice:g}-w{words:g}-b{both:g}"),
+                         conversation_gap=conversation_gap, group_by_demographics=group_by_demographics)
+
+    def options(self) -> dict:
+        out = super().options()
+        out["root"] = self._root_given
+        return out
+
+    def prepare(self) -> None:
+        from zoo.data.synthetic import generate
+
+        generate(self.root, size=self.size, seed=self.corpus_seed, voice=self.voice,
+                 words=self.words, both=self.both)
+
+    def load(self, problems: ProblemLog) -> list[Utterance]:
+        self.prepare()  # cached: returns at once when the corpus is already there
+        return super().load(problems)
