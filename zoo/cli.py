@@ -6,8 +6,8 @@ import logging
 import os
 import sys
 import textwrap
-from typing import Optional
 from pathlib import Path
+from typing import Optional
 
 LIGHTNING_COMMANDS = ("fit", "validate", "test", "predict")
 # command -> (module whose ``main(argv)`` runs it, one line of help); imported only when run
