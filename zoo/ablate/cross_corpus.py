@@ -70,7 +70,8 @@ def plan(spec: dict, out: Path) -> tuple[list[tuple[str, str, list[str]]], list[
                 cmds.append((x, y, ["test", "--config", str(run / "config.yaml"), "--config", cy["config"],
                                     f"--data.corpus.root={cy['root']}", "--data.test_split=all",
                                     "--ckpt_path", str(run / "checkpoints" / "best.ckpt"),
-                                    *log, "--trainer.logger.init_args.name", f"test_{x}_on_{y}"]))
+                                    # not beside the checkpoint (test-best/, the default): one folder per pair
+                                    "--eval_dir", str(out / f"test_{x}_on_{y}" / "version_0")]))
     return cmds, missing
 
 

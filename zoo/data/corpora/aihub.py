@@ -519,7 +519,8 @@ class AIHub(Corpus, name="aihub"):
             raise CorpusError(
                 f"AI Hub root {str(root)!r} does not exist. Point root at the folder holding the "
                 "downloaded release CSVs and wavs (docs/data.md). To try the zoo without the data, "
-                "use the synthetic corpus: --config configs/data/synthetic.yaml, or `make demo`.")
+                "use the synthetic corpus: --config configs/data/synthetic.yaml, or `python -m zoo synth "
+                "--out data/demo-corpus` (what `make demo` does) and root: data/demo-corpus.")
         if (root / ".synthetic.json").is_file():  # made by `python -m zoo synth`: say so in every report
             self._synthetic = True
         utts, summary = read_aihub(root, problems=problems, conversation_gap=self.conversation_gap,
