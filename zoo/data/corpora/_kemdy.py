@@ -140,13 +140,12 @@ class KEMDyBase(Corpus):
     """Shared reader (not registered): subclasses say which annotation rows label which segment,
     and how a segment id names its speaker and session."""
 
-    title_name = "KEMDy"
     default_class_names = CLASSES
     dims_scale = DIMS_SCALE
 
     def __init__(self, root: str, multi_label: Literal["drop", "soft"] = "drop", raw_text: bool = False):
         if multi_label not in ("drop", "soft"):
-            raise CorpusError(f"{self.title_name} multi_label must be drop or soft, got {multi_label!r}")
+            raise CorpusError(f"{self.title} multi_label must be drop or soft, got {multi_label!r}")
         self.root = root
         self.multi_label = multi_label
         self.raw_text = raw_text
@@ -161,7 +160,7 @@ class KEMDyBase(Corpus):
 
     def load(self, problems: ProblemLog) -> list[Utterance]:
         skipped = self.new_skip_log()
-        root = find_root(self.root, self.title_name, _looks_like, "the folder holding wav/ and annotation/")
+        root = find_root(self.root, self.title, _looks_like, "the folder holding wav/ and annotation/")
         wavs: dict[str, str] = {}
         for folder, dirs, files in os.walk(root / "wav", followlinks=True):
             dirs.sort()
@@ -177,7 +176,7 @@ class KEMDyBase(Corpus):
             labelled.add(r.segment)
             who = self.speaker_session(r.segment)
             if who is None:
-                problems.add(r.csv, f"segment id {r.segment!r} does not follow the {self.title_name} naming",
+                problems.add(r.csv, f"segment id {r.segment!r} does not follow the {self.title} naming",
                              row=r.line, column="Segment ID")
                 continue
             speaker, session, gender = who
@@ -220,9 +219,9 @@ class KEMDyBase(Corpus):
         for stem in sorted(set(wavs) - labelled):
             skipped.add("audio without an annotation row", stem)
         if not utts and not problems.items:
-            raise CorpusError(f"{self.title_name} root {root}: no labelled segments "
+            raise CorpusError(f"{self.title} root {root}: no labelled segments "
                               f"(annotation/ files read: {len(rows)} row(s))")
-        log.info("%s %s: %d segment(s), %d speaker(s), %d session(s)%s", self.title_name, root, len(utts),
+        log.info("%s %s: %d segment(s), %d speaker(s), %d session(s)%s", self.title, root, len(utts),
                  len({u.speaker for u in utts}), len({u.session for u in utts}),
                  f"; skipped {skipped}" if skipped.counts else "")
         return utts

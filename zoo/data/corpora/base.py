@@ -208,6 +208,20 @@ def walk_files(root: Path, suffixes: tuple[str, ...]) -> list[Path]:
     return sorted(out)
 
 
+def wav_files(folder: Path, skipped: "Skipped") -> list[Path]:
+    """The files directly in ``folder`` that are ``.wav``, sorted; hidden files and folders are
+    ignored, any other file is counted in ``skipped`` as "not a .wav file"."""
+    out = []
+    for p in sorted(folder.iterdir()):
+        if p.name.startswith(".") or not p.is_file():
+            continue
+        if p.suffix.lower() != ".wav":
+            skipped.add("not a .wav file", p)
+            continue
+        out.append(p)
+    return out
+
+
 @dataclass
 class Skipped:
     """Files an adapter passed over on purpose (not problems), counted for the setup log; a reason

@@ -25,7 +25,7 @@ import re
 from collections import Counter
 from pathlib import Path
 
-from zoo.data.corpora.base import Corpus, CorpusInfo, decode_text, find_root
+from zoo.data.corpora.base import Corpus, CorpusInfo, decode_text, find_root, wav_files
 from zoo.data.utterance import Utterance
 from zoo.errors import CorpusError, ProblemLog
 
@@ -111,12 +111,7 @@ class CREMAD(Corpus, name="cremad"):
                 else:
                     votes[stem] = c
         utts, unmatched = [], 0
-        for p in sorted((root / "AudioWAV").iterdir()):
-            if p.name.startswith(".") or not p.is_file():
-                continue
-            if p.suffix.lower() != ".wav":
-                skipped.add("not a .wav file", p.name)
-                continue
+        for p in wav_files(root / "AudioWAV", skipped):
             m = NAME.fullmatch(p.stem)
             emotion = m["emotion"].upper() if m else None
             if m is None or emotion not in EMOTIONS or m["level"].upper() not in LEVELS \

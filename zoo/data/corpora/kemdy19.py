@@ -42,7 +42,6 @@ class KEMDy19(KEMDyBase, name="kemdy19"):
             ``meta["raw_text"]``).
     """
 
-    title_name = "KEMDy19"
     info = CorpusInfo(
         title="KEMDy19", language="Korean", size="20 sessions, improvised dialogues",
         classes="7: " + ", ".join(CLASSES), dimensions="valence, arousal (1-5)",

@@ -38,7 +38,6 @@ class KEMDy20(KEMDyBase, name="kemdy20"):
             models (the raw text is always in ``meta["raw_text"]``).
     """
 
-    title_name = "KEMDy20"
     info = CorpusInfo(
         title="KEMDy20", language="Korean", size="40 sessions, scripted dialogues",
         classes="7: " + ", ".join(CLASSES), dimensions="valence, arousal (1-5)",

@@ -18,7 +18,7 @@ import logging
 import re
 from pathlib import Path
 
-from zoo.data.corpora.base import Corpus, CorpusInfo, decode_text
+from zoo.data.corpora.base import Corpus, CorpusInfo, decode_text, wav_files
 from zoo.data.utterance import Utterance
 from zoo.errors import CorpusError, ProblemLog
 
@@ -117,12 +117,7 @@ class KoreanTTS(Corpus, name="korean_tts"):
         for spk in speakers:
             texts = _texts(spk / "transcript")
             scripts = _texts(spk / "script")
-            for p in sorted((spk / "wav").iterdir()):
-                if p.name.startswith(".") or not p.is_file():
-                    continue
-                if p.suffix.lower() != ".wav":
-                    skipped.add("not a .wav file", p.name)
-                    continue
+            for p in wav_files(spk / "wav", skipped):
                 m = NUMBER.search(p.stem)
                 if m is None:
                     problems.add(p, "no file number in the name (expected e.g. nea00001.wav)")

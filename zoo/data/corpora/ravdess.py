@@ -22,7 +22,7 @@ import logging
 import re
 from pathlib import Path
 
-from zoo.data.corpora.base import Corpus, CorpusInfo, find_root
+from zoo.data.corpora.base import Corpus, CorpusInfo, find_root, wav_files
 from zoo.data.utterance import Utterance
 from zoo.errors import CorpusError, ProblemLog
 
@@ -69,12 +69,7 @@ class RAVDESS(Corpus, name="ravdess"):
         utts = []
         for actor_dir in sorted(d for d in root.iterdir() if d.is_dir() and ACTOR_DIR.fullmatch(d.name)):
             folder_actor = ACTOR_DIR.fullmatch(actor_dir.name).group(1)
-            for p in sorted(actor_dir.iterdir()):
-                if p.name.startswith(".") or not p.is_file():
-                    continue
-                if p.suffix.lower() != ".wav":
-                    skipped.add("not a .wav file", p)
-                    continue
+            for p in wav_files(actor_dir, skipped):
                 m = NAME.fullmatch(p.stem)
                 if m is None:
                     problems.add(p, "not a RAVDESS file name: expected MM-VV-EE-II-SS-RR-AA.wav, "

@@ -20,7 +20,7 @@ import logging
 import re
 from pathlib import Path
 
-from zoo.data.corpora.base import Corpus, CorpusInfo, find_root
+from zoo.data.corpora.base import Corpus, CorpusInfo, find_root, wav_files
 from zoo.data.utterance import Utterance
 from zoo.errors import CorpusError, ProblemLog
 
@@ -80,12 +80,7 @@ class TESS(Corpus, name="tess"):
             fm = FOLDER.fullmatch(folder.name)
             folder_speaker = fm["speaker"].upper()
             folder_emotion = EMOTIONS.get(fm["emotion"].lower())
-            for p in sorted(folder.iterdir()):
-                if p.name.startswith(".") or not p.is_file():
-                    continue
-                if p.suffix.lower() != ".wav":
-                    skipped.add("not a .wav file", p)
-                    continue
+            for p in wav_files(folder, skipped):
                 tokens = p.stem.split("_")
                 emotion = _emotion(tokens)
                 if len(tokens) < 3 or emotion is None:
