@@ -63,3 +63,17 @@ def test_fewer_than_two_corpora_is_an_error(tmp_path):
     spec = cross_corpus.load(spec_file(tmp_path, {"ravdess": str(tmp_path / "r"), "tess": str(tmp_path / "no")}))
     with pytest.raises(ZooUserError, match="at least two corpora whose root exists.*missing: cremad, tess"):
         cross_corpus.run(spec, tmp_path / "out", dry_run=True)
+
+
+def test_a_checkpoint_of_other_classes_is_refused_with_the_label_map_advice():
+    """Tested on a corpus of other classes without a label map: a message, not a shape error."""
+    from zoo.models import AudioCNN
+
+    model = AudioCNN(class_names=["angry", "happy", "sad"], channels=[4], hidden=4)
+    ckpt = {"hyper_parameters": {"class_names": ["angry", "calm", "happy", "sad"]}}
+    with pytest.raises(ZooUserError, match=r"trained on the classes \['angry', 'calm'.*label_map"):
+        model.on_load_checkpoint(ckpt)
+    # same classes in another order would put every weight on the wrong class: refused too
+    with pytest.raises(ZooUserError):
+        model.on_load_checkpoint({"hyper_parameters": {"class_names": ["sad", "happy", "angry"]}})
+    model.on_load_checkpoint({"hyper_parameters": {"class_names": ["angry", "happy", "sad"]}})

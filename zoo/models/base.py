@@ -178,6 +178,17 @@ class EmotionModule(L.LightningModule):
             checkpoint["hyper_parameters"] = hp
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
+        # Lightning calls this before loading the weights: a class mismatch (a checkpoint tested
+        # on another corpus without a label map) is a message here, not a tensor-shape error later
+        saved = (checkpoint.get("hyper_parameters") or {}).get("class_names")
+        if saved is not None and list(saved) != self.class_names:
+            from ..errors import ZooUserError
+
+            raise ZooUserError(
+                f"the checkpoint was trained on the classes {list(saved)}, but the data gives "
+                f"{self.class_names}. To test it on another corpus, put both on one class set: "
+                f"train and test with the same label map (--data.label_map 4class, or a map file "
+                f"whose classes are the checkpoint's; see docs/data.md, 'Label maps')")
         if "zoo_tokenizer" in checkpoint and hasattr(self, "set_tokenizer"):
             from ..data.text import TextTokenizer
 
