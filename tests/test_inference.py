@@ -160,7 +160,7 @@ def test_batch_equals_single_and_any_rate_or_channels(tmp_path, clips, audio_mod
     assert m.predict(tmp_path / "stereo.wav")["probs"] == pytest.approx(batch[0]["probs"], abs=1e-4)
     wav8 = resample(wav, sr, 8000)
     via_array = m.predict(wav8, sample_rate=8000)
-    sf.write(tmp_path / "r8.wav", wav8, 8000)
+    sf.write(tmp_path / "r8.wav", wav8, 8000, subtype="FLOAT")  # the same samples as the array
     assert m.predict(tmp_path / "r8.wav")["probs"] == pytest.approx(via_array["probs"], abs=1e-4)
     assert m.predict(np.stack([wav8, wav8]), sample_rate=8000)["probs"] == pytest.approx(via_array["probs"], abs=1e-5)
 

@@ -129,7 +129,10 @@ class EmotionDataModule(L.LightningDataModule):
         bucketing: Batch clips of similar length together for training (less padding).
         balanced_sampling: Draw training utterances with replacement, each class equally often
             in expectation (an epoch keeps its size); with or instead of ``class_weights``.
-        num_workers: DataLoader worker processes.
+        num_workers: DataLoader worker processes (kept alive across epochs).
+        pin_memory: Page-locked batches for fast host-to-GPU copies; null: on when the trainer
+            runs on CUDA, off otherwise.
+        prefetch_factor: Batches each worker loads ahead (null: PyTorch's default, 2).
         cache_dir: Disk cache of resampled audio; ``auto`` = $ZOO_CACHE_DIR or ~/.cache/zoo/audio;
             null disables it.
         on_error: ``raise`` lists every bad row/file and stops before training; ``skip`` drops
@@ -165,6 +168,8 @@ class EmotionDataModule(L.LightningDataModule):
         bucketing: bool = True,
         balanced_sampling: bool = False,
         num_workers: int = 0,
+        pin_memory: bool | None = None,
+        prefetch_factor: int | None = None,
         cache_dir: str | None = "auto",
         on_error: OnError = "raise",
         validate_audio: bool = True,
@@ -204,6 +209,8 @@ class EmotionDataModule(L.LightningDataModule):
         self.bucketing = bucketing
         self.balanced_sampling = balanced_sampling
         self.num_workers = num_workers
+        self.pin_memory = pin_memory
+        self.prefetch_factor = prefetch_factor
         self.cache_dir = str(default_cache_dir() / "audio") if cache_dir == "auto" else cache_dir
         self.on_error = on_error
         self.validate_audio = validate_audio
@@ -464,8 +471,7 @@ class EmotionDataModule(L.LightningDataModule):
         bs = self.batch_size if train else self.eval_batch_size
         world = getattr(self.trainer, "world_size", 1) if self.trainer is not None else 1
         rank = getattr(self.trainer, "global_rank", 0) if self.trainer is not None else 0
-        common = dict(collate_fn=self._collate(), num_workers=self.num_workers,
-                      persistent_workers=self.num_workers > 0)
+        common = self._loader_options()
         weights = self._balanced_weights(utts) if train and self.balanced_sampling else None
         if self.bucketing and "audio" in self._wanted():
             durations = [self._durations.get(u.id, 0.0) for u in utts]
@@ -477,6 +483,18 @@ class EmotionDataModule(L.LightningDataModule):
             sampler = torch.utils.data.WeightedRandomSampler(weights, len(utts), generator=gen)
             return DataLoader(ds, batch_size=bs, sampler=sampler, **common)
         return DataLoader(ds, batch_size=bs, shuffle=train, generator=gen if train else None, **common)
+
+    def _loader_options(self) -> dict:
+        """DataLoader settings: workers kept alive, pinned memory on CUDA, prefetch."""
+        pin = self.pin_memory
+        if pin is None:
+            acc = getattr(self.trainer, "accelerator", None) if self.trainer is not None else None
+            pin = type(acc).__name__ == "CUDAAccelerator"
+        opts = dict(collate_fn=self._collate(), num_workers=self.num_workers,
+                    persistent_workers=self.num_workers > 0, pin_memory=bool(pin))
+        if self.num_workers > 0 and self.prefetch_factor is not None:
+            opts["prefetch_factor"] = self.prefetch_factor
+        return opts
 
     @staticmethod
     def _balanced_weights(utts: list[Utterance]) -> list[float]:
@@ -502,6 +520,7 @@ class EmotionDataModule(L.LightningDataModule):
     def predict_dataloader(self):
         utts = self.split(self.predict_split)
         durations = [self._durations.get(u.id, 0.0) for u in utts]
+        opts = self._loader_options()
+        opts["persistent_workers"] = False  # predict runs once
         return DataLoader(self._dataset(utts, False), batch_size=self.eval_batch_size,
-                          sampler=LengthSortedSampler(durations), collate_fn=self._collate(),
-                          num_workers=self.num_workers)
+                          sampler=LengthSortedSampler(durations), **opts)
