@@ -21,10 +21,23 @@ def test_records_split_and_dims(tmp_path):
     assert u.dims_scale == (1.0, 7.0) and u.dims["arousal"] == pytest.approx((u.meta["dims_raw"]["arousal"] - 1) / 6)
     assert any(u.speaker is None for u in MSPPodcast(root=str(tmp_path), keep_other=True).load(ProblemLog()))
     assert c.skipped.counts == {"EmoClass O (other)": 3, "EmoClass X (no agreement)": 3,
-                                "Test2 rows (test_set: Test1)": 4, "audio without a label row": 1}
+                                "Test2 rows (test_set: Test1)": 4, "audio without a label row": 1,
+                                "labels_detailed.csv: rater label 'Other' (not one of the 8 classes)": 12 + 2 * 2}
     other = MSPPodcast(root=str(tmp_path), keep_other=True, test_set="Test2").load(ProblemLog())
     assert {"other", "no agreement"} <= {u.label for u in other}
     assert {u.meta["split_set"] for u in other if u.split == "test"} == {"Test2"}
+
+
+def test_rater_labels_become_the_soft_label(tmp_path):
+    """labels_detailed.csv: two raters with the consensus, one Neutral, one Other (left out)."""
+    write_tree(tmp_path)
+    utts = {u.id: u for u in MSPPodcast(root=str(tmp_path)).load(ProblemLog())}
+    angry = utts["MSP-PODCAST_0001_0001"]  # EmoClass A, the first segment
+    assert angry.label == "angry" and angry.soft == pytest.approx({"angry": 2 / 3, "neutral": 1 / 3})
+    neutral = utts["MSP-PODCAST_0002_0003"]  # EmoClass N: all three raters on neutral
+    assert neutral.soft == {"neutral": 1.0}
+    assert utts["MSP-PODCAST_0003_0003"].soft is None  # no rater rows: no soft label
+    assert all(u.soft is None for u in MSPPodcast(root=str(tmp_path), detailed_file=None).load(ProblemLog()))
 
 
 def test_bad_rows_are_named(tmp_path):

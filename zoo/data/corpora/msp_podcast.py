@@ -10,6 +10,12 @@ Layout (the root holds ``Audios/`` and ``Labels/``):
   ``Development``, ``Test1``, ``Test2`` (``Test3`` in later releases) is the official partition
   and the default split (``test_set`` picks the test set; rows of the other test sets are
   skipped and counted); ``SpkrID`` may be ``Unknown`` (no speaker);
+* ``Labels/labels_detailed.csv`` (optional, later releases): one row per rater, ``FileName``,
+  ``EmoClass_Major`` (the rater's primary emotion, spelled out: ``Angry``, ``Sad``, ``Happy``,
+  ``Surprise``, ``Fear``, ``Disgust``, ``Contempt``, ``Neutral``, ``Other``; one-letter codes
+  are accepted too), then secondary emotions and ratings. The raters' primary emotions become
+  the soft label (``label_mode: soft``); votes for Other and unknown spellings are counted
+  and left out of the distribution;
 * ``Transcripts/<name>.txt`` (optional, later releases): the transcript.
 
 Only the standard library is imported.
@@ -32,6 +38,11 @@ CLASSES = {"A": "angry", "S": "sad", "H": "happy", "U": "surprise", "F": "fear",
            "C": "contempt", "N": "neutral", "O": "other", "X": "no agreement"}
 SPLITS = {"train": "train", "development": "val", "validation": "val", "dev": "val"}
 REQUIRED = ("FileName", "EmoClass", "EmoAct", "EmoVal", "EmoDom", "SpkrID", "Split_Set")
+#: a rater's primary emotion in labels_detailed.csv, spelled out (or a one-letter code)
+DETAILED = {"angry": "angry", "anger": "angry", "sad": "sad", "sadness": "sad", "happy": "happy",
+            "happiness": "happy", "surprise": "surprise", "fear": "fear", "disgust": "disgust",
+            "contempt": "contempt", "neutral": "neutral",
+            **{k.lower(): v for k, v in CLASSES.items() if k not in ("O", "X")}}
 
 
 def _looks_like(p: Path) -> bool:
@@ -49,6 +60,8 @@ class MSPPodcast(Corpus, name="msp_podcast"):
             ``Test3``); rows of the other test sets are skipped and counted.
         keep_other: Keep EmoClass O (other) and X (no agreement) as classes ``other`` and
             ``no agreement`` (for dimensional models); dropped and counted by default.
+        detailed_file: The per-rater labels, relative to ``Labels/``, read for soft labels
+            when present; null: none.
     """
 
     dims_scale = (1.0, 7.0)
@@ -62,8 +75,9 @@ class MSPPodcast(Corpus, name="msp_podcast"):
         config="configs/data/msp_podcast.yaml")
 
     def __init__(self, root: str, labels_file: str = "labels_consensus.csv", test_set: str = "Test1",
-                 keep_other: bool = False):
+                 keep_other: bool = False, detailed_file: str | None = "labels_detailed.csv"):
         self.root = root
+        self.detailed_file = detailed_file
         self.labels_file = labels_file
         self.test_set = test_set
         self.keep_other = keep_other
@@ -88,6 +102,7 @@ class MSPPodcast(Corpus, name="msp_podcast"):
         if missing:
             raise CorpusError(f"{labels}: lacks the column(s) {', '.join(missing)} (found: {', '.join(header)})")
         transcripts = root / "Transcripts"
+        soft = self._soft_labels(root, skipped)
         test_set = self.test_set.strip().lower()
         utts, seen, named = [], set(), set()
         for cells in reader:
@@ -146,9 +161,12 @@ class MSPPodcast(Corpus, name="msp_podcast"):
             utts.append(Utterance(
                 id=stem, audio=str(Path(path).resolve()), text=text, label=CLASSES[code],
                 speaker=None if speaker.lower() in ("", "unknown") else speaker, split=split, dims=dims,
-                dims_scale=self.dims_scale,
+                dims_scale=self.dims_scale, soft=soft.get(stem),
                 meta={"gender": cell("Gender") if "gender" in pos else None, "split_set": split_raw,
                       "dims_raw": raw, "csv": str(labels), "row": line}))
+        if soft:
+            log.info("MSP-Podcast: soft labels from %s for %d of %d segment(s)", self.detailed_file,
+                     sum(u.soft is not None for u in utts), len(utts))
         orphans = sorted({Path(n).stem for n in audio} - named)
         for o in orphans:
             skipped.add("audio without a label row", o)
@@ -157,3 +175,33 @@ class MSPPodcast(Corpus, name="msp_podcast"):
         log.info("MSP-Podcast %s: %d segment(s), %d speaker(s)%s", root, len(utts),
                  len({u.speaker for u in utts if u.speaker}), f"; skipped {skipped}" if skipped.counts else "")
         return utts
+
+    def _soft_labels(self, root: Path, skipped) -> dict[str, dict[str, float]]:
+        """Per segment (file stem), the distribution of the raters' primary emotions."""
+        if not self.detailed_file:
+            return {}
+        path = root / "Labels" / self.detailed_file
+        if not path.is_file():
+            return {}
+        text, _ = decode_text(path.read_bytes(), path)
+        reader = csv.reader(io.StringIO(text, newline=""))
+        header = [h.replace("\ufeff", "").strip().lower() for h in next(reader, [])]
+        name_col = header.index("filename") if "filename" in header else None
+        emo_col = next((header.index(c) for c in ("emoclass_major", "emoclass") if c in header), None)
+        if name_col is None or emo_col is None:
+            log.warning("MSP-Podcast %s: no FileName / EmoClass_Major column (found: %s); no soft labels",
+                        path, ", ".join(header))
+            return {}
+        votes: dict[str, dict[str, int]] = {}
+        for cells in reader:
+            if len(cells) <= max(name_col, emo_col) or not cells[name_col].strip():
+                continue
+            stem = Path(cells[name_col].strip()).stem
+            raw = cells[emo_col].strip()
+            label = DETAILED.get(raw.lower())
+            if label is None:
+                skipped.add(f"{self.detailed_file}: rater label {raw!r} (not one of the 8 classes)", stem)
+                continue
+            counts = votes.setdefault(stem, {})
+            counts[label] = counts.get(label, 0) + 1
+        return {stem: {k: n / sum(c.values()) for k, n in c.items()} for stem, c in votes.items()}
