@@ -81,6 +81,18 @@ def print_table(suites: list[Suite]) -> None:
             print(f"   note: {n}")
 
 
+def markdown(suites: list[Suite]) -> str:
+    """The tables as Markdown (docs/performance.md embeds them)."""
+    out = []
+    for s in suites:
+        verdict = {True: "goal met", False: "**goal not met**", None: "not judged"}[s.met]
+        out += [f"### {s.name}: {verdict}", "", f"Goal: {s.goal}.", "", "| measurement | value | unit |",
+                "|---|---:|---|"]
+        out += [f"| {r['what']} | {_fmt(r['value'])} | {r['unit']} |" for r in s.rows]
+        out += [""] + [f"- {n}" for n in s.notes] + [""]
+    return "\n".join(out)
+
+
 def machine() -> dict:
     info = {"platform": platform.platform(), "python": platform.python_version(),
             "cpus": os.cpu_count(), "processor": platform.processor()}
@@ -589,6 +601,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="smaller sizes (a smoke test, ~5 min)")
     ap.add_argument("--scale", type=float, default=1.0, help="multiply every size by this (default 1)")
     ap.add_argument("--json", type=Path, help="write every figure with its unit, the machine and versions")
+    ap.add_argument("--markdown", type=Path, help="also write the tables as Markdown")
     ap.add_argument("--workdir", type=Path, help="where the generated corpora go (default: a temp dir)")
     args = ap.parse_args(argv)
     os.environ.setdefault("WANDB_MODE", "disabled")
@@ -611,6 +624,9 @@ def main(argv: list[str] | None = None) -> int:
                "suites": [s.__dict__ for s in suites]}
         args.json.write_text(json.dumps(doc, indent=1, default=float))
         print(f"\nwrote {args.json}")
+    if args.markdown:
+        args.markdown.write_text(markdown(suites), encoding="utf-8")
+        print(f"wrote {args.markdown}")
     return 0
 
 
