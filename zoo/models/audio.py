@@ -54,7 +54,7 @@ class AudioCNN(EmotionModule):
             self.encoder = CNNLSTMEncoder(n_mels, tuple(channels), hidden, lstm_layers, dropout, norm)
         else:
             self.encoder = ECAPAEncoder(n_mels, channels=channels[-1], embedding=hidden)
-        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(self.encoder.out_dim, self.num_classes))
+        self.head = self.make_head(self.encoder.out_dim, dropout=dropout)
 
     def prepare_stats(self, dm) -> None:
         """Per-speaker log-mel statistics from every utterance of the DataModule (labels unused)."""
@@ -80,6 +80,3 @@ class AudioCNN(EmotionModule):
     @property
     def embed_dim(self) -> int:
         return self.encoder.out_dim
-
-    def forward(self, batch: Batch) -> torch.Tensor:
-        return self.head(self.embed(batch))

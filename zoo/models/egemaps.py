@@ -55,7 +55,7 @@ class EGeMAPSMLP(EmotionModule):
             d = h
         self.mlp = nn.Sequential(*layers)
         self.embed_dim = d
-        self.head = nn.Linear(d, self.num_classes)
+        self.head = self.make_head(d)  # no dropout: the hidden layers have theirs
         # global statistics travel with the checkpoint; initialised = computed from a corpus
         self.register_buffer("feat_mean", torch.zeros(self.in_dim))
         self.register_buffer("feat_std", torch.ones(self.in_dim))
@@ -153,6 +153,3 @@ class EGeMAPSMLP(EmotionModule):
             raise ValueError("EGeMAPSMLP needs Batch.features (eGeMAPS functionals): load the data "
                              "with modalities including 'egemaps' (the default for this model)")
         return self.mlp(self.standardize(batch.features, batch.speakers))
-
-    def forward(self, batch: Batch) -> torch.Tensor:
-        return self.head(self.embed(batch))
