@@ -21,7 +21,7 @@ class EpochSummary(L.Callback):
         keys: Metric suffixes to print, in order.
     """
 
-    def __init__(self, keys: list[str] = ["loss", "WA", "UA", "macro_F1"]):
+    def __init__(self, keys: list[str] = ["loss", "WA", "UA", "macro_F1", "CCC_mean"]):
         self.keys = list(keys)
 
     def _line(self, trainer, stages) -> str:

@@ -155,8 +155,9 @@ class EmotionModule(L.LightningModule):
             self.test_confusion = MulticlassConfusionMatrix(self.num_classes, ignore_index=-1)
         if self.dim_names:
             # dimension metrics hold no persistent state: checkpoints keep their keys
-            self.dim_metrics = torch.nn.ModuleDict(
-                {s: dimension_metrics(self.dim_names) for s in ("train", "val", "test")})
+            self.train_dim_metrics = dimension_metrics(self.dim_names)
+            self.val_dim_metrics = dimension_metrics(self.dim_names)
+            self.test_dim_metrics = dimension_metrics(self.dim_names)
         self._by_corpus: dict[str, list] = {}  # stage -> (preds, labels, corpora) per batch
 
     # -- to be provided by a model family -------------------------------------------------------
@@ -363,7 +364,7 @@ class EmotionModule(L.LightningModule):
         return loss
 
     def _update_dim_metrics(self, stage: str, dims: torch.Tensor, batch: Batch) -> None:
-        mets = self.dim_metrics[stage]
+        mets = getattr(self, f"{stage}_dim_metrics")
         for j, d in enumerate(self.dim_names):
             col = DIMENSIONS.index(d)
             rated = batch.dims_mask[:, col].to(dims.device)

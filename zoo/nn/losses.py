@@ -34,13 +34,15 @@ def focal_loss(logits: torch.Tensor, target: torch.Tensor, weight: torch.Tensor 
 
 
 def ccc(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Lin's concordance correlation coefficient of two 1-D tensors (population moments):
-    ``2 cov / (var_p + var_t + (mean_p - mean_t)^2)``; 1 = identical, 0 = unrelated. The same
-    estimator as torchmetrics' ``concordance_corrcoef`` on one batch, differentiable."""
+    """Lin's concordance correlation coefficient of two 1-D tensors (at least two values):
+    ``2 cov / (var_p + var_t + (mean_p - mean_t)^2)``; 1 = identical, 0 = unrelated. Variances and
+    covariance with ``n - 1``, the estimator of torchmetrics' ``concordance_corrcoef`` (what the
+    metrics report), differentiable."""
     p, t = pred.float(), target.float()
     mp, mt = p.mean(), t.mean()
-    vp, vt = (p - mp).pow(2).mean(), (t - mt).pow(2).mean()
-    cov = ((p - mp) * (t - mt)).mean()
+    n1 = max(p.numel() - 1, 1)
+    vp, vt = (p - mp).pow(2).sum() / n1, (t - mt).pow(2).sum() / n1
+    cov = ((p - mp) * (t - mt)).sum() / n1
     return 2 * cov / (vp + vt + (mp - mt).pow(2)).clamp_min(1e-8)
 
 
