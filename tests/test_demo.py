@@ -47,7 +47,7 @@ def test_page_predicts_what_the_python_api_predicts(server, tmp_path, checkpoint
     path = tmp_path / "speech.wav"
     sf.write(path, wav.astype(np.float32), 16000)
     client = Client(server, verbose=False)
-    probs, label, info = client.predict(handle_file(str(path)), text, checkpoint, api_name="/predict")
+    probs, label, info, _plane = client.predict(handle_file(str(path)), text, checkpoint, api_name="/predict")
     want = zoo.load(checkpoint).predict(str(path), text=text or None)
     assert label == want["label"] == probs["label"]
     got = _confidences(probs)

@@ -182,3 +182,95 @@ def test_a_dimension_only_model_learns_arousal_and_is_chosen_by_mean_ccc(trained
                 (float(r["val/CCC_arousal"]) + float(r["val/CCC_valence"])) / 2, abs=1e-5)
     best = list((trained / "checkpoints").glob("best-*.ckpt"))
     assert len(best) == 1 and "-CCC" in best[0].name
+
+
+# -- inference: predict, infer, cards, demo, export -----------------------------------------------
+def _wav(path, seconds=2.0, f0=180.0, sr=16000):
+    import numpy as np
+    import soundfile as sf
+
+    t = np.arange(int(seconds * sr)) / sr
+    sf.write(path, (0.3 * np.sin(2 * np.pi * f0 * (1 + 0.1 * np.sin(3 * t)) * t)).astype(np.float32), sr)
+    return path
+
+
+def test_predict_infer_and_card_report_the_dimensions(trained, tmp_path, run):
+    import zoo
+    from zoo.inference.commands import _card_meta
+    from zoo.inference.cards import card_markdown
+
+    best = next((trained / "checkpoints").glob("best-*.ckpt"))
+    m = zoo.load(str(best), device="cpu", max_seconds=3.0, window=1.5, hop=1.0)
+    assert m.dims == ["arousal", "valence"] and m.class_names == []
+    files = [_wav(tmp_path / f"{i}.wav", seconds=1.0 + i, f0=150 + 60 * i) for i in range(3)]
+    batch = m.predict_batch(files)
+    for i, f in enumerate(files):
+        one = m.predict(f)
+        assert one["label"] is None and one["probs"] == {}
+        assert one["dims"] == pytest.approx(batch[i]["dims"], abs=1e-5)
+    long = m.predict(_wav(tmp_path / "long.wav", seconds=5.0))  # windowed: dims per window and overall
+    assert "dims" in long and all("dims" in w for w in long["track"])
+    out = tmp_path / "out.csv"
+    r = run("infer", "--model", str(best), *map(str, files), "--out", str(out), "--no-progress")
+    assert r.returncode == 0, r.stderr
+    rows = list(csv.DictReader(open(out, encoding="utf-8")))
+    assert [k for k in rows[0] if k in ("arousal", "valence")] == ["arousal", "valence"]
+    assert float(rows[1]["arousal"]) == pytest.approx(batch[1]["dims"]["arousal"], abs=1e-5)
+    card = card_markdown({**_card_meta(m.module, None, str(best)),
+                          "metrics": {"test/CCC_arousal": 0.8, "test/CCC_mean": 0.5}})
+    assert "## Dimensions" in card and "| 0 | arousal |" in card and "## Labels" not in card
+    assert "| CCC arousal | 0.800 |" in card and "concordance" in card
+
+
+def test_category_and_dimensions_together_in_the_predictor_and_the_plane(tokenizer, tmp_path):
+    from zoo.inference.demo import av_plane
+    from zoo.inference.predictor import Predictor
+
+    module = build("AudioCNN", ["category", "arousal", "valence"], tokenizer)
+    p = Predictor(module, device="cpu")
+    r = p.predict(str(_wav(tmp_path / "a.wav")))
+    assert r["label"] in CLASSES and sum(r["probs"].values()) == pytest.approx(1.0, abs=1e-5)
+    assert set(r["dims"]) == {"arousal", "valence"}
+    fig = av_plane(r["dims"])
+    (x, y), = fig.axes[0].collections[0].get_offsets()
+    assert (x, y) == pytest.approx((r["dims"]["valence"], r["dims"]["arousal"]))
+    assert av_plane(None) is None and av_plane({"dominance": 0.3}) is None
+
+
+@pytest.mark.parametrize("targets", [["category", "arousal"], ["arousal", "valence"]])
+def test_onnx_export_outputs_the_dimensions(tokenizer, tmp_path, targets):
+    import json
+
+    import numpy as np
+    import onnx
+    import onnxruntime as ort
+
+    from zoo.inference.export import export_onnx
+
+    module = build("AudioCNN", targets, tokenizer).eval()
+    path = export_onnx(module, tmp_path / "m.onnx")
+    meta = {p.key: p.value for p in onnx.load(str(path)).metadata_props}
+    dims = [t for t in targets if t != "category"]
+    assert json.loads(meta["dims"]) == dims
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    names = [o.name for o in sess.get_outputs()]
+    assert names == (["logits", "probs"] if "category" in targets else []) + ["dims"]
+    wav = np.asarray(0.1 * np.sin(np.arange(8000) / 7.0), dtype=np.float32)[None]
+    got = dict(zip(names, sess.run(names, {"waveform": wav, "lengths": np.array([8000])})))
+    b = collate([{"id": "a", "label": -1, "audio": torch.from_numpy(wav[0])}])
+    with torch.no_grad():
+        want_logits, want_dims = module.split_outputs(module(b))
+    assert np.abs(got["dims"] - want_dims.numpy()).max() < 1e-4
+    if want_logits is not None:
+        assert np.abs(got["logits"] - want_logits.numpy()).max() < 1e-4
+
+
+def test_hf_export_refuses_dimensions(tmp_path):
+    from zoo.inference.export import export_hf
+    from zoo.models import Wav2Vec2Classifier
+
+    module = Wav2Vec2Classifier(class_names=CLASSES, targets=["category", "arousal"], pretrained=None,
+                                hidden_size=32, num_layers=2, num_heads=2, intermediate_size=64,
+                                conv_dim=[16] * 7)
+    with pytest.raises(ZooUserError, match="dimensions"):
+        export_hf(module, tmp_path / "hf")

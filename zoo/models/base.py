@@ -178,6 +178,12 @@ class EmotionModule(L.LightningModule):
         """(class logits, dimension predictions) of ``forward``'s outputs; None for a target the
         model does not have."""
         c = self.num_logits
+        if outputs.shape[-1] != c + len(self.dim_names):  # a family whose head ignores targets
+            from ..errors import ZooUserError
+
+            raise ZooUserError(f"{type(self).__name__} gives {outputs.shape[-1]} outputs, but targets "
+                               f"{self.targets} need {c + len(self.dim_names)}: build its head with "
+                               "make_head (this family does not support these targets yet)")
         return (outputs[:, :c] if c else None), (outputs[:, c:] if self.dim_names else None)
 
     @property
