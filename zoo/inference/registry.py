@@ -25,7 +25,7 @@ log = logging.getLogger("zoo")
 #: the registry shipped with the repository (``checkpoints/`` beside ``zoo/``)
 DEFAULT_REGISTRY = Path(__file__).resolve().parents[2] / "checkpoints" / "registry.yaml"
 
-REQUIRED = ("name", "model", "sha256", "size")
+REQUIRED = ("name", "model", "class_names", "sha256", "size")  # class_names or dims
 
 
 def registry_path(path: str | os.PathLike | None = None) -> Path:
@@ -151,9 +151,8 @@ class Registry:
             where = f"{p}: entry {i + 1}" + (f" ({row.get('name')})" if isinstance(row, dict) else "")
             if not isinstance(row, dict):
                 raise ZooUserError(f"{where}: expected a mapping")
-            missing = [k for k in REQUIRED if not row.get(k)]
-            if not (row.get("class_names") or row.get("dims")):
-                missing.append("class_names (or dims, for a dimension-only model)")
+            # a dimension-only model lists dims instead of class_names
+            missing = [k for k in REQUIRED if not row.get(k) and not (k == "class_names" and row.get("dims"))]
             if missing:
                 raise ZooUserError(f"{where}: missing {', '.join(missing)}")
             row.setdefault("class_names", [])
