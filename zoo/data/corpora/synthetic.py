@@ -34,6 +34,7 @@ class Synthetic(AIHub, name="synthetic"):
     info = CorpusInfo(
         title="synthetic Korean corpus", language="Korean (synthesised)",
         size="any (default 400 utterances, 12 speakers)", classes="7: " + ", ".join(AIHUB_EMOTIONS),
+        dimensions="arousal, valence ([0, 1]; arousal from the rendered prosody)",
         speakers="not named (conversations, as AI Hub)",
         protocol="group split by conversation", source="generated: python -m zoo synth",
         config="configs/data/synthetic.yaml")
