@@ -307,12 +307,14 @@ def main_checkpoints(argv: Sequence[str] | None = None) -> None:
         print(json.dumps([{k: (str(v) if isinstance(v, Path) else v) for k, v in vars(e).items() if k != "base"}
                           for e in reg.entries.values()], ensure_ascii=False, indent=2))
         return
-    head = ["name", "model", "corpus", "classes", "WA", "UA", "F1", "size", "source"]
+    head = ["name", "model", "corpus", "classes", "WA", "UA", "F1", "CCC", "size", "source"]
     rows = []
     for e in reg.entries.values():
         m = e.metrics
-        rows.append([e.name, e.model.rsplit(".", 1)[-1], e.corpus.split(" (")[0], str(len(e.class_names)),
-                     *(f"{m[k]:.3f}" if k in m else "-" for k in ("test/WA", "test/UA", "test/macro_F1")),
+        rows.append([e.name, e.model.rsplit(".", 1)[-1], e.corpus.split(" (")[0],
+                     str(len(e.class_names)) if e.class_names else "-",
+                     *(f"{m[k]:.3f}" if k in m else "-" for k in ("test/WA", "test/UA", "test/macro_F1",
+                                                                  "test/CCC_mean")),
                      f"{e.size / 1e6:.1f} MB", "file" if e.file and e.local_path.is_file() else (e.url or "missing")])
         if a.verify and e.local_path is not None and e.local_path.is_file():
             verify(e.local_path, e.sha256, e.name)

@@ -1,8 +1,8 @@
 """``zoo.load(name_or_path).predict(...)``: a trained zoo model applied to audio files or arrays.
 
-The Predictor builds the same items the DataModule builds (mono waveform at the model's rate,
-eGeMAPS functionals, token ids from the checkpoint's own tokenizer) and collates them with the
-same ``collate``, so a prediction here equals the one ``python -m zoo predict`` makes, and a
+The Predictor builds its items with the DataModule's item builder (``zoo.data.batch.make_item``:
+mono waveform at the model's rate, eGeMAPS functionals, token ids from the checkpoint's own
+tokenizer) and collates them with the same ``collate``, so a prediction here equals the one ``python -m zoo predict`` makes, and a
 batched prediction equals single ones (the models mask padding; tests check both).
 
 Long audio is cut into windows (``window`` seconds every ``hop`` seconds) and run a batch of
@@ -118,21 +118,19 @@ class Predictor:
         return resample(wav, sr, self.sample_rate).astype(np.float32, copy=False)
 
     def _item(self, key: str, wav: np.ndarray | None, text: str | None) -> dict:
-        item: dict[str, Any] = {"id": key, "label": -1, "speaker": None}
-        if "audio" in self.inputs:
-            item["audio"] = torch.from_numpy(np.ascontiguousarray(wav))
+        """The item EmotionDataset builds for the same clip (one builder: ``make_item``)."""
+        from ..data.batch import make_item
+
+        features = None
         if "egemaps" in self.inputs:
             if self._egemaps is None:
                 from ..data.features import EGeMAPS
 
                 self._egemaps = EGeMAPS(cache_dir=None)
-            item["features"] = torch.tensor(self._egemaps.compute_signal(wav, self.sample_rate))
-        if self.uses_text:
-            item["text"] = text or ""
-            tok = getattr(self.module, "tokenizer", None)
-            if tok is not None:
-                item["input_ids"] = tok.encode(item["text"])
-        return item
+            features = torch.tensor(self._egemaps.compute_signal(wav, self.sample_rate))
+        audio = torch.from_numpy(np.ascontiguousarray(wav)) if "audio" in self.inputs else None
+        return make_item(key, audio=audio, features=features, text=text, with_text=self.uses_text,
+                         tokenizer=getattr(self.module, "tokenizer", None))
 
     def _check_text(self, texts: Sequence[str | None], names: Sequence[str]) -> None:
         if not self.needs_text:

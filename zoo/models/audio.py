@@ -56,15 +56,15 @@ class AudioCNN(EmotionModule):
             self.encoder = ECAPAEncoder(n_mels, channels=channels[-1], embedding=hidden)
         self.head = self.make_head(self.encoder.out_dim, dropout=dropout)
 
-    def prepare_stats(self, dm) -> None:
-        """Per-speaker log-mel statistics from every utterance of the DataModule (labels unused)."""
+    def prepare_stats(self, data) -> None:
+        """Per-speaker log-mel statistics from every utterance of the data (labels unused)."""
         if self.features.normalize != "speaker" or self.features.speaker_stats:
             return
         from ..data.audio import AudioLoader
 
-        load = AudioLoader(dm.sample_rate, dm.cache_dir)
+        load = AudioLoader(data.sample_rate, data.cache_dir)
         clips: dict[str, list[torch.Tensor]] = {}
-        for u in dm.split("all"):
+        for u in data.split("all"):
             if u.speaker:
                 clips.setdefault(u.speaker, []).append(torch.from_numpy(load(u.audio)))
         self.features.set_speaker_stats(clips)

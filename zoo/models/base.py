@@ -193,14 +193,24 @@ class EmotionModule(L.LightningModule):
         return "val/UA" if self.predicts_categories else "val/CCC_mean"
 
     # -- corpus statistics and checkpoint extras -------------------------------------------------
-    def prepare_stats(self, datamodule) -> None:
-        """Corpus statistics the model needs before a stage (e.g. per-speaker normalisation);
-        called with the DataModule at the start of fit, validate, test and predict."""
+    def prepare_stats(self, data) -> None:
+        """Corpus statistics the model needs before a stage (e.g. per-speaker normalisation),
+        pulled from ``data``, the DataModule's read-only :class:`~zoo.data.datamodule.DataView`
+        (``split(name)``, ``sample_rate``, ``cache_dir``); called at the start of fit, validate,
+        test and predict."""
+
+    def data_view(self):
+        """The trainer's DataModule as a read-only ``DataView``, or None (no trainer, or a
+        DataModule that is not the zoo's). Data flows one way: the model reads it, the DataModule
+        never calls the model."""
+        trainer = self._trainer
+        dm = getattr(trainer, "datamodule", None) if trainer is not None else None
+        return dm.view() if dm is not None and hasattr(dm, "view") else None
 
     def _stats_hook(self) -> None:
-        dm = getattr(self.trainer, "datamodule", None)
-        if dm is not None and hasattr(dm, "split"):
-            self.prepare_stats(dm)
+        view = self.data_view()
+        if view is not None:
+            self.prepare_stats(view)
 
     def frozen_modules(self) -> list[torch.nn.Module]:
         """Parts the model keeps fixed (frozen encoders): they stay in eval mode while it trains,
@@ -257,6 +267,12 @@ class EmotionModule(L.LightningModule):
 
     # -- training logic, once --------------------------------------------------------------------
     def setup(self, stage: str) -> None:
+        view = self.data_view()
+        if view is not None and "text" in self.inputs and hasattr(self, "prepare_tokenizer"):
+            # e.g. a from-scratch text model trains its sentencepiece vocabulary on the training
+            # transcripts (never on val/test: that would leak their words into the vocabulary);
+            # Lightning runs this after the DataModule's setup and before it builds its loaders
+            self.prepare_tokenizer(view.texts("train"))
         if stage == "fit" and self.mixup_alpha > 0 and (type(self).embed is EmotionModule.embed
                                                         or not hasattr(self, "head")):
             from ..errors import ZooUserError
@@ -264,30 +280,30 @@ class EmotionModule(L.LightningModule):
             raise ZooUserError(f"mixup_alpha: {type(self).__name__} has no embed/head to mix between")
         if stage == "fit" and getattr(self, "wave_augment", None) is not None:
             self.wave_augment.check()  # a noise folder without audio fails now, not mid-epoch
-        if self.dim_names:
-            self._check_dims_in_data()
+        if self.dim_names and view is not None:
+            self._check_dims_in_data(view)
         if self.class_weights == "balanced":
-            dm = self.trainer.datamodule if self.trainer is not None else None
-            counts = torch.tensor(dm.train_class_counts, dtype=torch.float)
+            if view is None:
+                from ..errors import ZooUserError
+
+                raise ZooUserError("class_weights: balanced needs the training split's class counts: "
+                                   "train through the zoo's DataModule (or give one weight per class)")
+            counts = torch.tensor(view.train_class_counts, dtype=torch.float)
             w = counts.sum() / (len(counts) * counts.clamp(min=1))
             self.loss_weight = w.to(self.device)
         elif isinstance(self.class_weights, (list, tuple)):
             self.loss_weight = torch.tensor(self.class_weights, dtype=torch.float, device=self.device)
 
-    def _check_dims_in_data(self) -> None:
+    def _check_dims_in_data(self, view) -> None:
         """Each dimension of ``targets`` must be rated somewhere in the data, or its loss would be
         silently 0 and its metrics NaN."""
         from ..errors import ZooUserError
 
-        dm = self.trainer.datamodule if self._trainer is not None else None
-        if dm is None or not hasattr(dm, "utterances"):
-            return
-        utts = dm.utterances()
+        utts = view.split("all")
         missing = [d for d in self.dim_names if not any(d in u.dims for u in utts)]
         if missing:
-            name = getattr(dm, "corpus_name", type(dm).__name__)
             raise ZooUserError(
-                f"model.targets lists {', '.join(missing)}, but no utterance of {name} has "
+                f"model.targets lists {', '.join(missing)}, but no utterance of the corpus has "
                 f"{'that rating' if len(missing) == 1 else 'those ratings'} (a corpus with dimensions, or "
                 f"manifest columns arousal,valence,dominance in [0, 1]); drop them from targets")
 

@@ -127,9 +127,9 @@ class LateFusion(TextBranchMixin, EmotionModule):
     def frozen_modules(self) -> list[nn.Module]:
         return [self.audio, self.text] if self.freeze_encoders else []
 
-    def prepare_stats(self, dm) -> None:
-        self.audio.prepare_stats(dm)
-        self.text.prepare_stats(dm)
+    def prepare_stats(self, data) -> None:
+        self.audio.prepare_stats(data)
+        self.text.prepare_stats(data)
 
     @staticmethod
     def has_text(batch: Batch) -> torch.Tensor:

@@ -100,7 +100,8 @@ class TextBERT(EmotionModule):
 
     # -- tokenizer (the DataModule tokenizes in its workers with it) ----------------------------
     def prepare_tokenizer(self, texts: list[str]) -> None:
-        """Called by the DataModule at setup with the training transcripts."""
+        """Called at setup with the training transcripts (the base class pulls them from the
+        DataModule's read-only view)."""
         self._train_texts = list(texts)
         if self.tokenizer is None:
             from ..data.text import train_tokenizer

@@ -110,8 +110,9 @@ class TextTfidf(EmotionModule):
         return self.features.tokenizer
 
     def prepare_tokenizer(self, texts: list[str]) -> None:
-        """Called by the DataModule at setup with the training transcripts: fits the vocabulary
-        and IDF once (a model loaded from a checkpoint keeps its own)."""
+        """Called at setup with the training transcripts (pulled by the base class from the
+        DataModule's read-only view): fits the vocabulary and IDF once (a model loaded from a
+        checkpoint keeps its own)."""
         if not self.features.fitted:
             self.features.fit(texts)
             log.info("TF-IDF vocabulary: %d character %d-%d-grams from %d training transcripts",
