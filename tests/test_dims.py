@@ -217,9 +217,9 @@ def test_predict_infer_and_card_report_the_dimensions(trained, tmp_path, run):
     assert [k for k in rows[0] if k in ("arousal", "valence")] == ["arousal", "valence"]
     assert float(rows[1]["arousal"]) == pytest.approx(batch[1]["dims"]["arousal"], abs=1e-5)
     card = card_markdown({**_card_meta(m.module, None, str(best)),
-                          "metrics": {"test/CCC_arousal": 0.8, "test/CCC_mean": 0.5}})
+                          "metrics": {"test/CCC_arousal": 0.8, "test/CCC_mean": 0.5, "test/MAE_arousal": 0.1}})
     assert "## Dimensions" in card and "| 0 | arousal |" in card and "## Labels" not in card
-    assert "| CCC arousal | 0.800 |" in card and "concordance" in card
+    assert "| CCC arousal | 0.800 |" in card and "| MAE arousal | 0.100 |" in card and "concordance" in card
 
 
 def test_category_and_dimensions_together_in_the_predictor_and_the_plane(tokenizer, tmp_path):

@@ -46,8 +46,9 @@ def card_markdown(meta: dict[str, Any]) -> str:
                         "macro-F1 is the mean of per-class F1 scores.")
         if any(k.startswith("test/CCC_") for k in metrics):
             said.append("CCC is Lin's concordance correlation coefficient between predicted and rated "
-                        "dimension (1 = perfect agreement, 0 = none); MAE is the mean absolute error on "
-                        "the [0, 1] scale.")
+                        "dimension (1 = perfect agreement, 0 = none)"
+                        + ("; MAE is the mean absolute error on the [0, 1] scale." if any(
+                            k.startswith("test/MAE_") for k in metrics) else "."))
         lines += ["## Test metrics", "", " ".join(said), "", "| metric | value |", "|---|---|"]
         lines += [f"| {metric_name(k)} | {v:.3f} |" for k, v in metrics.items()]
         lines.append("")

@@ -61,7 +61,7 @@ def dimension_metrics(dims: Sequence[str]) -> torch.nn.ModuleDict:
     total = None
     for d in dims:
         total = out[f"CCC_{d}"] if total is None else total + out[f"CCC_{d}"]
-    out["CCC_mean"] = total / len(dims) if len(dims) > 1 else total
+    out["CCC_mean"] = total / len(dims)  # a CompositionalMetric: computed from the children's states
     return torch.nn.ModuleDict(out)
 
 
