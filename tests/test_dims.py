@@ -274,3 +274,14 @@ def test_hf_export_refuses_dimensions(tmp_path):
                                 conv_dim=[16] * 7)
     with pytest.raises(ZooUserError, match="dimensions"):
         export_hf(module, tmp_path / "hf")
+
+
+def test_predict_command_writes_the_dimensions(trained, tmp_path, run):
+    best = next((trained / "checkpoints").glob("best-*.ckpt"))
+    out = tmp_path / "pred.csv"
+    r = run("predict", "--config", str(trained / "config.yaml"), "--ckpt_path", str(best),
+            "--predictions.path", str(out), "--trainer.enable_progress_bar", "false")
+    assert r.returncode == 0, r.stderr
+    rows = list(csv.DictReader(open(out, encoding="utf-8")))
+    assert rows and set(rows[0]) == {"id", "label", "true_label", "arousal", "valence"}
+    assert all(r["label"] == "" and 0 <= float(r["arousal"]) <= 1.5 for r in rows)
