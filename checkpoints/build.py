@@ -5,9 +5,10 @@
 
 Each recipe is one `python -m zoo fit ... --test_after_fit true` on the embedded synthetic corpus
 (configs/data/synthetic.yaml: 600 utterances, seed 0, conversations never cross splits). The best
-checkpoint by val/UA is slimmed (optimizer state and loop state dropped: it is for inference),
-copied here as <name>.ckpt, and registered in registry.yaml with its test WA / UA / macro-F1 read
-from the run's metrics.csv, its size, sha256 and the exact command; a model card is written to
+checkpoint by val/UA (val/CCC_mean for a dimension-only model) is slimmed (optimizer state and
+loop state dropped: it is for inference), copied here as <name>.ckpt, and registered in
+registry.yaml with its test WA / UA / macro-F1 (CCC per dimension and their mean) read from the
+run's metrics.csv, its size, sha256 and the exact command; a model card is written to
 cards/<name>.md.
 """
 from __future__ import annotations
@@ -66,13 +67,21 @@ RECIPES: list[dict] = [
     dict(name="egemaps-synth",
          description="eGeMAPS v02 functionals (openSMILE) -> MLP, globally standardised: audio only.",
          args=["--config", "configs/model/egemaps_mlp.yaml", "--trainer.max_epochs", "40"]),
+    dict(name="audio-cnn-dims-synth",
+         description="Log-mel CNN (AudioCNN) predicting arousal and valence (targets: [arousal, valence], "
+                     "1 - CCC loss each) from audio, trained on the synthetic corpus's dimensional ratings.",
+         args=["--config", "configs/model/audio_cnn.yaml", "--model.init_args.channels", "[16, 32, 32]",
+               "--model.init_args.hidden", "32", "--model.init_args.targets", "[arousal, valence]",
+               "--model.init_args.optimizer.init_args.lr", "0.003", "--trainer.max_epochs", "10"]),
 ]
 
 
-def _metrics(run_dir: Path) -> dict[str, float]:
+def _metrics(run_dir: Path, model) -> dict[str, float]:
     rows = list(csv.DictReader(open(run_dir / "metrics.csv", encoding="utf-8")))
     out = {}
-    for key in ("test/WA", "test/UA", "test/macro_F1"):
+    keys = ("test/WA", "test/UA", "test/macro_F1") if model.predicts_categories else ()
+    keys += tuple(f"test/CCC_{d}" for d in model.dim_names) + (("test/CCC_mean",) if model.dim_names else ())
+    for key in keys:
         vals = [r[key] for r in rows if r.get(key)]
         if not vals:
             raise SystemExit(f"{run_dir}/metrics.csv has no {key}: did the test stage run?")
@@ -118,12 +127,14 @@ def build(recipe: dict, runs: Path) -> dict:
         "description": recipe["description"],
         "inputs": list(model.inputs),
         "sample_rate": int(model.sample_rate),
-        "class_names": list(model.class_names),
+        "class_names": list(model.class_names) if model.predicts_categories else [],
+        **({"dims": list(model.dim_names)} if model.dim_names else {}),
         "config": spec["init_args"],
         "corpus": "synthetic Korean corpus (python -m zoo synth; configs/data/synthetic.yaml: 600 utterances, "
                   "corpus_seed 0)",
-        "split": "group split by conversation, seed 0: 65% train / 15% val / 20% test; best epoch by val/UA",
-        "metrics": _metrics(run_dir),
+        "split": "group split by conversation, seed 0: 65% train / 15% val / 20% test; best epoch by "
+                 + model.monitor,
+        "metrics": _metrics(run_dir, model),
         "params": sum(p.numel() for p in model.parameters()),
         "file": dst.name,
         "size": dst.stat().st_size,

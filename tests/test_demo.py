@@ -47,7 +47,7 @@ def test_page_predicts_what_the_python_api_predicts(server, tmp_path, checkpoint
     path = tmp_path / "speech.wav"
     sf.write(path, wav.astype(np.float32), 16000)
     client = Client(server, verbose=False)
-    probs, label, info = client.predict(handle_file(str(path)), text, checkpoint, api_name="/predict")
+    probs, label, info, _plane = client.predict(handle_file(str(path)), text, checkpoint, api_name="/predict")
     want = zoo.load(checkpoint).predict(str(path), text=text or None)
     assert label == want["label"] == probs["label"]
     got = _confidences(probs)
@@ -62,3 +62,17 @@ def test_page_refuses_a_text_model_without_text(server, tmp_path):
     client = Client(server, verbose=False)
     with pytest.raises(Exception, match="transcript"):
         client.predict(None, "", "text-bert-synth", api_name="/predict")
+
+
+def test_page_draws_a_dimensional_model_on_the_arousal_valence_plane(server, tmp_path):
+    from gradio_client import Client, handle_file
+
+    t = np.arange(int(2.0 * 16000)) / 16000
+    path = tmp_path / "speech.wav"
+    sf.write(path, (0.3 * np.sin(2 * np.pi * 200 * t)).astype(np.float32), 16000)
+    client = Client(server, verbose=False)
+    _probs, label, info, plane = client.predict(handle_file(str(path)), "", "audio-cnn-dims-synth",
+                                                api_name="/predict")
+    want = zoo.load("audio-cnn-dims-synth").predict(str(path))
+    assert label == ", ".join(f"{d} {v:.2f}" for d, v in want["dims"].items())
+    assert plane and "predicts arousal, valence" in info

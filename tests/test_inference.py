@@ -46,13 +46,17 @@ def test_registry_ships_one_verified_checkpoint_per_family():
         assert sha256_of(e.local_path) == e.sha256, f"{e.name}: file does not match the registry"
         assert e.local_path.stat().st_size == e.size
         assert e.size < 8e6, f"{e.name} is {e.size / 1e6:.1f} MB: shipped checkpoints stay small"
-        assert set(e.metrics) == {"test/WA", "test/UA", "test/macro_F1"}
-        assert all(0 <= v <= 1 for v in e.metrics.values())
+        want = {"test/WA", "test/UA", "test/macro_F1"} if e.class_names else set()
+        if e.dims:  # a model with dimensional targets: CCC per dimension and their mean
+            want |= {f"test/CCC_{d}" for d in e.dims} | {"test/CCC_mean"}
+        assert want and set(e.metrics) == want
+        assert all(-1 <= v <= 1 for v in e.metrics.values())
         assert e.corpus and e.split and e.license and e.intended_use and e.command
         card = e.card_path.read_text(encoding="utf-8")
-        for c in e.class_names:
+        for c in [*e.class_names, *e.dims]:
             assert f"| {c} |" in card
-        assert f"{e.metrics['test/UA']:.3f}" in card
+        key = "test/UA" if e.class_names else "test/CCC_mean"
+        assert f"{e.metrics[key]:.3f}" in card
         families.add(e.model.rsplit(".", 1)[-1])
     assert families == FAMILIES
 
@@ -62,15 +66,19 @@ def test_every_checkpoint_loads_and_predicts(name, clips):
     e = REG.get(name)
     m = zoo.load(name)
     assert type(m.module).__name__ == e.model.rsplit(".", 1)[-1]
-    assert m.class_names == e.class_names and list(m.inputs) == e.inputs
+    assert m.class_names == e.class_names and list(m.inputs) == e.inputs and m.dims == e.dims
     assert sum(p.numel() for p in m.module.parameters()) == e.params
-    assert e.metrics["test/UA"] > 1 / len(e.class_names)  # each family learned something
+    if e.class_names:
+        assert e.metrics["test/UA"] > 1 / len(e.class_names)  # each family learned something
+    if e.dims:
+        assert e.metrics["test/CCC_mean"] > 0.2
     files = [c[0] for c in clips] if m.uses_audio else [None] * len(clips)
     texts = [c[1] for c in clips] if m.uses_text else None
     batch = m.predict_batch(files, texts)
     for i in (0, 3):
         one = m.predict(files[i], text=texts[i] if texts else None)
         assert one["label"] == batch[i]["label"] and one["probs"] == pytest.approx(batch[i]["probs"], abs=1e-5)
+        assert one.get("dims", {}) == pytest.approx(batch[i].get("dims", {}), abs=1e-5)
 
 
 def test_load_by_name_and_by_path_agree(clips, audio_model):

@@ -21,7 +21,7 @@ class EpochSummary(L.Callback):
         keys: Metric suffixes to print, in order.
     """
 
-    def __init__(self, keys: list[str] = ["loss", "WA", "UA", "macro_F1"]):
+    def __init__(self, keys: list[str] = ["loss", "WA", "UA", "macro_F1", "CCC_mean"]):
         self.keys = list(keys)
 
     def _line(self, trainer, stages) -> str:
@@ -82,7 +82,8 @@ class EarlyStopping(_LightningEarlyStopping):
 
 class PredictionWriter(BasePredictionWriter):
     """Write ``predict``'s output to a file: one row per utterance with its id, the predicted
-    label, the true label (when the corpus has one) and every class probability.
+    label, the true label (when the corpus has one) and every class probability, and for a model
+    with dimensional targets its predicted dimensions (a ``dims`` object; in CSV one column each).
 
     Args:
         path: Output file; ``.jsonl`` or ``.csv`` by its suffix (the formats of ``python -m zoo
@@ -101,23 +102,28 @@ class PredictionWriter(BasePredictionWriter):
         if trainer.world_size > 1:  # each rank would write its share over the same file
             log.warning("predictions are written by single-device runs only; returned, not written")
             return
-        names = list(pl_module.class_names)
+        names = list(pl_module.class_names) if getattr(pl_module, "predicts_categories", True) else []
+        dims = list(getattr(pl_module, "dim_names", []))
         batches = predictions[0] if predictions and isinstance(predictions[0], list) else predictions
         rows = []
         for out in batches:
             for i, uid in enumerate(out["ids"]):
                 true = int(out["labels"][i])
-                rows.append({"id": uid, "label": names[int(out["preds"][i])],
-                             "true_label": names[true] if true >= 0 else None,
-                             "probs": {c: round(float(p), 6) for c, p in zip(names, out["probs"][i])}})
+                row = {"id": uid, "label": names[int(out["preds"][i])] if names else None,
+                       "true_label": pl_module.class_names[true] if true >= 0 and pl_module.class_names else None,
+                       "probs": {c: round(float(p), 6) for c, p in zip(names, out["probs"][i])}}
+                if dims:
+                    row["dims"] = {d: round(float(v), 6) for d, v in zip(dims, out["dims"][i])}
+                rows.append(row)
         path = Path(self.path) if self.path else Path(trainer.log_dir or trainer.default_root_dir) / "predictions.jsonl"
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(path, "w", encoding="utf-8", newline="") as f:
             if path.suffix == ".csv":
                 w = csv.writer(f)
-                w.writerow(["id", "label", "true_label", *[f"prob_{c}" for c in names]])  # as `infer`
+                w.writerow(["id", "label", "true_label", *[f"prob_{c}" for c in names], *dims])  # as `infer`
                 for r in rows:
-                    w.writerow([r["id"], r["label"], r["true_label"] or "", *r["probs"].values()])
+                    w.writerow([r["id"], r["label"] or "", r["true_label"] or "", *r["probs"].values(),
+                                *r.get("dims", {}).values()])
             else:
                 for r in rows:
                     f.write(json.dumps(r, ensure_ascii=False) + "\n")
@@ -147,6 +153,10 @@ def print_run_summary(trainer, config_path: str | None = None, data_root_key: st
         cm = run / "confusion_matrix_test.png"
         if cm.exists():
             lines.append(f"  confusion matrix: {cm} (and .csv)")
+    dims = [k[len("test/CCC_"):] for k in m if k.startswith("test/CCC_") and k != "test/CCC_mean"]
+    if dims:
+        lines.append("  test: " + "  ".join(f"CCC_{d} {float(m[f'test/CCC_{d}']):.3f}" for d in dims)
+                     + (f"  CCC_mean {float(m['test/CCC_mean']):.3f}" if "test/CCC_mean" in m else ""))
     if (run / "metrics.csv").exists():
         lines.append(f"  per-epoch metrics: {run / 'metrics.csv'}")
     lines += ["next:",

@@ -151,6 +151,9 @@ def build_cli(args: list[str] | None = None, run: bool = True):
                     "trainer.max_epochs is not set: training for %d epochs (set --trainer.max_epochs N, or "
                     "stop when val/UA stalls with --early_stopping.enabled true)", t.max_epochs)
 
+        def before_fit(self):
+            cli_support.adapt_monitors(self.trainer, self.model)
+
         def instantiate_trainer(self, **kwargs):
             sub = self.subcommand
             trainer_cfg = self._get(self.config_init, "trainer", default={})

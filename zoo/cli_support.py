@@ -304,3 +304,21 @@ def one_folder_loggers(logger, root_dir: str):
             run_dir.mkdir(parents=True, exist_ok=True)
             lg._save_dir = lg._wandb_init["dir"] = str(run_dir)  # wandb reads it at its first log
     return loggers if len(loggers) > 1 else loggers[0]
+
+
+def adapt_monitors(trainer, model) -> None:
+    """A dimension-only model has no val/UA: the best checkpoint and early stopping watch what the
+    model names instead (``model.monitor``: val/CCC_mean), when they were left on val/UA."""
+    want = getattr(model, "monitor", "val/UA")
+    if want == "val/UA":
+        return
+    from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+
+    for cb in trainer.callbacks:
+        if isinstance(cb, (ModelCheckpoint, EarlyStopping)) and cb.monitor == "val/UA":
+            cb.monitor = want  # both stay mode max: a higher CCC is better, as a higher UA
+            if isinstance(cb, ModelCheckpoint) and cb.filename and "val/UA" in cb.filename:
+                cb.filename = cb.filename.replace("-UA{val/UA", "-CCC{" + want).replace("{val/UA", "{" + want)
+            logging.getLogger("zoo").info(
+                "%s: the model predicts no categories (targets: %s), so it monitors %s instead of val/UA",
+                type(cb).__name__, ", ".join(model.targets), want)

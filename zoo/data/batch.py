@@ -46,6 +46,32 @@ class Batch:
             if isinstance(getattr(self, f.name), torch.Tensor)})
 
 
+def make_item(uid: str, label: int = -1, *, speaker: str | None = None, audio: torch.Tensor | None = None,
+              features: torch.Tensor | None = None, text: str | None = None, with_text: bool = False,
+              tokenizer=None, soft: torch.Tensor | None = None, dims: torch.Tensor | None = None,
+              corpus: str | None = None) -> dict:
+    """One item as :func:`collate` takes it. The one place that decides an item's keys, for
+    training (``EmotionDataset``) and inference (``Predictor``) alike: what a model sees from a
+    file is the same in both. ``with_text``: the model reads the transcript (``text``, "" when
+    missing, and its token ids when a ``tokenizer`` is given)."""
+    item: dict = {"id": uid, "label": label, "speaker": speaker}
+    if corpus is not None:
+        item["corpus"] = corpus
+    if soft is not None:
+        item["soft"] = soft
+    if dims is not None:
+        item["dims"] = dims
+    if audio is not None:
+        item["audio"] = audio
+    if features is not None:
+        item["features"] = features
+    if with_text:
+        item["text"] = text or ""
+        if tokenizer is not None:
+            item["input_ids"] = tokenizer.encode(item["text"])
+    return item
+
+
 def collate(items: Sequence[dict | None], pad_id: int = 0) -> Batch | None:
     """Pad waveforms and token ids, stack labels; items that failed to load (None) are dropped.
 

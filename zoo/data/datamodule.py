@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from dataclasses import dataclass
 import math
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -20,7 +21,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from ..errors import CorpusError, OnError, ProblemLog, ZooUserError
 from .audio import AudioLoader, audio_exists, audio_info, default_cache_dir, file_digest
-from .batch import BucketBatchSampler, LengthSortedSampler, collate
+from .batch import BucketBatchSampler, LengthSortedSampler, collate, make_item
 from .corpora.base import Corpus
 from .labels import apply_label_policy, meets_agreement, soft_label
 from .splits import SplitOptions, assign_splits, leakage_report
@@ -62,14 +63,11 @@ class EmotionDataset(Dataset):
 
     def __getitem__(self, i: int) -> dict | None:
         u = self.utts[i]
-        item: dict = {"id": u.id, "label": self.index.get(u.label, -1), "speaker": u.speaker}
-        if "corpus" in u.meta:  # a multi-corpus corpus: per-corpus metrics
-            item["corpus"] = u.meta["corpus"]
+        soft = dims = wav = features = None
         if self.soft:
-            item["soft"] = torch.tensor(soft_label(u, self.class_names, ignore_unknown=True),
-                                        dtype=torch.float32)
+            soft = torch.tensor(soft_label(u, self.class_names, ignore_unknown=True), dtype=torch.float32)
         if self.dims:
-            item["dims"] = torch.tensor([u.dims.get(d, math.nan) for d in DIMENSIONS], dtype=torch.float32)
+            dims = torch.tensor([u.dims.get(d, math.nan) for d in DIMENSIONS], dtype=torch.float32)
         if self.audio is not None:
             try:
                 wav = torch.from_numpy(self.audio(u.audio))
@@ -83,18 +81,44 @@ class EmotionDataset(Dataset):
                 extra = wav.shape[0] - self.max_samples
                 start = int(torch.randint(0, extra + 1, ())) if self.random_crop else extra // 2
                 wav = wav[start : start + self.max_samples]
-            item["audio"] = wav
         if self.features is not None:
             try:
-                item["features"] = self.features(u.audio)
+                features = self.features(u.audio)
             except Exception as e:
                 log.warning("skipping %s (%s): cannot compute features: %s", u.id, u.audio, e)
                 return None
-        if self.text:
-            item["text"] = u.text or ""
-            if self.tokenizer is not None:
-                item["input_ids"] = self.tokenizer.encode(item["text"])
-        return item
+        # the corpus of each utterance of a multi-corpus corpus: per-corpus metrics
+        return make_item(u.id, self.index.get(u.label, -1), speaker=u.speaker, audio=wav, features=features,
+                         text=u.text, with_text=self.text, tokenizer=self.tokenizer, soft=soft, dims=dims,
+                         corpus=u.meta.get("corpus"))
+
+
+@dataclass(frozen=True)
+class DataView:
+    """A read-only view of the DataModule's splits, for a model's own setup: it pulls what it needs
+    from here (a from-scratch tokenizer's training transcripts, normalisation statistics, class
+    counts) instead of the DataModule calling into the model. ``splits`` hold train, val and
+    test as tuples; ``sample_rate`` and ``cache_dir`` are what the audio is decoded with."""
+
+    splits: dict[str, tuple[Utterance, ...]]
+    class_names: tuple[str, ...]
+    sample_rate: int
+    cache_dir: str | None
+
+    def split(self, name: str) -> tuple[Utterance, ...]:
+        """The utterances of ``train``, ``val``, ``test`` or ``all`` (the three in that order)."""
+        if name == "all":
+            return tuple(u for s in ("train", "val", "test") for u in self.splits[s])
+        return self.splits[name]
+
+    def texts(self, name: str = "train") -> list[str]:
+        """The transcripts of a split ("" where an utterance has none)."""
+        return [u.text or "" for u in self.split(name)]
+
+    @property
+    def train_class_counts(self) -> list[int]:
+        c = Counter(u.label for u in self.splits["train"])
+        return [c.get(k, 0) for k in self.class_names]
 
 
 class EmotionDataModule(L.LightningDataModule):
@@ -371,11 +395,13 @@ class EmotionDataModule(L.LightningDataModule):
             ok = {u.id for u in utts}
             self._splits = {s: [u for u in us if u.id in ok] for s, us in self._splits.items()}
         self.report["dropped"] = dict(self._dropped)
-        model = self._model()
-        if "text" in self._wanted() and hasattr(model, "prepare_tokenizer"):
-            # e.g. a from-scratch text model trains its sentencepiece vocabulary on the training
-            # transcripts (never on val/test: that would leak their words into the vocabulary)
-            model.prepare_tokenizer([u.text or "" for u in self._splits["train"]])
+
+    def view(self) -> DataView:
+        """The splits as a read-only :class:`DataView` (after ``setup``), for the model's setup."""
+        if self._splits is None:
+            raise RuntimeError("call setup() first")
+        return DataView({s: tuple(self._splits[s]) for s in ("train", "val", "test")},
+                        tuple(self.class_names), self.sample_rate, self.cache_dir)
 
     def _split(self, utts: list[Utterance]) -> dict[str, list[Utterance]]:
         with_split = [u for u in utts if u.split]

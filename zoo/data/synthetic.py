@@ -9,10 +9,13 @@
   conversation (lowercase, ``anger``/``angry`` and ``sad``/``sadness`` both used); five annotators
   label each row (mixed case now and then, as in the real releases) and sometimes disagree.
 * ``wav/{wav_id}.wav``: 48 kHz mono PCM 16-bit, 2-6 s, rendered from the sentence itself.
-* ``synthetic_meta.csv`` (UTF-8): ``wav_id, speaker, emotion, cue``: the true rendered emotion,
-  the simulated speaker and where the emotion lives (``voice``: neutral words, emotional prosody;
-  ``words``: emotional words, neutral prosody; ``both``). Neutral rows are neutral in both; they
-  still get a cue drawn like the others, so the fractions hold over the whole corpus.
+* ``synthetic_meta.csv`` (UTF-8): ``wav_id, speaker, emotion, cue, arousal, valence``: the true
+  rendered emotion, the simulated speaker and where the emotion lives (``voice``: neutral words,
+  emotional prosody; ``words``: emotional words, neutral prosody; ``both``). Neutral rows are
+  neutral in both; they still get a cue drawn like the others, so the fractions hold over the
+  whole corpus. ``arousal`` and ``valence`` are dimensional ratings in [0, 1] (see
+  :func:`utterance_dims`): arousal is read from the prosody the wav was rendered with, valence
+  from the emotion and how strongly it was acted.
 * ``README.md`` and ``.synthetic.json`` (the arguments; written last: its presence means the
   corpus is complete, and a later call with the same arguments returns at once).
 
@@ -74,7 +77,7 @@ HEADER: tuple[str, ...] = (
     "wav_id", "발화문", "상황", "1번 감정", "1번 감정세기", "2번 감정", "2번 감정세기",
     "3번 감정", "3번 감정세기", "4번 감정", "4번감정세기", "5번 감정", "5번 감정세기", "나이", "성별",
 )
-META_HEADER: tuple[str, ...] = ("wav_id", "speaker", "emotion", "cue")
+META_HEADER: tuple[str, ...] = ("wav_id", "speaker", "emotion", "cue", "arousal", "valence")
 CSV_NAME = "synthetic.csv"
 META_NAME = "synthetic_meta.csv"
 WAV_DIR = "wav"
@@ -289,6 +292,11 @@ def _make_session(seed: int, c: int) -> Session:
 
 def _utterance_prosody(emotion: str, speaker: Speaker, rng: np.random.Generator) -> Prosody:
     """The emotion's prosody scaled by a random strength and jittered, for one utterance."""
+    return _draw_prosody(emotion, speaker, rng)[0]
+
+
+def _draw_prosody(emotion: str, speaker: Speaker, rng: np.random.Generator) -> tuple[Prosody, float]:
+    """The utterance's prosody and its strength (how far from Neutral it is acted)."""
     base, emo = PROSODY["Neutral"], PROSODY[emotion]
     s = rng.uniform(0.75, 1.2) * speaker.expressive
     v = {k: getattr(base, k) + s * (getattr(emo, k) - getattr(base, k)) for k in _NUMERIC}
@@ -302,7 +310,36 @@ def _utterance_prosody(emotion: str, speaker: Speaker, rng: np.random.Generator)
     v["jitter"] = max(0.0, v["jitter"] * math.exp(rng.normal(0, 0.2)) + speaker.jitter)
     v["shimmer"] = max(0.0, v["shimmer"] * math.exp(rng.normal(0, 0.2)))
     v["creak"] = float(np.clip(v["creak"], 0.0, 0.9))
-    return Prosody(**v, contour=emo.contour, smooth=emo.smooth)
+    return Prosody(**v, contour=emo.contour, smooth=emo.smooth), float(s)
+
+
+#: valence of each emotion on [-1, 1] (after Russell's circumplex; Neutral is 0)
+VALENCE: dict[str, float] = {"Neutral": 0.0, "Happiness": 0.8, "Surprise": 0.3, "Angry": -0.6,
+                             "Disgust": -0.7, "Fear": -0.6, "Sadness": -0.7}
+
+
+def prosody_arousal(pro: Prosody) -> float:
+    """Arousal on [-1, 1]-ish from what the voice does (relative to the speaker's Neutral):
+    faster speech, higher pitch, a wider pitch range and more intensity are more aroused. Each
+    term is 1 at the level of the most aroused emotion that uses it (Fear's rate and pitch,
+    Angry's range and intensity)."""
+    return (0.3 * math.log(pro.rate) / math.log(1.3) + 0.3 * pro.shift / 7.0
+            + 0.2 * math.log(pro.range) / math.log(1.7) + 0.2 * pro.gain / 6.0)
+
+
+def utterance_dims(emotion: str, prosody_emotion: str, speaker: Speaker, seed: int, index: int) -> dict[str, float]:
+    """Arousal and valence in [0, 1] of one rendered utterance.
+
+    Arousal comes from the prosody the wav is rendered with (the same random draws as
+    ``_render``): its per-utterance strength and jitter of rate, pitch, range and level move it,
+    so it is audible; a words-cued row (Neutral prosody) has a neutral arousal. Valence is the
+    emotion's circumplex valence, scaled by the acted strength when the voice carries the emotion
+    (words alone carry it at full strength). Both pass through a logistic onto [0, 1].
+    """
+    pro, strength = _draw_prosody(prosody_emotion, speaker, np.random.default_rng([seed, 7, index]))
+    v = VALENCE[emotion] * (strength if prosody_emotion == emotion else 1.0)
+    return {"arousal": 1.0 / (1.0 + math.exp(-2.0 * prosody_arousal(pro))),
+            "valence": 1.0 / (1.0 + math.exp(-2.0 * v))}
 
 
 # ==============================================================================================
@@ -1131,9 +1168,31 @@ def _corpus_lock(out: Path):
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
+def _write_meta(out: Path, rows: list[_Row], seed: int) -> None:
+    tmp = out / (META_NAME + ".tmp")
+    with open(tmp, "w", encoding="utf-8", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(META_HEADER)
+        for r in rows:
+            d = utterance_dims(r.emotion, r.prosody, r.speaker, seed, r.index)
+            w.writerow([r.wav_id, r.speaker.id, r.emotion, r.cue, f"{d['arousal']:.4f}", f"{d['valence']:.4f}"])
+    os.replace(tmp, out / META_NAME)  # a reader never sees half a file
+
+
+def _upgrade_meta(out: Path, size, seed, fr, num_speakers) -> None:
+    """A corpus written before the meta sidecar had arousal/valence gets them (the plan is
+    redrawn, no audio is touched: the wavs and the label CSV stay byte for byte)."""
+    with open(out / META_NAME, encoding="utf-8", newline="") as f:
+        header = next(csv.reader(f), [])
+    if tuple(header) != META_HEADER:
+        log.info("synthetic corpus %s: adding arousal/valence to %s", out, META_NAME)
+        _write_meta(out, _plan(size, seed, fr, num_speakers), seed)
+
+
 def _write(out: Path, stamp: dict, size, seed, fr, num_speakers, sample_rate, overwrite,
            workers) -> tuple[Path, bool, list[_Row] | None, float]:
     if _prepare(out, stamp, overwrite):
+        _upgrade_meta(out, size, seed, fr, num_speakers)
         return out, True, None, float((_read_json(out / STAMP_NAME) or {}).get("seconds", 0.0))
     out.mkdir(parents=True, exist_ok=True)
     _clear(out)
@@ -1171,11 +1230,7 @@ def _write(out: Path, stamp: dict, size, seed, fr, num_speakers, sample_rate, ov
             for v, lv in zip(r.votes, r.intensities):
                 cells += [v, lv]
             w.writerow(cells + [r.speaker.age, r.speaker.gender])
-    with open(out / META_NAME, "w", encoding="utf-8", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(META_HEADER)
-        for r in rows:
-            w.writerow([r.wav_id, r.speaker.id, r.emotion, r.cue])
+    _write_meta(out, rows, seed)
     (out / README_NAME).write_text(_readme(stamp, rows, seconds), encoding="utf-8")
     (out / STAMP_NAME).write_text(json.dumps({"args": stamp, "seconds": round(seconds, 3)}, indent=1) + "\n",
                                   encoding="utf-8")

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-METRIC_NAMES = {"test/WA": "WA (accuracy)", "test/UA": "UA (macro recall)", "test/macro_F1": "macro-F1"}
+METRIC_NAMES = {"test/WA": "WA (accuracy)", "test/UA": "UA (macro recall)", "test/macro_F1": "macro-F1",
+                "test/CCC_mean": "CCC (mean over dimensions)"}
+
+
+def metric_name(key: str) -> str:
+    if key.startswith("test/CCC_") and key not in METRIC_NAMES:
+        return f"CCC {key[len('test/CCC_'):]}"
+    if key.startswith("test/MAE_"):
+        return f"MAE {key[len('test/MAE_'):]}"
+    return METRIC_NAMES.get(key, key)
 
 SYNTHETIC_CAVEAT = (
     "Trained on the zoo's **synthetic** Korean corpus (`python -m zoo synth`): formant-synthesised "
@@ -14,7 +23,7 @@ SYNTHETIC_CAVEAT = (
 
 
 def card_markdown(meta: dict[str, Any]) -> str:
-    """A model card from registry-style metadata (name, model, class_names, corpus, split,
+    """A model card from registry-style metadata (name, model, class_names, dims, corpus, split,
     metrics, license, intended_use, command, params, inputs, sample_rate, config)."""
     name = meta.get("name", "model")
     lines = [f"# {name}", ""]
@@ -31,15 +40,30 @@ def card_markdown(meta: dict[str, Any]) -> str:
               f"| licence | {meta.get('license') or 'not stated'} |", ""]
     metrics = meta.get("metrics") or {}
     if metrics:
-        lines += ["## Test metrics", "",
-                  "WA is overall accuracy; UA is the mean of per-class recalls (unweighted accuracy); "
-                  "macro-F1 is the mean of per-class F1 scores.", "",
-                  "| metric | value |", "|---|---|"]
-        lines += [f"| {METRIC_NAMES.get(k, k)} | {v:.3f} |" for k, v in metrics.items()]
+        said = []
+        if any(k in metrics for k in ("test/WA", "test/UA", "test/macro_F1")):
+            said.append("WA is overall accuracy; UA is the mean of per-class recalls (unweighted accuracy); "
+                        "macro-F1 is the mean of per-class F1 scores.")
+        if any(k.startswith("test/CCC_") for k in metrics):
+            said.append("CCC is Lin's concordance correlation coefficient between predicted and rated "
+                        "dimension (1 = perfect agreement, 0 = none)"
+                        + ("; MAE is the mean absolute error on the [0, 1] scale." if any(
+                            k.startswith("test/MAE_") for k in metrics) else "."))
+        lines += ["## Test metrics", "", " ".join(said), "", "| metric | value |", "|---|---|"]
+        lines += [f"| {metric_name(k)} | {v:.3f} |" for k, v in metrics.items()]
         lines.append("")
     classes = meta.get("class_names") or []
-    lines += ["## Labels", "", "| id | label |", "|---|---|"]
-    lines += [f"| {i} | {c} |" for i, c in enumerate(classes)]
+    dims = meta.get("dims") or []
+    if classes:
+        lines += ["## Labels", "", "| id | label |", "|---|---|"]
+        lines += [f"| {i} | {c} |" for i, c in enumerate(classes)]
+    if dims:
+        if classes:
+            lines.append("")
+        lines += ["## Dimensions", "",
+                  "Regression outputs on the [0, 1] scale of the training ratings (0 = the low end of the "
+                  "corpus's scale, 1 = its high end), in this order:", "", "| output | dimension |", "|---|---|"]
+        lines += [f"| {i} | {d} |" for i, d in enumerate(dims)]
     lines += ["", "## Intended use", "", meta.get("intended_use") or "Not stated.", ""]
     if meta.get("command"):
         lines += ["## How it was trained", "", "```", meta["command"], "```", ""]

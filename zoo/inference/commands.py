@@ -137,6 +137,8 @@ def plot_track(result: dict, title: str, png: Path) -> Path:
 
     track = result["track"]
     classes = list(track[0]["probs"])
+    if not classes:  # a dimension-only model: its dimensions over time
+        return _plot_dims_track(result, title, png)
     mids = np.array([(w["start"] + w["end"]) / 2 for w in track])
     probs = np.array([[w["probs"][c] for c in classes] for w in track])
     fig, (ax, ax2) = plt.subplots(2, 1, figsize=(10, 4.2), sharex=True, gridspec_kw={"height_ratios": [4, 1]})
@@ -161,7 +163,33 @@ def plot_track(result: dict, title: str, png: Path) -> Path:
     return png
 
 
-def write_results(rows: list[dict], out: str | None, class_names: Sequence[str]) -> None:
+def _plot_dims_track(result: dict, title: str, png: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    track = result["track"]
+    mids = [(w["start"] + w["end"]) / 2 for w in track]
+    fig, ax = plt.subplots(figsize=(10, 3.2))
+    for d in track[0]["dims"]:
+        ax.plot(mids, [w["dims"][d] for w in track], marker="o", label=d)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("rating (0-1)")
+    ax.set_title(title + ": " + ", ".join(f"{d} {v:.2f}" for d, v in result["dims"].items()) + " overall")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
+    fig.tight_layout()
+    png.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(png, dpi=110)
+    plt.close(fig)
+    return png
+
+
+def write_results(rows: list[dict], out: str | None, class_names: Sequence[str],
+                  dims: Sequence[str] = ()) -> None:
+    """JSON lines on stdout or in a .jsonl file, or a CSV with one ``prob_<class>`` column per
+    class and one column per predicted dimension (``arousal``, ``valence``, ...)."""
     if out is None:
         for r in rows:
             print(json.dumps(r, ensure_ascii=False))
@@ -170,17 +198,21 @@ def write_results(rows: list[dict], out: str | None, class_names: Sequence[str])
     p.parent.mkdir(parents=True, exist_ok=True)
     if p.suffix == ".csv":
         # one row per file (start/end empty) followed by its windows, if it was windowed
-        fields = ["file", "start", "end", "label", "duration", "text", *[f"prob_{c}" for c in class_names]]
+        fields = ["file", "start", "end", "label", "duration", "text", *[f"prob_{c}" for c in class_names],
+                  *dims]
+
+        def scores(r: dict) -> dict:
+            return {**{f"prob_{c}": f"{v:.6f}" for c, v in r["probs"].items()},
+                    **{d: f"{v:.6f}" for d, v in r.get("dims", {}).items()}}
         with open(p, "w", newline="", encoding="utf-8") as f:
             w = csv.DictWriter(f, fieldnames=fields)
             w.writeheader()
             for r in rows:
-                base = {"file": r["file"], "label": r["label"], "duration": r.get("duration", ""),
-                        "text": r.get("text", ""), **{f"prob_{c}": f"{v:.6f}" for c, v in r["probs"].items()}}
-                w.writerow(base)
+                w.writerow({"file": r["file"], "label": r["label"] or "", "duration": r.get("duration", ""),
+                            "text": r.get("text", ""), **scores(r)})
                 for win in r.get("track", []):
-                    w.writerow({"file": r["file"], "start": win["start"], "end": win["end"], "label": win["label"],
-                                **{f"prob_{c}": f"{v:.6f}" for c, v in win["probs"].items()}})
+                    w.writerow({"file": r["file"], "start": win["start"], "end": win["end"],
+                                "label": win["label"] or "", **scores(win)})
     elif p.suffix == ".jsonl":
         with open(p, "w", encoding="utf-8") as f:
             for r in rows:
@@ -242,7 +274,7 @@ def main_infer(argv: Sequence[str] | None = None) -> None:
         if model.uses_text:
             row["text"] = t or ""
         rows.append(row)
-    write_results(rows, a.out, model.class_names)
+    write_results(rows, a.out, model.class_names, model.dims)
     if bad:
         log.warning("%d of %d file(s) could not be labelled%s:\n  %s", len(bad), len(names),
                     "" if a.skip_errors else " (exit status 1; --skip-errors: 0)", "\n  ".join(bad))
@@ -275,12 +307,14 @@ def main_checkpoints(argv: Sequence[str] | None = None) -> None:
         print(json.dumps([{k: (str(v) if isinstance(v, Path) else v) for k, v in vars(e).items() if k != "base"}
                           for e in reg.entries.values()], ensure_ascii=False, indent=2))
         return
-    head = ["name", "model", "corpus", "classes", "WA", "UA", "F1", "size", "source"]
+    head = ["name", "model", "corpus", "classes", "WA", "UA", "F1", "CCC", "size", "source"]
     rows = []
     for e in reg.entries.values():
         m = e.metrics
-        rows.append([e.name, e.model.rsplit(".", 1)[-1], e.corpus.split(" (")[0], str(len(e.class_names)),
-                     *(f"{m[k]:.3f}" if k in m else "-" for k in ("test/WA", "test/UA", "test/macro_F1")),
+        rows.append([e.name, e.model.rsplit(".", 1)[-1], e.corpus.split(" (")[0],
+                     str(len(e.class_names)) if e.class_names else "-",
+                     *(f"{m[k]:.3f}" if k in m else "-" for k in ("test/WA", "test/UA", "test/macro_F1",
+                                                                  "test/CCC_mean")),
                      f"{e.size / 1e6:.1f} MB", "file" if e.file and e.local_path.is_file() else (e.url or "missing")])
         if a.verify and e.local_path is not None and e.local_path.is_file():
             verify(e.local_path, e.sha256, e.name)
@@ -335,7 +369,8 @@ def _card_meta(module, entry, source: str) -> dict:
                 "corpus": "", "split": "", "metrics": {},
                 "intended_use": f"Exported from {source}; its training data and metrics were not recorded."}
     meta.update(inputs=list(module.inputs), sample_rate=int(module.sample_rate),
-                class_names=list(module.class_names))
+                class_names=list(module.class_names) if getattr(module, "predicts_categories", True) else [],
+                dims=list(getattr(module, "dim_names", [])))
     return meta
 
 

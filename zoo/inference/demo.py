@@ -1,9 +1,11 @@
 """``python -m zoo demo``: a local gradio page to try a model on (the ``demo`` extra).
 
 Upload or record audio, optionally type the transcript, pick a checkpoint, and see the label with
-a bar chart of the class probabilities. The page calls ``Predictor.predict``, the same code as
-``zoo.load(...).predict``, so the page and the Python API agree (a test checks it through
-gradio_client). Its API endpoint is ``/predict`` (audio file, transcript, checkpoint name).
+a bar chart of the class probabilities, and, for a model with dimensional targets, its arousal and
+valence as a point on the arousal-valence plane. The page calls ``Predictor.predict``, the same
+code as ``zoo.load(...).predict``, so the page and the Python API agree (a test checks it through
+gradio_client). Its API endpoint is ``/predict`` (audio file, transcript, checkpoint name ->
+probabilities, label, model summary, arousal-valence plot).
 """
 from __future__ import annotations
 
@@ -25,6 +27,8 @@ def _require_gradio():
 def _summary(m) -> str:
     e = m.entry
     parts = [f"**{type(m.module).__name__}** reads {', '.join(m.inputs)}"]
+    if m.dims:
+        parts.append("predicts " + ", ".join(m.dims) + (" and the class" if m.class_names else ""))
     if not m.needs_text and m.uses_text:
         parts.append("the transcript is optional")
     elif m.needs_text:
@@ -35,6 +39,38 @@ def _summary(m) -> str:
         if e.corpus:
             parts.append(f"trained on the {e.corpus}")
     return "; ".join(parts) + "."
+
+
+def av_plane(dims: dict[str, float] | None):
+    """A matplotlib figure of the arousal-valence plane (Russell's circumplex) with the prediction
+    as a point; None when the model predicts neither arousal nor valence."""
+    if not dims or not ({"arousal", "valence"} & set(dims)):
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    v, a = dims.get("valence", 0.5), dims.get("arousal", 0.5)
+    fig, ax = plt.subplots(figsize=(4.2, 4.2))
+    ax.axhline(0.5, color="0.8", lw=1)
+    ax.axvline(0.5, color="0.8", lw=1)
+    for x, y, name in ((0.85, 0.9, "excited"), (0.15, 0.9, "tense"), (0.15, 0.1, "sad"), (0.85, 0.1, "calm")):
+        ax.text(x, y, name, ha="center", va="center", color="0.55", fontsize=9)
+    ax.scatter([v], [a], s=120, color="tab:red", zorder=3)
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("valence" + ("" if "valence" in dims else " (not predicted)"))
+    ax.set_ylabel("arousal" + ("" if "arousal" in dims else " (not predicted)"))
+    ax.set_title(", ".join(f"{d} {x:.2f}" for d, x in dims.items()))
+    fig.tight_layout()
+    return fig
+
+
+def _label_text(r: dict) -> str:
+    if r.get("label") is not None:
+        return r["label"]
+    return ", ".join(f"{d} {v:.2f}" for d, v in (r.get("dims") or {}).items())
 
 
 def build_demo(model: str | None = None, *, registry: str | None = None, trust: bool = False,
@@ -71,7 +107,8 @@ def build_demo(model: str | None = None, *, registry: str | None = None, trust: 
             r = m.predict(audio if m.uses_audio else None, text)
         except ZooUserError as e:
             raise gr.Error(str(e))
-        return r["probs"], r["label"], _summary(m)
+        fig = av_plane(r.get("dims"))
+        return r["probs"], _label_text(r), _summary(m), fig
 
     with gr.Blocks(title="zoo: speech emotion recognition") as app:
         gr.Markdown("## zoo: speech emotion recognition\nUpload or record speech, add the transcript if "
@@ -84,11 +121,13 @@ def build_demo(model: str | None = None, *, registry: str | None = None, trust: 
                 ckpt = gr.Dropdown(names, value=default, label="checkpoint")
                 button = gr.Button("Recognise emotion", variant="primary")
             with gr.Column():
-                probs = gr.Label(num_top_classes=len(get(default).class_names), label="class probabilities")
+                probs = gr.Label(num_top_classes=max(1, len(get(default).class_names)), label="class probabilities")
                 label = gr.Textbox(label="predicted emotion", interactive=False)
+                plane = gr.Plot(label="arousal-valence plane (models with dimensional targets)")
                 info = gr.Markdown(_summary(get(default)))
-        button.click(predict, [audio, text, ckpt], [probs, label, info], api_name="predict")
+        outputs = [probs, label, info, plane]
+        button.click(predict, [audio, text, ckpt], outputs, api_name="predict")
         ckpt.change(lambda n: _summary(get(n)), [ckpt], [info], api_name=False)
         if example:
-            app.load(predict, [audio, text, ckpt], [probs, label, info], api_name=False)
+            app.load(predict, [audio, text, ckpt], outputs, api_name=False)
     return app

@@ -7,9 +7,11 @@
 - :func:`export_onnx`: an audio-only model (``AudioCNN`` with the CNN-BiLSTM encoder,
   ``Wav2Vec2Classifier``) becomes one ONNX file. Inputs: ``waveform`` float32 (batch, samples),
   zero-padded, at the model's sample rate, and ``lengths`` int64 (batch,), the true sample counts;
-  outputs: ``logits`` and ``probs`` (batch, classes). Both axes are dynamic, and padding is masked
-  as in the zoo, so a clip gets the same output alone and in a padded batch. The class names and
-  sample rate are in the model's metadata (``class_names`` as JSON, ``sample_rate``).
+  outputs: ``logits`` and ``probs`` (batch, classes), and ``dims`` (batch, dimensions) for a model
+  with dimensional targets (a dimension-only model has ``dims`` alone). Both axes are dynamic, and
+  padding is masked as in the zoo, so a clip gets the same output alone and in a padded batch. The
+  class names, dimensions and sample rate are in the model's metadata (``class_names`` and ``dims``
+  as JSON, ``sample_rate``).
 - :func:`export`: picks one of the two by format name.
 
 Heavy and optional packages (transformers, onnx, onnxruntime, onnxscript) are imported only
@@ -57,6 +59,11 @@ def _hf_head(module) -> nn.Linear:
             f"--format hf exports Wav2Vec2Classifier models only (to transformers' "
             f"Wav2Vec2ForSequenceClassification); {type(module).__name__} has no Hugging Face "
             f"counterpart{hint}")
+    if getattr(module, "dim_names", None):
+        raise ZooUserError(
+            f"this model predicts dimensions ({', '.join(module.dim_names)}), and "
+            "Wav2Vec2ForSequenceClassification has class logits only, so the Hugging Face export would "
+            "drop them: export it with --format onnx (its dims output)")
     if not isinstance(module.encoder.pool, MeanPooling):
         raise ZooUserError(
             "this model was trained with pooling: attentive, and Wav2Vec2ForSequenceClassification "
@@ -291,13 +298,28 @@ class _Wav2Vec2Graph(nn.Module):
 
 
 class _WithProbs(nn.Module):
-    def __init__(self, net: nn.Module):
+    """The head's outputs as named graph outputs: logits and probs (when the model has classes),
+    dims (when it has dimensions)."""
+
+    def __init__(self, net: nn.Module, num_logits: int, num_dims: int):
         super().__init__()
         self.net = net
+        self.num_logits, self.num_dims = num_logits, num_dims
 
     def forward(self, waveform: torch.Tensor, lengths: torch.Tensor):
-        logits = self.net(waveform, lengths)
-        return logits, logits.softmax(-1)
+        out = self.net(waveform, lengths)
+        c = self.num_logits
+        res: tuple[torch.Tensor, ...] = ()
+        if c:
+            logits = out[:, :c] if self.num_dims else out
+            res += (logits, logits.softmax(-1))
+        if self.num_dims:
+            res += (out[:, c:],)
+        return res if len(res) > 1 else res[0]
+
+    @property
+    def output_names(self) -> list[str]:
+        return (["logits", "probs"] if self.num_logits else []) + (["dims"] if self.num_dims else [])
 
 
 def onnx_graph(module) -> nn.Module:
@@ -323,7 +345,8 @@ def onnx_graph(module) -> nn.Module:
     else:
         raise ZooUserError(f"--format onnx supports AudioCNN and Wav2Vec2Classifier; "
                            f"{type(module).__name__} is not supported")
-    return _WithProbs(net).cpu().float().eval()
+    num_logits = getattr(module, "num_logits", module.num_classes)
+    return _WithProbs(net, num_logits, len(getattr(module, "dim_names", []))).cpu().float().eval()
 
 
 def export_onnx(module, out_path: str | Path, opset: int = 17,
@@ -360,26 +383,31 @@ def export_onnx(module, out_path: str | Path, opset: int = 17,
     lengths = torch.tensor([n, (2 * n) // 3], dtype=torch.long)
     waveform[1, lengths[1]:] = 0
     big = sum(p.numel() * p.element_size() for p in graph.parameters()) > 1_800_000_000  # protobuf's 2 GB
-    _torch_export(graph, (waveform, lengths), out, opset, exporter, external_data=big)
+    _torch_export(graph, (waveform, lengths), out, opset, exporter, external_data=big,
+                  output_names=graph.output_names)
 
     # weights stay where the exporter put them (inside, or beside the file for > 2 GB)
     proto = onnx.load(str(out), load_external_data=False)
-    meta = {"class_names": json.dumps(list(module.class_names), ensure_ascii=False),
+    classes = list(module.class_names) if graph.num_logits else []
+    dims = list(getattr(module, "dim_names", []))
+    said = (["logits, probs: float32 (batch, classes) in class_names order"] if classes else []) + \
+        (["dims: float32 (batch, dimensions) in dims order, [0, 1] scale"] if dims else [])
+    meta = {"class_names": json.dumps(classes, ensure_ascii=False), "dims": json.dumps(dims),
             "sample_rate": str(sr), "model": f"{type(module).__module__}.{type(module).__name__}",
             "inputs": "waveform: float32 (batch, samples), zero-padded, mono at sample_rate; "
                       "lengths: int64 (batch,), true sample counts",
-            "outputs": "logits, probs: float32 (batch, classes) in class_names order"}
+            "outputs": "; ".join(said)}
     del proto.metadata_props[:]
     for k, v in meta.items():
         proto.metadata_props.add(key=k, value=v)
-    proto.doc_string = f"zoo {type(module).__name__} speech emotion classifier ({', '.join(module.class_names)})"
+    proto.doc_string = f"zoo {type(module).__name__} speech emotion model ({', '.join(classes + dims)})"
     onnx.save(proto, str(out))
     log.info("ONNX model written to %s", out)
     return out
 
 
 def _torch_export(graph: nn.Module, args: tuple, out: Path, opset: int, exporter: str,
-                  external_data: bool = False) -> None:
+                  external_data: bool = False, output_names: list[str] | None = None) -> None:
     """``torch.onnx.export`` with a dynamic batch size and length.
 
     The TorchScript exporter comes first under ``auto``: it takes seconds and honours opset 17,
@@ -387,12 +415,13 @@ def _torch_export(graph: nn.Module, args: tuple, out: Path, opset: int, exporter
     relaxed shape constraints) and emits opset 18 at least. Both give the same outputs here."""
     import warnings
 
-    names = dict(input_names=["waveform", "lengths"], output_names=["logits", "probs"])
+    output_names = output_names or ["logits", "probs"]
+    names = dict(input_names=["waveform", "lengths"], output_names=output_names)
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # exporter deprecation and tracer chatter, not the user's to act on
         if exporter in ("auto", "torchscript"):
             dyn = {"waveform": {0: "batch", 1: "samples"}, "lengths": {0: "batch"},
-                   "logits": {0: "batch"}, "probs": {0: "batch"}}
+                   **{k: {0: "batch"} for k in output_names}}
             try:
                 torch.onnx.export(graph, args, str(out), dynamo=False, opset_version=opset,
                                   dynamic_axes=dyn, **names)

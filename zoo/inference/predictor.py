@@ -1,8 +1,8 @@
 """``zoo.load(name_or_path).predict(...)``: a trained zoo model applied to audio files or arrays.
 
-The Predictor builds the same items the DataModule builds (mono waveform at the model's rate,
-eGeMAPS functionals, token ids from the checkpoint's own tokenizer) and collates them with the
-same ``collate``, so a prediction here equals the one ``python -m zoo predict`` makes, and a
+The Predictor builds its items with the DataModule's item builder (``zoo.data.batch.make_item``:
+mono waveform at the model's rate, eGeMAPS functionals, token ids from the checkpoint's own
+tokenizer) and collates them with the same ``collate``, so a prediction here equals the one ``python -m zoo predict`` makes, and a
 batched prediction equals single ones (the models mask padding; tests check both).
 
 Long audio is cut into windows (``window`` seconds every ``hop`` seconds) and run a batch of
@@ -68,7 +68,13 @@ class Predictor:
     # -- what the model is -------------------------------------------------------------------------
     @property
     def class_names(self) -> list[str]:
-        return list(self.module.class_names)
+        """The classes the model predicts ([] for a dimension-only model)."""
+        return list(self.module.class_names) if getattr(self.module, "predicts_categories", True) else []
+
+    @property
+    def dims(self) -> list[str]:
+        """The dimensions the model predicts (arousal, valence, dominance; [0, 1] scale), or []."""
+        return list(getattr(self.module, "dim_names", []))
 
     @property
     def sample_rate(self) -> int:
@@ -92,7 +98,8 @@ class Predictor:
 
     def __repr__(self) -> str:
         name = self.entry.name if self.entry else self.source
-        return f"Predictor({name!r}, {type(self.module).__name__}, classes={self.class_names})"
+        dims = f", dims={self.dims}" if self.dims else ""
+        return f"Predictor({name!r}, {type(self.module).__name__}, classes={self.class_names}{dims})"
 
     # -- inputs -------------------------------------------------------------------------------------
     def load_audio(self, audio: AudioInput, sample_rate: int | None = None) -> np.ndarray:
@@ -111,21 +118,19 @@ class Predictor:
         return resample(wav, sr, self.sample_rate).astype(np.float32, copy=False)
 
     def _item(self, key: str, wav: np.ndarray | None, text: str | None) -> dict:
-        item: dict[str, Any] = {"id": key, "label": -1, "speaker": None}
-        if "audio" in self.inputs:
-            item["audio"] = torch.from_numpy(np.ascontiguousarray(wav))
+        """The item EmotionDataset builds for the same clip (one builder: ``make_item``)."""
+        from ..data.batch import make_item
+
+        features = None
         if "egemaps" in self.inputs:
             if self._egemaps is None:
                 from ..data.features import EGeMAPS
 
                 self._egemaps = EGeMAPS(cache_dir=None)
-            item["features"] = torch.tensor(self._egemaps.compute_signal(wav, self.sample_rate))
-        if self.uses_text:
-            item["text"] = text or ""
-            tok = getattr(self.module, "tokenizer", None)
-            if tok is not None:
-                item["input_ids"] = tok.encode(item["text"])
-        return item
+            features = torch.tensor(self._egemaps.compute_signal(wav, self.sample_rate))
+        audio = torch.from_numpy(np.ascontiguousarray(wav)) if "audio" in self.inputs else None
+        return make_item(key, audio=audio, features=features, text=text, with_text=self.uses_text,
+                         tokenizer=getattr(self.module, "tokenizer", None))
 
     def _check_text(self, texts: Sequence[str | None], names: Sequence[str]) -> None:
         if not self.needs_text:
@@ -139,21 +144,36 @@ class Predictor:
 
     @torch.inference_mode()
     def _forward(self, items: list[dict]) -> np.ndarray:
+        """One row per item: the class probabilities, then the predicted dimensions."""
         from ..data.batch import collate
 
         tok = getattr(self.module, "tokenizer", None)
         batch = collate(items, pad_id=tok.pad_id if tok is not None else 0)
         batch = self.module.transfer_batch_to_device(batch, self.device, 0)
-        return self.module(batch).float().softmax(-1).cpu().numpy()
+        out = self.module(batch).float()
+        if not hasattr(self.module, "split_outputs"):
+            return out.softmax(-1).cpu().numpy()
+        logits, dims = self.module.split_outputs(out)
+        parts = ([logits.softmax(-1)] if logits is not None else []) + ([dims] if dims is not None else [])
+        return torch.cat(parts, -1).cpu().numpy()
 
-    def _result(self, probs: np.ndarray) -> dict:
-        i = int(np.argmax(probs))
-        return {"label": self.class_names[i], "probs": {c: float(p) for c, p in zip(self.class_names, probs)}}
+    def _result(self, row: np.ndarray) -> dict:
+        """``label`` and ``probs`` (None and {} without categories) and ``dims`` when the model has
+        dimensions. ``row`` may be a duration-weighted mean of rows (windows): still valid."""
+        c = len(self.class_names)
+        probs = row[:c]
+        out: dict[str, Any] = {"label": self.class_names[int(np.argmax(probs))] if c else None,
+                               "probs": {n: float(p) for n, p in zip(self.class_names, probs)}}
+        if self.dims:
+            out["dims"] = {d: float(v) for d, v in zip(self.dims, row[c:])}
+        return out
 
     # -- prediction ---------------------------------------------------------------------------------
     def predict(self, audio: AudioInput | None = None, text: str | None = None, *,
                 sample_rate: int | None = None) -> dict:
-        """``{"label": ..., "probs": {class: p}}`` for one clip (and ``track`` when it was windowed).
+        """``{"label": ..., "probs": {class: p}}`` for one clip (and ``track`` when it was windowed);
+        a model with dimensional targets adds ``"dims": {"arousal": ..., "valence": ...}`` ([0, 1]
+        scale; a dimension-only model has ``label`` None and empty ``probs``).
 
         ``audio`` is a file path or an array (1-D, or (channels, samples)) at ``sample_rate``
         (default: the model's rate); ``text`` is its transcript, for text and fusion models.

@@ -25,7 +25,7 @@ log = logging.getLogger("zoo")
 #: the registry shipped with the repository (``checkpoints/`` beside ``zoo/``)
 DEFAULT_REGISTRY = Path(__file__).resolve().parents[2] / "checkpoints" / "registry.yaml"
 
-REQUIRED = ("name", "model", "class_names", "sha256", "size")
+REQUIRED = ("name", "model", "class_names", "sha256", "size")  # class_names or dims
 
 
 def registry_path(path: str | os.PathLike | None = None) -> Path:
@@ -54,6 +54,7 @@ class Entry:
     url: str | None = None
     inputs: list[str] = field(default_factory=lambda: ["audio"])
     sample_rate: int = 16000
+    dims: list[str] = field(default_factory=list)  # the dimensions it predicts (arousal, ...), if any
     config: dict[str, Any] = field(default_factory=dict)
     description: str = ""
     corpus: str = ""
@@ -150,9 +151,11 @@ class Registry:
             where = f"{p}: entry {i + 1}" + (f" ({row.get('name')})" if isinstance(row, dict) else "")
             if not isinstance(row, dict):
                 raise ZooUserError(f"{where}: expected a mapping")
-            missing = [k for k in REQUIRED if not row.get(k)]
+            # a dimension-only model lists dims instead of class_names
+            missing = [k for k in REQUIRED if not row.get(k) and not (k == "class_names" and row.get("dims"))]
             if missing:
                 raise ZooUserError(f"{where}: missing {', '.join(missing)}")
+            row.setdefault("class_names", [])
             unknown = sorted(set(row) - known)
             if unknown:
                 raise ZooUserError(f"{where}: unknown keys {unknown} (known: {sorted(known)})")

@@ -54,17 +54,17 @@ class AudioCNN(EmotionModule):
             self.encoder = CNNLSTMEncoder(n_mels, tuple(channels), hidden, lstm_layers, dropout, norm)
         else:
             self.encoder = ECAPAEncoder(n_mels, channels=channels[-1], embedding=hidden)
-        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(self.encoder.out_dim, self.num_classes))
+        self.head = self.make_head(self.encoder.out_dim, dropout=dropout)
 
-    def prepare_stats(self, dm) -> None:
-        """Per-speaker log-mel statistics from every utterance of the DataModule (labels unused)."""
+    def prepare_stats(self, data) -> None:
+        """Per-speaker log-mel statistics from every utterance of the data (labels unused)."""
         if self.features.normalize != "speaker" or self.features.speaker_stats:
             return
         from ..data.audio import AudioLoader
 
-        load = AudioLoader(dm.sample_rate, dm.cache_dir)
+        load = AudioLoader(data.sample_rate, data.cache_dir)
         clips: dict[str, list[torch.Tensor]] = {}
-        for u in dm.split("all"):
+        for u in data.split("all"):
             if u.speaker:
                 clips.setdefault(u.speaker, []).append(torch.from_numpy(load(u.audio)))
         self.features.set_speaker_stats(clips)
@@ -80,6 +80,3 @@ class AudioCNN(EmotionModule):
     @property
     def embed_dim(self) -> int:
         return self.encoder.out_dim
-
-    def forward(self, batch: Batch) -> torch.Tensor:
-        return self.head(self.embed(batch))

@@ -6,6 +6,9 @@ Metrics follow the SER literature:
 - UA (unweighted accuracy) = mean of the per-class recalls (macro recall), every class counts once;
 - macro-F1 = mean of the per-class F1 scores.
 They are logged as ``{stage}/WA``, ``{stage}/UA``, ``{stage}/macro_F1`` (stage = train, val, test).
+A model with dimensional targets (``targets: [arousal, valence]``) also logs, per dimension,
+``{stage}/CCC_<dim>`` (Lin's concordance correlation coefficient) and ``{stage}/MAE_<dim>``, and
+``{stage}/CCC_mean`` over its dimensions; torchmetrics syncs all of them across DDP ranks.
 """
 from __future__ import annotations
 
@@ -25,8 +28,11 @@ from torchmetrics.classification import (
     MulticlassF1Score,
     MulticlassRecall,
 )
+from torchmetrics.regression import ConcordanceCorrCoef, MeanAbsoluteError
 
 from ..data.batch import Batch
+from ..data.utterance import DIMENSIONS
+from ..nn.heads import Head
 
 log = logging.getLogger("zoo")
 
@@ -39,6 +45,24 @@ def emotion_metrics(num_classes: int) -> MetricCollection:
         "UA": MulticlassRecall(average="macro", **kw),
         "macro_F1": MulticlassF1Score(average="macro", **kw),
     })
+
+
+#: what a model can be trained to predict: the class, and the dimensional ratings
+Target = Literal["category", "arousal", "valence", "dominance"]
+
+
+def dimension_metrics(dims: Sequence[str]) -> torch.nn.ModuleDict:
+    """``CCC_<dim>`` and ``MAE_<dim>`` per dimension, and ``CCC_mean`` (their mean, computed from
+    the per-dimension metrics, so it is always their exact average)."""
+    out = {}
+    for d in dims:
+        out[f"CCC_{d}"] = ConcordanceCorrCoef()
+        out[f"MAE_{d}"] = MeanAbsoluteError()
+    total = None
+    for d in dims:
+        total = out[f"CCC_{d}"] if total is None else total + out[f"CCC_{d}"]
+    out["CCC_mean"] = total / len(dims)  # a CompositionalMetric: computed from the children's states
+    return torch.nn.ModuleDict(out)
 
 
 class EmotionModule(L.LightningModule):
@@ -61,6 +85,13 @@ class EmotionModule(L.LightningModule):
         focal_gamma: Focusing parameter of the focal loss (0 = cross-entropy; 2 is the usual).
         mixup_alpha: Mixup of the utterance embeddings in training (Beta(alpha, alpha) weights,
             the loss mixed alike); 0 = off. For families with ``embed`` and ``head``.
+        targets: What the model predicts: ``category`` (the class) and/or dimensions
+            (``arousal``, ``valence``, ``dominance``; ``Batch.dims``, [0, 1]), e.g. ``[category]``,
+            ``[arousal, valence]`` or ``[category, arousal, valence, dominance]``. Dimensions are
+            regression outputs of the head trained with ``1 - CCC`` each; an utterance without a
+            rating is masked out of that dimension's loss and metrics.
+        target_weights: Multi-task weights of the losses by target name (e.g. ``{category: 1.0,
+            arousal: 0.5}``); a target not named weighs 1.
     """
 
     #: the modalities the model consumes; the DataModule loads only these
@@ -79,14 +110,24 @@ class EmotionModule(L.LightningModule):
         mixup_alpha: float = 0.0,
         lr_schedule: Literal["constant", "cosine", "linear"] = "constant",
         warmup_steps: float = 0,
+        targets: list[Target] = ["category"],
+        target_weights: dict[str, float] | None = None,
     ):
         super().__init__()
         # collects the subclass's init args too; optimiser factories are not picklable hparams
         self.save_hyperparameters(ignore=["optimizer", "lr_scheduler"])
-        if not class_names:
+        from ..errors import ZooUserError
+
+        self.targets, self.target_weights = _check_targets(targets, target_weights)
+        #: the dimensions the model predicts, in the order of its outputs
+        self.dim_names: list[str] = [t for t in self.targets if t != "category"]
+        self.predicts_categories = "category" in self.targets
+        if self.predicts_categories and not class_names:
             raise ValueError("class_names must list at least two classes")
-        self.class_names = list(class_names)
+        self.class_names = list(class_names or [])
         self.num_classes = len(self.class_names)
+        #: class logits among the outputs (0: a dimension-only model; class_names then unused)
+        self.num_logits = self.num_classes if self.predicts_categories else 0
         self.sample_rate = sample_rate
         self.optimizer_factory = optimizer
         self.scheduler_factory = lr_scheduler
@@ -95,8 +136,6 @@ class EmotionModule(L.LightningModule):
         if isinstance(class_weights, (list, tuple)) and len(class_weights) != self.num_classes:
             raise ValueError(f"class_weights has {len(class_weights)} values for {self.num_classes} classes")
         self.register_buffer("loss_weight", None, persistent=False)
-        from ..errors import ZooUserError
-
         if loss not in ("ce", "focal"):
             raise ZooUserError(f"loss must be ce or focal, got {loss!r}")
         if focal_gamma < 0 or mixup_alpha < 0 or warmup_steps < 0:
@@ -108,27 +147,70 @@ class EmotionModule(L.LightningModule):
                                "warmup_steps (stepped per optimiser step), not both")
         self.loss_type, self.focal_gamma, self.mixup_alpha = loss, focal_gamma, mixup_alpha
         self.lr_schedule, self.warmup_steps = lr_schedule, warmup_steps
-        metrics = emotion_metrics(self.num_classes)
-        self.train_metrics = metrics.clone(prefix="train/")
-        self.val_metrics = metrics.clone(prefix="val/")
-        self.test_metrics = metrics.clone(prefix="test/")
-        self.test_confusion = MulticlassConfusionMatrix(self.num_classes, ignore_index=-1)
+        if self.predicts_categories:
+            metrics = emotion_metrics(self.num_classes)
+            self.train_metrics = metrics.clone(prefix="train/")
+            self.val_metrics = metrics.clone(prefix="val/")
+            self.test_metrics = metrics.clone(prefix="test/")
+            self.test_confusion = MulticlassConfusionMatrix(self.num_classes, ignore_index=-1)
+        if self.dim_names:
+            # dimension metrics hold no persistent state: checkpoints keep their keys
+            self.train_dim_metrics = dimension_metrics(self.dim_names)
+            self.val_dim_metrics = dimension_metrics(self.dim_names)
+            self.test_dim_metrics = dimension_metrics(self.dim_names)
         self._by_corpus: dict[str, list] = {}  # stage -> (preds, labels, corpora) per batch
 
     # -- to be provided by a model family -------------------------------------------------------
+    def embed(self, batch: Batch) -> torch.Tensor:
+        """Utterance embedding (batch, embed_dim): what the head (and late fusion) reads."""
+        raise NotImplementedError(f"{type(self).__name__} defines neither embed nor forward")
+
     def forward(self, batch: Batch) -> torch.Tensor:
-        """Logits of shape (batch, num_classes)."""
-        raise NotImplementedError
+        """The outputs (batch, num_logits + len(dim_names)): class logits first, then one value per
+        dimension of ``targets`` (split them with :meth:`split_outputs`)."""
+        return self.head(self.embed(batch))
+
+    def make_head(self, in_dim: int, hidden: int | None = None, dropout: float = 0.0) -> Head:
+        """The shared head (:class:`zoo.nn.heads.Head`) sized for this model's targets."""
+        return Head(in_dim, self.num_logits, len(self.dim_names), hidden=hidden, dropout=dropout)
+
+    def split_outputs(self, outputs: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """(class logits, dimension predictions) of ``forward``'s outputs; None for a target the
+        model does not have."""
+        c = self.num_logits
+        if outputs.shape[-1] != c + len(self.dim_names):  # a family whose head ignores targets
+            from ..errors import ZooUserError
+
+            raise ZooUserError(f"{type(self).__name__} gives {outputs.shape[-1]} outputs, but targets "
+                               f"{self.targets} need {c + len(self.dim_names)}: build its head with "
+                               "make_head (this family does not support these targets yet)")
+        return (outputs[:, :c] if c else None), (outputs[:, c:] if self.dim_names else None)
+
+    @property
+    def monitor(self) -> str:
+        """The validation metric a best checkpoint is chosen by: val/UA, or val/CCC_mean for a
+        dimension-only model."""
+        return "val/UA" if self.predicts_categories else "val/CCC_mean"
 
     # -- corpus statistics and checkpoint extras -------------------------------------------------
-    def prepare_stats(self, datamodule) -> None:
-        """Corpus statistics the model needs before a stage (e.g. per-speaker normalisation);
-        called with the DataModule at the start of fit, validate, test and predict."""
+    def prepare_stats(self, data) -> None:
+        """Corpus statistics the model needs before a stage (e.g. per-speaker normalisation),
+        pulled from ``data``, the DataModule's read-only :class:`~zoo.data.datamodule.DataView`
+        (``split(name)``, ``sample_rate``, ``cache_dir``); called at the start of fit, validate,
+        test and predict."""
+
+    def data_view(self):
+        """The trainer's DataModule as a read-only ``DataView``, or None (no trainer, or a
+        DataModule that is not the zoo's). Data flows one way: the model reads it, the DataModule
+        never calls the model."""
+        trainer = self._trainer
+        dm = getattr(trainer, "datamodule", None) if trainer is not None else None
+        return dm.view() if dm is not None and hasattr(dm, "view") else None
 
     def _stats_hook(self) -> None:
-        dm = getattr(self.trainer, "datamodule", None)
-        if dm is not None and hasattr(dm, "split"):
-            self.prepare_stats(dm)
+        view = self.data_view()
+        if view is not None:
+            self.prepare_stats(view)
 
     def frozen_modules(self) -> list[torch.nn.Module]:
         """Parts the model keeps fixed (frozen encoders): they stay in eval mode while it trains,
@@ -196,24 +278,75 @@ class EmotionModule(L.LightningModule):
 
     # -- training logic, once --------------------------------------------------------------------
     def setup(self, stage: str) -> None:
-        if stage == "fit" and self.mixup_alpha > 0 and not (hasattr(self, "embed") and hasattr(self, "head")):
+        view = self.data_view()
+        if view is not None and "text" in self.inputs and hasattr(self, "prepare_tokenizer"):
+            # e.g. a from-scratch text model trains its sentencepiece vocabulary on the training
+            # transcripts (never on val/test: that would leak their words into the vocabulary);
+            # Lightning runs this after the DataModule's setup and before it builds its loaders
+            self.prepare_tokenizer(view.texts("train"))
+        if stage == "fit" and self.mixup_alpha > 0 and (type(self).embed is EmotionModule.embed
+                                                        or not hasattr(self, "head")):
             from ..errors import ZooUserError
 
             raise ZooUserError(f"mixup_alpha: {type(self).__name__} has no embed/head to mix between")
         if stage == "fit" and getattr(self, "wave_augment", None) is not None:
             self.wave_augment.check()  # a noise folder without audio fails now, not mid-epoch
+        if self.dim_names and view is not None:
+            self._check_dims_in_data(view)
         if self.class_weights == "balanced":
-            dm = self.trainer.datamodule if self.trainer is not None else None
-            counts = torch.tensor(dm.train_class_counts, dtype=torch.float)
+            if view is None:
+                from ..errors import ZooUserError
+
+                raise ZooUserError("class_weights: balanced needs the training split's class counts: "
+                                   "train through the zoo's DataModule (or give one weight per class)")
+            counts = torch.tensor(view.train_class_counts, dtype=torch.float)
             w = counts.sum() / (len(counts) * counts.clamp(min=1))
             self.loss_weight = w.to(self.device)
         elif isinstance(self.class_weights, (list, tuple)):
             self.loss_weight = torch.tensor(self.class_weights, dtype=torch.float, device=self.device)
 
-    def loss(self, logits: torch.Tensor, batch: Batch) -> torch.Tensor:
+    def _check_dims_in_data(self, view) -> None:
+        """Each dimension of ``targets`` must be rated somewhere in the data, or its loss would be
+        silently 0 and its metrics NaN."""
+        from ..errors import ZooUserError
+
+        utts = view.split("all")
+        missing = [d for d in self.dim_names if not any(d in u.dims for u in utts)]
+        if missing:
+            raise ZooUserError(
+                f"model.targets lists {', '.join(missing)}, but no utterance of the corpus has "
+                f"{'that rating' if len(missing) == 1 else 'those ratings'} (a corpus with dimensions, or "
+                f"manifest columns arousal,valence,dominance in [0, 1]); drop them from targets")
+
+    def loss(self, outputs: torch.Tensor, batch: Batch) -> torch.Tensor:
+        """The weighted sum of the category loss and each dimension's ``1 - CCC``."""
+        logits, dims = self.split_outputs(outputs)
+        total = outputs.new_zeros((), dtype=torch.float32)
+        if logits is not None:
+            total = total + self.target_weights.get("category", 1.0) * self.category_loss(logits, batch)
+        if dims is not None:
+            per_dim = self.dims_loss(dims, batch)
+            w = torch.tensor([self.target_weights.get(d, 1.0) for d in self.dim_names], device=per_dim.device)
+            total = total + (w * per_dim).sum()
+        return total
+
+    def dims_loss(self, dims: torch.Tensor, batch: Batch) -> torch.Tensor:
+        """``1 - CCC`` of each predicted dimension over the batch's rated utterances, (D,)."""
+        from ..errors import ZooUserError
+        from ..nn.losses import ccc_loss
+
+        if batch.dims is None:
+            raise ZooUserError(f"model.targets lists {', '.join(self.dim_names)}, but the batches carry no "
+                               "dimensional ratings: the corpus has none")
+        cols = [DIMENSIONS.index(d) for d in self.dim_names]
+        return ccc_loss(dims, batch.dims[:, cols].to(dims.device), batch.dims_mask[:, cols].to(dims.device))
+
+    def category_loss(self, logits: torch.Tensor, batch: Batch) -> torch.Tensor:
         weight = self.loss_weight.to(logits.device) if self.loss_weight is not None else None
         # the annotator distribution is the target when there is one
         target = batch.soft.to(logits.dtype) if batch.soft is not None else batch.labels
+        if batch.soft is None and not bool((target >= 0).any()):  # no labelled utterance in the batch
+            return logits.sum() * 0.0
         if self.loss_type == "focal":
             from ..nn.losses import focal_loss
 
@@ -232,30 +365,48 @@ class EmotionModule(L.LightningModule):
 
         mixed, perm, lam = mixup(self.embed(batch), self.mixup_alpha)
         logits = self.head(mixed)
-        other = dataclasses.replace(batch, labels=batch.labels[perm],
-                                    soft=batch.soft[perm] if batch.soft is not None else None)
+        other = dataclasses.replace(
+            batch, labels=batch.labels[perm], soft=batch.soft[perm] if batch.soft is not None else None,
+            dims=batch.dims[perm] if batch.dims is not None else None,
+            dims_mask=batch.dims_mask[perm] if batch.dims_mask is not None else None)
         return logits, lam * self.loss(logits, batch) + (1.0 - lam) * self.loss(logits, other)
 
     def _shared_step(self, batch: Batch | None, stage: str):
         if batch is None or len(batch) == 0:  # every clip of the batch failed to load
             return None
         if stage == "train" and self.mixup_alpha > 0 and len(batch) > 1:
-            logits, loss = self._mixup_step(batch)
+            outputs, loss = self._mixup_step(batch)
         else:
-            logits = self(batch)
-            loss = self.loss(logits, batch)
-        metrics = getattr(self, f"{stage}_metrics")
-        metrics.update(logits.detach(), batch.labels)
+            outputs = self(batch)
+            loss = self.loss(outputs, batch)
+        logits, dims = self.split_outputs(outputs)
         bs = len(batch)
         self.log(f"{stage}/loss", loss, batch_size=bs, prog_bar=stage != "test",
                  on_step=stage == "train", on_epoch=True)
-        self.log_dict(metrics, batch_size=bs, prog_bar=stage == "val", on_step=False, on_epoch=True)
-        if stage == "test":
-            self.test_confusion.update(logits.detach(), batch.labels)
-        if stage != "train" and batch.corpora is not None:  # multi-corpus: per-corpus metrics too
-            self._by_corpus.setdefault(stage, []).append(
-                (logits.detach().argmax(-1).cpu(), batch.labels.cpu(), list(batch.corpora)))
+        if logits is not None:
+            metrics = getattr(self, f"{stage}_metrics")
+            metrics.update(logits.detach(), batch.labels)
+            self.log_dict(metrics, batch_size=bs, prog_bar=stage == "val", on_step=False, on_epoch=True)
+            if stage == "test":
+                self.test_confusion.update(logits.detach(), batch.labels)
+            if stage != "train" and batch.corpora is not None:  # multi-corpus: per-corpus metrics too
+                self._by_corpus.setdefault(stage, []).append(
+                    (logits.detach().argmax(-1).cpu(), batch.labels.cpu(), list(batch.corpora)))
+        if dims is not None:
+            self._update_dim_metrics(stage, dims.detach(), batch)
         return loss
+
+    def _update_dim_metrics(self, stage: str, dims: torch.Tensor, batch: Batch) -> None:
+        mets = getattr(self, f"{stage}_dim_metrics")
+        for j, d in enumerate(self.dim_names):
+            col = DIMENSIONS.index(d)
+            rated = batch.dims_mask[:, col].to(dims.device)
+            if rated.any():  # only rated utterances count
+                p, t = dims[rated, j].float(), batch.dims[:, col].to(dims.device)[rated].float()
+                mets[f"CCC_{d}"].update(p, t)
+                mets[f"MAE_{d}"].update(p, t)
+        self.log_dict({f"{stage}/{k}": m for k, m in mets.items()}, batch_size=len(batch),
+                      prog_bar=stage == "val" and not self.predicts_categories, on_step=False, on_epoch=True)
 
     def _log_by_corpus(self, stage: str) -> None:
         """``{stage}/UA/<corpus>`` and ``{stage}/WA/<corpus>`` for a multi-corpus DataModule
@@ -287,15 +438,27 @@ class EmotionModule(L.LightningModule):
         return self._shared_step(batch, "test")
 
     def predict_step(self, batch: Batch, batch_idx: int, dataloader_idx: int = 0) -> dict:
+        """``probs`` (B, num_logits) and ``preds`` (empty for a dimension-only model), and ``dims``
+        (B, D) when the model predicts dimensions."""
         if batch is None:
-            return {"ids": [], "probs": torch.empty(0, self.num_classes), "preds": torch.empty(0, dtype=torch.long),
-                    "labels": torch.empty(0, dtype=torch.long)}
-        probs = self(batch).float().softmax(-1)
-        return {"ids": list(batch.ids), "probs": probs.cpu(), "preds": probs.argmax(-1).cpu(),
-                "labels": batch.labels.cpu()}
+            out = {"ids": [], "probs": torch.empty(0, self.num_logits), "preds": torch.empty(0, dtype=torch.long),
+                   "labels": torch.empty(0, dtype=torch.long)}
+            if self.dim_names:
+                out["dims"] = torch.empty(0, len(self.dim_names))
+            return out
+        logits, dims = self.split_outputs(self(batch).float())
+        probs = logits.softmax(-1) if logits is not None else torch.empty(len(batch), 0)
+        out = {"ids": list(batch.ids), "probs": probs.cpu(),
+               "preds": probs.argmax(-1).cpu() if logits is not None else torch.empty(0, dtype=torch.long),
+               "labels": batch.labels.cpu()}
+        if dims is not None:
+            out["dims"] = dims.cpu()
+        return out
 
     def on_test_epoch_end(self) -> None:
         self._log_by_corpus("test")
+        if not self.predicts_categories:
+            return
         cm = self.test_confusion.compute().cpu()
         self.test_confusion.reset()
         if self.trainer.is_global_zero:
@@ -315,7 +478,7 @@ class EmotionModule(L.LightningModule):
             return optimizer
         scheduler = self.scheduler_factory(optimizer)
         return {"optimizer": optimizer,
-                "lr_scheduler": {"scheduler": scheduler, "monitor": "val/UA", "interval": "epoch"}}
+                "lr_scheduler": {"scheduler": scheduler, "monitor": self.monitor, "interval": "epoch"}}
 
     def _step_schedule(self, optimizer):
         """Warm-up then constant / cosine / linear decay over the run's optimiser steps."""
@@ -343,6 +506,22 @@ class EmotionModule(L.LightningModule):
         self.hparams[name] = value
         if name in getattr(self, "_hparams_initial", {}):
             self._hparams_initial[name] = value
+
+
+def _check_targets(targets, weights) -> tuple[list[str], dict[str, float]]:
+    from ..errors import ZooUserError
+
+    targets = list(targets or [])
+    known = ("category", *DIMENSIONS)
+    bad = [t for t in targets if t not in known]
+    if not targets or bad or len(set(targets)) != len(targets):
+        raise ZooUserError(f"targets must name each of {', '.join(known)} at most once (at least one), "
+                           f"got {targets}")
+    weights = dict(weights or {})
+    extra = sorted(set(weights) - set(targets))
+    if extra or any(not isinstance(v, (int, float)) or v < 0 for v in weights.values()):
+        raise ZooUserError(f"target_weights: one weight >= 0 per name in targets {targets}, got {weights}")
+    return targets, {k: float(v) for k, v in weights.items()}
 
 
 def save_confusion_matrix(cm: torch.Tensor, class_names: Sequence[str], trainer, stage: str) -> Path | None:

@@ -59,7 +59,7 @@ class EarlyFusion(TextBranchMixin, EmotionModule):
         self.text_proj = nn.Linear(self.text.encoder.out_dim, d_model)
         self.joint = JointEncoder(d_model, num_layers, num_heads, dropout, joint)
         self.embed_dim = self.joint.out_dim
-        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(self.embed_dim, self.num_classes))
+        self.head = self.make_head(self.embed_dim, dropout=dropout)
 
     def checkpoint_hparams(self, hp: dict) -> dict:
         hp["text_branch"] = module_spec(self.text)  # e.g. KoBERT's architecture instead of its hub id
@@ -75,6 +75,3 @@ class EarlyFusion(TextBranchMixin, EmotionModule):
         a, n = self.subsample(self.augment(feats), n)
         t = self.text_proj(self.text.encoder.frames(batch.input_ids, batch.attention_mask))
         return self.joint(a, n, t, batch.attention_mask)
-
-    def forward(self, batch: Batch) -> torch.Tensor:
-        return self.head(self.embed(batch))

@@ -55,7 +55,7 @@ class EGeMAPSMLP(EmotionModule):
             d = h
         self.mlp = nn.Sequential(*layers)
         self.embed_dim = d
-        self.head = nn.Linear(d, self.num_classes)
+        self.head = self.make_head(d)  # no dropout: the hidden layers have theirs
         # global statistics travel with the checkpoint; initialised = computed from a corpus
         self.register_buffer("feat_mean", torch.zeros(self.in_dim))
         self.register_buffer("feat_std", torch.ones(self.in_dim))
@@ -81,8 +81,8 @@ class EGeMAPSMLP(EmotionModule):
         self.speaker_stats = {spk: _mean_std(f.float()) for spk, f in features_by_speaker.items()
                               if f.shape[0] >= MIN_SPEAKER_UTTERANCES}
 
-    def prepare_stats(self, dm) -> None:
-        """Statistics from the DataModule: global from the train split (when still missing: a
+    def prepare_stats(self, data) -> None:
+        """Statistics from the data (the DataModule's read-only view): global from the train split (when still missing: a
         resumed or restored model has them from its checkpoint), per speaker from every utterance
         (``normalize: speaker``). Called by the base class at the start of every stage."""
         if self.normalize == "none":
@@ -93,7 +93,7 @@ class EGeMAPSMLP(EmotionModule):
             return
         from ..data.features import EGeMAPS
 
-        feats = EGeMAPS(dm.cache_dir)
+        feats = EGeMAPS(data.cache_dir)
 
         def stack(utts) -> tuple[list, torch.Tensor | None]:
             kept, rows = [], []
@@ -106,14 +106,14 @@ class EGeMAPSMLP(EmotionModule):
             return kept, torch.stack(rows) if rows else None
 
         if need_global:
-            _, x = stack(dm.split("train"))
+            _, x = stack(data.split("train"))
             if x is None or x.shape[0] < 2:
                 raise RuntimeError("EGeMAPSMLP: the training split has too few usable clips for "
                                    "feature statistics")
             self.set_feature_stats(x)
             log.info("eGeMAPS: global feature statistics from %d training utterances", x.shape[0])
         if need_speaker:
-            kept, x = stack([u for u in dm.split("all") if u.speaker])
+            kept, x = stack([u for u in data.split("all") if u.speaker])
             by_spk: dict[str, list[torch.Tensor]] = {}
             for u, row in zip(kept, x if x is not None else []):
                 by_spk.setdefault(u.speaker, []).append(row)
@@ -153,6 +153,3 @@ class EGeMAPSMLP(EmotionModule):
             raise ValueError("EGeMAPSMLP needs Batch.features (eGeMAPS functionals): load the data "
                              "with modalities including 'egemaps' (the default for this model)")
         return self.mlp(self.standardize(batch.features, batch.speakers))
-
-    def forward(self, batch: Batch) -> torch.Tensor:
-        return self.head(self.embed(batch))

@@ -89,12 +89,15 @@ class LateFusion(TextBranchMixin, EmotionModule):
             self.fit_on = "val" if held_out else "train"
         self.calibrate = calibrate and self.decision_level
         self._branch_logits = None
+        if self.decision_level and self.dim_names:
+            raise ZooUserError(f"fusion {fusion!r} mixes the branches' class probabilities; with dimensional "
+                               "targets use a feature-level fusion (concat, gated or attention)")
         if self.decision_level:
             self.fusion = DecisionFusion(fusion)
             self.fusion.log_temperature.requires_grad_(self.calibrate)
         else:
             self.fusion = FUSIONS[fusion](self.audio.embed_dim, self.text.embed_dim, fusion_hidden,
-                                          self.num_classes, dropout)
+                                          self.num_logits + len(self.dim_names), dropout)
             for b in (self.audio, self.text):  # unused: no gradient (DDP would complain)
                 b.head.requires_grad_(False)
         self.missing_text = nn.Parameter(torch.zeros(self.text.embed_dim))
@@ -124,9 +127,9 @@ class LateFusion(TextBranchMixin, EmotionModule):
     def frozen_modules(self) -> list[nn.Module]:
         return [self.audio, self.text] if self.freeze_encoders else []
 
-    def prepare_stats(self, dm) -> None:
-        self.audio.prepare_stats(dm)
-        self.text.prepare_stats(dm)
+    def prepare_stats(self, data) -> None:
+        self.audio.prepare_stats(data)
+        self.text.prepare_stats(data)
 
     @staticmethod
     def has_text(batch: Batch) -> torch.Tensor:

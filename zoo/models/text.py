@@ -77,7 +77,7 @@ class TextBERT(EmotionModule):
         if freeze_encoder:
             self.encoder.requires_grad_(False)
         self.embed_dim = self.encoder.out_dim
-        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(self.embed_dim, self.num_classes))
+        self.head = self.make_head(self.embed_dim, dropout=dropout)
         self.mlm = dict(epochs=mlm_epochs, lr=mlm_lr, batch_size=mlm_batch_size, mlm_probability=mlm_probability)
         self.mlm_text = mlm_text
         self._mlm_extra = _read_text_file(mlm_text) if mlm_epochs > 0 and mlm_text else []
@@ -100,7 +100,8 @@ class TextBERT(EmotionModule):
 
     # -- tokenizer (the DataModule tokenizes in its workers with it) ----------------------------
     def prepare_tokenizer(self, texts: list[str]) -> None:
-        """Called by the DataModule at setup with the training transcripts."""
+        """Called at setup with the training transcripts (the base class pulls them from the
+        DataModule's read-only view)."""
         self._train_texts = list(texts)
         if self.tokenizer is None:
             from ..data.text import train_tokenizer
@@ -142,9 +143,6 @@ class TextBERT(EmotionModule):
             raise ZooUserError(f"{type(self).__name__} reads the transcript, but the batch has none "
                                "(give the text, or use an audio or late-fusion model)")
         return self.encoder(batch.input_ids, batch.attention_mask)
-
-    def forward(self, batch: Batch) -> torch.Tensor:
-        return self.head(self.embed(batch))
 
     def parameter_groups(self):
         return split_lr_groups(self, self.encoder, self.encoder_lr)

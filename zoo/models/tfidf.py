@@ -24,10 +24,12 @@ log = logging.getLogger("zoo")
 class Temperature(nn.Module):
     """Divides the scores by a temperature fitted on held-out data, at evaluation only: training
     sees the raw scores, so calibrating never changes what the classifier learns; the argmax
-    (and so WA, UA and F1) never changes either."""
+    (and so WA, UA and F1) never changes either. Only the first ``num_logits`` columns are class
+    scores (the rest, dimension predictions, pass unchanged); None: every column."""
 
-    def __init__(self):
+    def __init__(self, num_logits: int | None = None):
         super().__init__()
+        self.num_logits = num_logits
         self.register_buffer("log_t", torch.zeros(()))
 
     @property
@@ -35,7 +37,12 @@ class Temperature(nn.Module):
         return float(self.log_t.exp())
 
     def forward(self, scores: torch.Tensor) -> torch.Tensor:
-        return scores if self.training else scores / self.log_t.exp()
+        if self.training:
+            return scores
+        c = scores.shape[-1] if self.num_logits is None else self.num_logits
+        if c == scores.shape[-1]:
+            return scores / self.log_t.exp()
+        return torch.cat([scores[..., :c] / self.log_t.exp(), scores[..., c:]], -1)
 
     def fit(self, scores: torch.Tensor, labels: torch.Tensor) -> float:
         """The temperature that minimises the negative log-likelihood of ``labels`` (-1: ignored)."""
@@ -89,12 +96,12 @@ class TextTfidf(EmotionModule):
                  min_df: int = 1, max_features: int | None = None, sublinear_tf: bool = True,
                  lowercase: bool = True, calibrate: Literal["temperature", "none"] = "temperature", **kwargs):
         super().__init__(**kwargs)
-        self.features = TfidfLinear(self.num_classes, analyzer=analyzer, ngram_range=(ngram_min, ngram_max),
+        self.features = TfidfLinear(self.num_logits + len(self.dim_names), analyzer=analyzer, ngram_range=(ngram_min, ngram_max),
                                     min_df=min_df, max_features=max_features, sublinear_tf=sublinear_tf,
                                     lowercase=lowercase)
-        self.calibrate = calibrate
-        self.embed_dim = self.num_classes
-        self.head = Temperature()
+        self.calibrate = calibrate if self.predicts_categories else "none"
+        self.embed_dim = self.features.out_dim
+        self.head = Temperature(self.num_logits)
         self._val_scores: list[tuple[torch.Tensor, torch.Tensor]] = []
 
     # -- vocabulary (the DataModule tokenizes in its workers with it) ---------------------------
@@ -103,8 +110,9 @@ class TextTfidf(EmotionModule):
         return self.features.tokenizer
 
     def prepare_tokenizer(self, texts: list[str]) -> None:
-        """Called by the DataModule at setup with the training transcripts: fits the vocabulary
-        and IDF once (a model loaded from a checkpoint keeps its own)."""
+        """Called at setup with the training transcripts (pulled by the base class from the
+        DataModule's read-only view): fits the vocabulary and IDF once (a model loaded from a
+        checkpoint keeps its own)."""
         if not self.features.fitted:
             self.features.fit(texts)
             log.info("TF-IDF vocabulary: %d character %d-%d-grams from %d training transcripts",
@@ -123,9 +131,6 @@ class TextTfidf(EmotionModule):
                                "(give the text, or use an audio or late-fusion model)")
         return self.features(batch.input_ids, batch.attention_mask)
 
-    def forward(self, batch: Batch) -> torch.Tensor:
-        return self.head(self.embed(batch))
-
     # -- calibration on the validation split ----------------------------------------------------
     def on_validation_epoch_start(self) -> None:
         self._val_scores = []
@@ -133,7 +138,7 @@ class TextTfidf(EmotionModule):
     def on_validation_batch_end(self, outputs, batch, batch_idx, dataloader_idx=0) -> None:
         if self.calibrate == "temperature" and batch is not None and len(batch) and self.trainer.state.fn == "fit":
             with torch.no_grad():
-                self._val_scores.append((self.embed(batch).detach(), batch.labels))
+                self._val_scores.append((self.embed(batch).detach()[:, : self.num_logits], batch.labels))
 
     def on_validation_epoch_end(self) -> None:
         # before the checkpoint callback saves (on_validation_end): the saved file holds the

@@ -31,3 +31,30 @@ def focal_loss(logits: torch.Tensor, target: torch.Tensor, weight: torch.Tensor 
     smooth = -(mod[valid] * ww).sum()
     denom = ww[target[valid]].sum()  # torch's weighted mean divides by the targets' weights
     return (1.0 - label_smoothing) * nll + label_smoothing / k * smooth / denom
+
+
+def ccc(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Lin's concordance correlation coefficient of two 1-D tensors (at least two values):
+    ``2 cov / (var_p + var_t + (mean_p - mean_t)^2)``; 1 = identical, 0 = unrelated. Variances and
+    covariance with ``n - 1``, the estimator of torchmetrics' ``concordance_corrcoef`` (what the
+    metrics report), differentiable."""
+    p, t = pred.float(), target.float()
+    mp, mt = p.mean(), t.mean()
+    n1 = max(p.numel() - 1, 1)
+    vp, vt = (p - mp).pow(2).sum() / n1, (t - mt).pow(2).sum() / n1
+    cov = ((p - mp) * (t - mt)).sum() / n1
+    return 2 * cov / (vp + vt + (mp - mt).pow(2)).clamp_min(1e-8)
+
+
+def ccc_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """``1 - CCC`` per column of (B, D) predictions over the rows where ``mask`` is set, as a (D,)
+    tensor. A column with fewer than two rated rows in the batch has no CCC: its loss is 0 (and
+    carries no gradient), so an unrated utterance never pulls its prediction anywhere."""
+    out = []
+    for j in range(pred.shape[1]):
+        m = mask[:, j]
+        if int(m.sum()) < 2:
+            out.append(pred[:, j].sum() * 0.0)
+        else:
+            out.append(1.0 - ccc(pred[m, j], target[m, j]))
+    return torch.stack(out)

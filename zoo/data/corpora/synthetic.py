@@ -2,7 +2,8 @@
 
 The generator is :mod:`zoo.data.synthetic` (``python -m zoo synth``); this adapter makes it a
 corpus like any other: :meth:`Synthetic.prepare` writes the corpus once (a file lock keeps
-parallel runs from clobbering each other) and the AI Hub adapter reads it.
+parallel runs from clobbering each other) and the AI Hub adapter reads it. Each utterance
+also gets ``dims`` (arousal, valence in [0, 1]) from the generator's ``synthetic_meta.csv``.
 """
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ class Synthetic(AIHub, name="synthetic"):
     info = CorpusInfo(
         title="synthetic Korean corpus", language="Korean (synthesised)",
         size="any (default 400 utterances, 12 speakers)", classes="7: " + ", ".join(AIHUB_EMOTIONS),
+        dimensions="arousal, valence ([0, 1]; arousal from the rendered prosody)",
         speakers="not named (conversations, as AI Hub)",
         protocol="group split by conversation", source="generated: python -m zoo synth",
         config="configs/data/synthetic.yaml")
@@ -60,4 +62,24 @@ class Synthetic(AIHub, name="synthetic"):
 
     def load(self, problems: ProblemLog) -> list[Utterance]:
         self.prepare()  # cached: returns at once when the corpus is already there
-        return super().load(problems)
+        utts = super().load(problems)
+        dims = _meta_dims(Path(self.root))
+        for u in utts:  # arousal/valence of the rendered utterance, already in [0, 1]
+            if u.id in dims:
+                u.dims, u.dims_scale = dims[u.id], (0.0, 1.0)
+        return utts
+
+
+def _meta_dims(root: Path) -> dict[str, dict[str, float]]:
+    """wav_id -> {arousal, valence} from the generator's meta sidecar (empty when it has none)."""
+    import csv
+
+    from zoo.data.synthetic import META_NAME
+
+    path = root / META_NAME
+    if not path.is_file():
+        return {}
+    with open(path, encoding="utf-8", newline="") as f:
+        rows = list(csv.DictReader(f))
+    return {r["wav_id"]: {d: float(r[d]) for d in ("arousal", "valence")}
+            for r in rows if r.get("arousal") and r.get("valence")}
