@@ -124,3 +124,21 @@ def test_multi_corpus_fit_and_a_cross_corpus_test_through_the_cli(tmp_path, run)
     assert "test/UA" in m
     # the whole corpus in the four classes: 12 of CREMA-D's 18 clips (fear and disgust dropped)
     assert "12 utterances, 4 classes" in r.stderr
+
+
+def test_per_corpus_scores_are_computed_from_summed_counts():
+    """UA = mean recall over the classes a corpus has, WA = accuracy, from confusion counts (the
+    form that sums across DDP ranks); batches of mixed corpora split correctly."""
+    import torch
+
+    from zoo.models import AudioCNN
+
+    m = AudioCNN(class_names=["a", "b", "c"], channels=[4], hidden=4)
+    got = {}
+    m.log = lambda k, v, **kw: got.__setitem__(k, float(v))
+    m._count_by_corpus("test", torch.tensor([0, 1, 1, 2]), torch.tensor([0, 1, 0, -1]), ["x", "x", "y", "y"])
+    m._count_by_corpus("test", torch.tensor([0, 0]), torch.tensor([0, 1]), ["x", "x"])
+    m._log_by_corpus("test")
+    # x: labels 0,1,0,1 -> preds 0,1,0,0: recall a 1.0, b 0.5; y: one labelled (0 -> 1), one -1 ignored
+    assert got == pytest.approx({"test/UA/x": 0.75, "test/WA/x": 0.75, "test/UA/y": 0.0, "test/WA/y": 0.0})
+    assert m._by_corpus == {}

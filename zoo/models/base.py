@@ -158,7 +158,7 @@ class EmotionModule(L.LightningModule):
             self.train_dim_metrics = dimension_metrics(self.dim_names)
             self.val_dim_metrics = dimension_metrics(self.dim_names)
             self.test_dim_metrics = dimension_metrics(self.dim_names)
-        self._by_corpus: dict[str, list] = {}  # stage -> (preds, labels, corpora) per batch
+        self._by_corpus: dict[str, dict] = {}  # stage -> corpus -> confusion counts (multi-corpus)
 
     # -- to be provided by a model family -------------------------------------------------------
     def embed(self, batch: Batch) -> torch.Tensor:
@@ -390,8 +390,7 @@ class EmotionModule(L.LightningModule):
             if stage == "test":
                 self.test_confusion.update(logits.detach(), batch.labels)
             if stage != "train" and batch.corpora is not None:  # multi-corpus: per-corpus metrics too
-                self._by_corpus.setdefault(stage, []).append(
-                    (logits.detach().argmax(-1).cpu(), batch.labels.cpu(), list(batch.corpora)))
+                self._count_by_corpus(stage, logits.detach().argmax(-1).cpu(), batch.labels.cpu(), batch.corpora)
         if dims is not None:
             self._update_dim_metrics(stage, dims.detach(), batch)
         return loss
@@ -408,22 +407,39 @@ class EmotionModule(L.LightningModule):
         self.log_dict({f"{stage}/{k}": m for k, m in mets.items()}, batch_size=len(batch),
                       prog_bar=stage == "val" and not self.predicts_categories, on_step=False, on_epoch=True)
 
+    def _count_by_corpus(self, stage: str, preds: torch.Tensor, labels: torch.Tensor,
+                         corpora: Sequence[str]) -> None:
+        """A confusion matrix per corpus (counts: summed across ranks at the epoch's end)."""
+        store = self._by_corpus.setdefault(stage, {})
+        for name in set(corpora):
+            sel = torch.tensor([c == name for c in corpora]) & (labels >= 0)
+            cm = store.setdefault(name, torch.zeros(self.num_classes, self.num_classes, dtype=torch.long))
+            y, p = labels[sel], preds[sel]
+            cm.index_put_((y, p), torch.ones_like(y), accumulate=True)
+
     def _log_by_corpus(self, stage: str) -> None:
         """``{stage}/UA/<corpus>`` and ``{stage}/WA/<corpus>`` for a multi-corpus DataModule
-        (UA: the mean recall over the classes present in that corpus's split)."""
-        rows = self._by_corpus.pop(stage, None)
-        if not rows:
-            return
-        preds, labels = torch.cat([r[0] for r in rows]), torch.cat([r[1] for r in rows])
-        corpora = [c for r in rows for c in r[2]]
-        for name in sorted(set(corpora)):
-            sel = torch.tensor([c == name for c in corpora]) & (labels >= 0)
-            p, y = preds[sel], labels[sel]
-            if not len(y):
+        (UA: the mean recall over the classes present in that corpus's split). Under DDP the
+        counts of every rank are summed first, so each utterance counts once wherever it ran."""
+        store = self._by_corpus.pop(stage, {})
+        trainer = self._trainer
+        world = trainer.world_size if trainer is not None else 1
+        names = set(store)
+        if world > 1 and torch.distributed.is_available() and torch.distributed.is_initialized():
+            every: list = [None] * world  # a rank may have seen none of a corpus's utterances
+            torch.distributed.all_gather_object(every, sorted(names))
+            names = set().union(*every)
+        for name in sorted(names):
+            cm = store.get(name, torch.zeros(self.num_classes, self.num_classes, dtype=torch.long))
+            if world > 1:
+                cm = trainer.strategy.reduce(cm.to(self.device), reduce_op="sum").cpu()
+            cm = cm.double()
+            total, seen = cm.sum(), cm.sum(1) > 0
+            if total == 0:
                 continue
-            recalls = [(p[y == k] == k).float().mean() for k in y.unique()]
-            self.log(f"{stage}/UA/{name}", torch.stack(recalls).mean(), on_epoch=True)
-            self.log(f"{stage}/WA/{name}", (p == y).float().mean(), on_epoch=True)
+            recalls = cm.diagonal()[seen] / cm.sum(1)[seen]
+            self.log(f"{stage}/UA/{name}", recalls.mean().float(), on_epoch=True)
+            self.log(f"{stage}/WA/{name}", (cm.diagonal().sum() / total).float(), on_epoch=True)
 
     def on_validation_epoch_end(self) -> None:
         self._log_by_corpus("val")
