@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+import unicodedata
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
@@ -37,6 +38,66 @@ Modality = Literal["audio", "text", "egemaps"]
 def _source(u: Utterance) -> str:
     """The file a problem with this utterance should name: its CSV/manifest, else its audio."""
     return u.meta.get("csv") or u.meta.get("manifest") or u.audio or u.id
+
+
+def _normalize_text(u: Utterance) -> Utterance:
+    """Transcripts and labels in NFC: Hangul typed on macOS (NFD: decomposed jamo) and on
+    Windows (NFC) must be one string to tokenizers, duplicate checks and class names."""
+    if u.text and not unicodedata.is_normalized("NFC", u.text):
+        u.text = unicodedata.normalize("NFC", u.text)
+    if u.label and not unicodedata.is_normalized("NFC", u.label):
+        u.label = unicodedata.normalize("NFC", u.label)
+    if u.votes and not all(unicodedata.is_normalized("NFC", v) for v in u.votes):
+        u.votes = tuple(unicodedata.normalize("NFC", v) for v in u.votes)
+    return u
+
+
+def _label_key(label: str) -> str:
+    return " ".join(label.split()).casefold()
+
+
+def _spellings(utts: list[Utterance]) -> list[str]:
+    """The sorted class list from the labels found, one name per label that differs only in case
+    or spacing (``angry``, ``Angry ``): its most frequent spelling (ties: the first in the corpus)."""
+    counts = Counter(u.label for u in utts if u.label is not None)  # in order of first appearance
+    best: dict[str, str] = {}
+    for lab in counts:
+        k = _label_key(lab)
+        if k not in best or counts[lab] > counts[best[k]]:  # ties: the first one met
+            best[k] = lab
+    return sorted(best.values())
+
+
+def _respell_labels(utts: list[Utterance], names: Sequence[str]) -> Counter:
+    """Labels that match a class name except for case and spacing take that name's spelling;
+    returns how many were changed per (old, new) spelling."""
+    by_key = {_label_key(n): n for n in names}
+    known = set(names)
+    changed: Counter = Counter()
+    for u in utts:
+        if u.label is not None and u.label not in known:
+            new = by_key.get(_label_key(u.label))
+            if new is not None:
+                changed[(u.label, new)] += 1
+                u.label = new
+    return changed
+
+
+def read_exclude_list(path: str) -> set[str]:
+    """The ids / audio paths in an exclude list (one a line; blank lines and ``#`` comments
+    ignored; a tab-separated reason after the entry is ignored too)."""
+    from pathlib import Path
+
+    p = Path(path).expanduser()
+    if not p.is_file():
+        raise ZooUserError(f"exclude list {path} does not exist (write one with python -m zoo check "
+                           "--config DATA.yaml --exclude-list FILE)")
+    out = set()
+    for line in p.read_text(encoding="utf-8").splitlines():
+        entry = line.split("\t", 1)[0].strip()
+        if entry and not entry.startswith("#"):
+            out.add(entry)
+    return out
 
 
 class EmotionDataset(Dataset):
@@ -136,7 +197,9 @@ class EmotionDataModule(L.LightningDataModule):
             them and reports how many and why.
         validate_audio: Open every audio file at setup (header only) to find missing, unreadable
             or empty files before the first epoch.
-        min_seconds: Drop clips shorter than this (counted as problems).
+        min_seconds: Refuse clips shorter than this (problems: reported, or skipped and counted
+            with on_error: skip); the default 0.02 s (under one 25 ms analysis window) catches
+            truncated files and stray clicks.
         modalities: What to load (audio, text, egemaps); null = what the model declares in
             ``model.inputs``.
         predict_split: Which split ``predict`` runs on (``all`` = the whole corpus).
@@ -144,6 +207,9 @@ class EmotionDataModule(L.LightningDataModule):
             cross-corpus test of a checkpoint trained elsewhere).
         check_leakage: At setup, log how many test transcripts also occur in train and how many
             audio files are byte-identical across splits.
+        exclude: A text file of utterances to leave out, one id or audio path a line (``#``
+            comments allowed): what ``python -m zoo check --exclude-list FILE`` writes. The rows
+            left out are counted in the setup report.
     """
 
     def __init__(
@@ -159,7 +225,7 @@ class EmotionDataModule(L.LightningDataModule):
         seed: int = 0,
         sample_rate: int = 16000,
         max_seconds: float | None = 10.0,
-        min_seconds: float = 0.0,
+        min_seconds: float = 0.02,
         batch_size: int = 16,
         eval_batch_size: int | None = None,
         bucketing: bool = True,
@@ -172,6 +238,7 @@ class EmotionDataModule(L.LightningDataModule):
         predict_split: Literal["train", "val", "test", "all"] = "test",
         check_leakage: bool = True,
         test_split: Literal["test", "all"] = "test",
+        exclude: str | None = None,
     ):
         super().__init__()
         if not isinstance(corpus, Corpus):
@@ -212,6 +279,8 @@ class EmotionDataModule(L.LightningDataModule):
         self.check_leakage = check_leakage
         self.test_split = test_split
         self.label_map = label_map
+        self.exclude = exclude
+        self._exclude = read_exclude_list(exclude) if exclude else None  # checked before any file is read
         lm = label_map or getattr(corpus, "label_map", None)
         if lm is not None:
             from .label_map import load_label_map
@@ -241,8 +310,16 @@ class EmotionDataModule(L.LightningDataModule):
         """Corpus with the label policy applied (cached; cheap: no audio is opened)."""
         if self._utts is None:
             problems = ProblemLog(self.on_error)
-            utts = self.corpus.load(problems)
+            utts = [_normalize_text(u) for u in self.corpus.load(problems)]
             n_read = len(utts)
+            n_excluded = 0
+            if self._exclude is not None:
+                kept_ = [u for u in utts if u.id not in self._exclude and u.audio not in self._exclude]
+                if len(kept_) < len(utts):
+                    log.info("%s: %d utterance(s) left out by the exclude list %s", self.corpus_name,
+                             len(utts) - len(kept_), self.exclude)
+                n_excluded = len(utts) - len(kept_)
+                utts = kept_
             whole = self.min_agreement if self.min_agreement_scope == "all" else 0.0
             utts, dropped = apply_label_policy(utts, tie_break=self.tie_break,
                                                min_agreement=whole, problems=problems)
@@ -253,7 +330,12 @@ class EmotionDataModule(L.LightningDataModule):
                 utts, unmapped = apply_label_map(utts, self._label_map)
                 dropped.update(unmapped)
                 defaults = self._label_map.classes
-            names = self._class_names or list(defaults or sorted({u.label for u in utts}))
+            names = self._class_names or list(defaults or _spellings(utts))
+            respelled = _respell_labels(utts, names)
+            if respelled:
+                log.info("%s: %d label(s) matched to a class name by case and spacing (e.g. %s)",
+                         self.corpus_name, sum(respelled.values()),
+                         ", ".join(f"{a!r} -> {b!r}" for a, b in list(respelled)[:3]))
             known = set(names)
             kept = []
             for u in utts:
@@ -265,6 +347,8 @@ class EmotionDataModule(L.LightningDataModule):
                                  row=u.meta.get("row"), column="label")
             problems.check(f"{self.corpus_name}")  # raises, or (on_error=skip) reports the drops
             self._dropped = Counter(dropped)
+            if n_excluded:
+                self._dropped["excluded (exclude list)"] = n_excluded
             self._dropped.update(problems.counts())
             skipped = getattr(self.corpus, "skipped", None)  # files the adapter passed over on purpose
             if skipped is not None and skipped.counts:
@@ -403,6 +487,13 @@ class EmotionDataModule(L.LightningDataModule):
                  f"{self.report['split_source']}"]
         if self._dropped:
             lines.append("  dropped: " + ", ".join(f"{n} {r}" for r, n in self._dropped.most_common()))
+        if self.max_seconds:
+            # a long file is decoded once into the cache, but only max_seconds of it enter a batch
+            long = [d for u in utts if (d := self._durations.get(u.id, 0.0)) > self.max_seconds]
+            self.report["cropped"] = len(long)
+            if long:
+                lines.append(f"  cropped to max_seconds ({self.max_seconds:g} s): {len(long)} clip(s), "
+                             f"the longest {max(long):.1f} s")
         for s in ("train", "val", "test"):
             c = Counter(u.label for u in splits[s])
             lines.append(f"  {s:5s} {len(splits[s]):6d}  " + " ".join(f"{k}={c.get(k, 0)}" for k in names))
