@@ -1,5 +1,6 @@
 """Callbacks the CLI always adds: a one-line metric summary per epoch, early stopping on val/UA
-(off unless enabled), and the prediction file that ``python -m zoo predict`` writes."""
+(off unless enabled), a stop at the first non-finite training loss, and the prediction file that
+``python -m zoo predict`` writes."""
 from __future__ import annotations
 
 import csv
@@ -8,9 +9,12 @@ import logging
 from pathlib import Path
 
 import lightning as L
+import torch
 from lightning.pytorch.callbacks import BasePredictionWriter
 from lightning.pytorch.callbacks import EarlyStopping as _LightningEarlyStopping
 from lightning.pytorch.utilities import rank_zero_only
+
+from zoo.errors import ZooUserError
 
 
 class EpochSummary(L.Callback):
@@ -78,6 +82,42 @@ class EarlyStopping(_LightningEarlyStopping):
     def _run_early_stopping_check(self, trainer) -> None:
         if self.enabled:
             super()._run_early_stopping_check(trainer)
+
+
+class TrainingDiverged(ZooUserError):
+    """The training loss became NaN or inf (raised by :class:`FiniteLossCheck`)."""
+
+
+class FiniteLossCheck(L.Callback):
+    """Stop the run at the first training step whose loss is NaN or inf, before its backward
+    pass and optimiser step, naming the step and the batch's utterance ids (one bad clip, a
+    learning rate too high, fp16 overflow), instead of training hours of NaN epochs.
+
+    Args:
+        enabled: Check every training loss; false: the callback does nothing.
+    """
+
+    def __init__(self, enabled: bool = True):
+        self.enabled = enabled
+        self._batch = None
+        self._batch_idx = -1
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        self._batch, self._batch_idx = batch, batch_idx
+
+    def on_before_backward(self, trainer, pl_module, loss) -> None:
+        if not self.enabled or bool(torch.isfinite(loss.detach()).all()):
+            return
+        ids = list(getattr(self._batch, "ids", None) or [])
+        shown = ", ".join(ids[:20]) + (f" ... ({len(ids)} in all)" if len(ids) > 20 else "")
+        value = "nan" if bool(torch.isnan(loss.detach()).any()) else "inf"
+        raise TrainingDiverged(
+            f"the training loss is {value} at step {trainer.global_step} (epoch {trainer.current_epoch}, "
+            f"batch {self._batch_idx}); the run stops here, before this step changes the weights.\n"
+            f"Utterances in the batch: {shown or 'unknown'}.\n"
+            "Check those files (python -m zoo check --config DATA.yaml), lower the learning rate, or "
+            "use 32-bit precision; resume from the last good checkpoint with --ckpt_path. "
+            "(--finite_loss.enabled false turns this check off.)")
 
 
 class PredictionWriter(BasePredictionWriter):

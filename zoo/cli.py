@@ -82,7 +82,7 @@ def build_cli(args: list[str] | None = None, run: bool = True):
     import zoo.data.corpora  # noqa: F401  (registers the corpora: `corpus: RAVDESS` resolves)
     import zoo.models  # noqa: F401  (registers the model families)
     from zoo import cli_support
-    from zoo.callbacks import EarlyStopping, EpochSummary, PredictionWriter
+    from zoo.callbacks import EarlyStopping, EpochSummary, FiniteLossCheck, PredictionWriter
     from zoo.data.datamodule import EmotionDataModule
     from zoo.models.base import EmotionModule
 
@@ -130,6 +130,7 @@ def build_cli(args: list[str] | None = None, run: bool = True):
             })
             parser.add_lightning_class_args(EarlyStopping, "early_stopping")
             parser.add_lightning_class_args(EpochSummary, "summary")
+            parser.add_lightning_class_args(FiniteLossCheck, "finite_loss")
             parser.add_lightning_class_args(PredictionWriter, "predictions")
             parser.add_argument(
                 "--test_after_fit", type=bool, default=False,
