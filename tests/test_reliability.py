@@ -3,6 +3,7 @@ SIGTERM checkpoints before exit; a run killed mid-epoch resumes to the same resu
 from __future__ import annotations
 
 import math
+import os
 
 import numpy as np
 import pytest
@@ -76,3 +77,148 @@ def test_the_cli_checks_the_loss_by_default(run, tmp_path):
     r = run("fit", "--config", "configs/demo.yaml", "--print_config")
     assert r.returncode == 0
     assert "finite_loss:\n  enabled: true" in r.stdout
+
+
+# -- crash safety: subprocess runs of `python -m zoo fit` on the tiny corpus --------------------
+
+KILLER = '''
+import os, signal
+import lightning as L
+
+
+class KillAt(L.Callback):
+    """Send the process a signal after optimiser step `step` (a pre-emption or a kill -9)."""
+
+    def __init__(self, step: int, sig: str = "SIGKILL"):
+        self.step, self.sig = step, sig
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        if trainer.global_step == self.step:
+            os.kill(os.getpid(), getattr(signal, self.sig))
+'''
+
+
+def fit_config(tmp_path, m, kill=None):
+    import yaml
+
+    cfg = {
+        "seed_everything": 3, "test_after_fit": True,
+        "data": {"class_path": "zoo.data.EmotionDataModule", "init_args": {
+            "corpus": {"class_path": "zoo.data.corpora.Manifest", "init_args": {"path": str(m)}},
+            "batch_size": 4, "max_seconds": 0.3, "cache_dir": None, "num_workers": 0}},
+        "model": {"class_path": "zoo.models.AudioCNN", "init_args": {
+            "channels": [4, 8, 8], "hidden": 8, "dropout": 0.3}},
+        "trainer": {"max_epochs": 4, "deterministic": True, "accelerator": "cpu", "devices": 1,
+                    "enable_progress_bar": False, "enable_model_summary": False,
+                    "default_root_dir": str(tmp_path / "runs"),
+                    "logger": {"class_path": "lightning.pytorch.loggers.CSVLogger",
+                               "init_args": {"save_dir": str(tmp_path / "runs"), "name": "zoo"}}},
+    }
+    if kill:
+        cfg["trainer"]["callbacks"] = [{"class_path": "killer.KillAt", "init_args": kill}]
+    path = tmp_path / ("kill.yaml" if kill else "fit.yaml")
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def zoo_fit(tmp_path, config, *extra):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    (tmp_path / "killer.py").write_text(KILLER)
+    repo = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(repo)]), "WANDB_MODE": "disabled"}
+    return subprocess.Popen([sys.executable, "-m", "zoo", "fit", "--config", str(config), *extra],
+                            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def test_metrics(run_dir):
+    import csv
+
+    rows = list(csv.DictReader(open(run_dir / "metrics.csv")))
+    [test] = [r for r in rows if r.get("test/UA")]
+    return {k: float(test[k]) for k in ("test/loss", "test/UA", "test/WA")}
+
+
+test_metrics.__test__ = False  # a helper, not a test
+
+
+def _ckpt_step(path):
+    return torch.load(path, map_location="cpu", weights_only=True)["global_step"]
+
+
+def test_sigkill_mid_epoch_and_ckpt_path_last_end_like_an_uninterrupted_run(tmp_path):
+    """4 epochs of 4 steps; killed (SIGKILL) at step 6, mid-epoch 1; `--ckpt_path last` resumes
+    from the end of epoch 0 in the same run folder: the same test metrics, to the last digit."""
+    m = tiny_corpus(tmp_path)
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir(), b.mkdir()
+    pa = zoo_fit(a, fit_config(a, m))
+    pb = zoo_fit(b, fit_config(b, m, kill={"step": 6}))
+    out_b = pb.communicate(timeout=300)[0]
+    assert pb.returncode == -9, out_b[-3000:]
+    run = b / "runs" / "zoo" / "version_0"
+    assert _ckpt_step(run / "checkpoints" / "last.ckpt") == 4  # the end of epoch 0
+    pc = zoo_fit(b, fit_config(b, m), "--ckpt_path", "last")
+    out_c = pc.communicate(timeout=300)[0]
+    out_a = pa.communicate(timeout=300)[0]
+    assert pa.returncode == 0, out_a[-3000:]
+    assert pc.returncode == 0, out_c[-3000:]
+    assert f"resuming {run} from {run / 'checkpoints' / 'last.ckpt'}" in out_c
+    assert not (b / "runs" / "zoo" / "version_1").exists()  # continued in its own folder
+    assert _ckpt_step(run / "checkpoints" / "last.ckpt") == 16
+    assert (run / "metrics.before-resume-1.csv").is_file()
+    assert test_metrics(run) == test_metrics(a / "runs" / "zoo" / "version_0")
+
+
+def test_sigterm_writes_a_checkpoint_and_the_next_run_resumes(tmp_path):
+    m = tiny_corpus(tmp_path)
+    p = zoo_fit(tmp_path, fit_config(tmp_path, m, kill={"step": 6, "sig": "SIGTERM"}))
+    out = p.communicate(timeout=300)[0]
+    assert p.returncode == 143, out[-3000:]
+    run = tmp_path / "runs" / "zoo" / "version_0"
+    assert "SIGTERM: checkpoint written to" in out and "stopped by SIGTERM" in out
+    assert _ckpt_step(run / "checkpoints" / "sigterm.ckpt") == 6
+    p = zoo_fit(tmp_path, fit_config(tmp_path, m), "--ckpt_path", "last")
+    out = p.communicate(timeout=300)[0]
+    assert p.returncode == 0, out[-3000:]
+    assert f"from {run / 'checkpoints' / 'sigterm.ckpt'}" in out
+    assert _ckpt_step(run / "checkpoints" / "last.ckpt") == 16  # the run went on from step 6 to its end
+    assert "test/UA" in open(run / "metrics.csv").read()
+
+
+INTERRUPTED_SAVE = '''
+import os, signal, sys
+import torch
+import zoo.checkpointing as zc
+
+path = sys.argv[1]
+io = zc.AtomicCheckpointIO()
+io.save_checkpoint({"state_dict": {"w": torch.zeros(1000)}, "global_step": 1}, path)
+
+
+def half_then_die(f, data):
+    f.write(bytes(data[: len(data) // 2]))
+    f.flush()
+    os.kill(os.getpid(), signal.SIGKILL)  # killed in the middle of writing the checkpoint
+
+
+zc._write_bytes = half_then_die
+io.save_checkpoint({"state_dict": {"w": torch.ones(1000)}, "global_step": 2}, path)
+'''
+
+
+def test_a_kill_during_a_checkpoint_write_leaves_the_previous_file_whole(tmp_path):
+    import subprocess
+    import sys
+
+    (tmp_path / "save.py").write_text(INTERRUPTED_SAVE)
+    path = tmp_path / "checkpoints" / "last.ckpt"
+    r = subprocess.run([sys.executable, str(tmp_path / "save.py"), str(path)], capture_output=True,
+                       env={**os.environ, "PYTHONPATH": str(__import__("pathlib").Path(__file__).resolve().parents[1])})
+    assert r.returncode == -9, r.stderr.decode()[-2000:]
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)  # whole, and the old one
+    assert ckpt["global_step"] == 1 and float(ckpt["state_dict"]["w"].sum()) == 0.0
+    tmp = path.with_name("last.ckpt.tmp")
+    assert tmp.is_file() and tmp.stat().st_size < path.stat().st_size  # the torn write went there

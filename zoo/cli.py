@@ -83,6 +83,7 @@ def build_cli(args: list[str] | None = None, run: bool = True):
     import zoo.models  # noqa: F401  (registers the model families)
     from zoo import cli_support
     from zoo.callbacks import EarlyStopping, EpochSummary, FiniteLossCheck, PredictionWriter
+    from zoo.checkpointing import ResumeState
     from zoo.data.datamodule import EmotionDataModule
     from zoo.models.base import EmotionModule
 
@@ -131,6 +132,7 @@ def build_cli(args: list[str] | None = None, run: bool = True):
             parser.add_lightning_class_args(EarlyStopping, "early_stopping")
             parser.add_lightning_class_args(EpochSummary, "summary")
             parser.add_lightning_class_args(FiniteLossCheck, "finite_loss")
+            parser.add_lightning_class_args(ResumeState, "resume")
             parser.add_lightning_class_args(PredictionWriter, "predictions")
             parser.add_argument(
                 "--test_after_fit", type=bool, default=False,
@@ -171,7 +173,42 @@ def build_cli(args: list[str] | None = None, run: bool = True):
             elif sub == "fit":
                 kwargs["logger"] = cli_support.one_folder_loggers(
                     trainer_cfg.get("logger"), trainer_cfg.get("default_root_dir") or "runs")
+                if self._get(self.config, "ckpt_path") == "last":
+                    self._resume_in_last_run(kwargs["logger"])
+            from zoo.checkpointing import AtomicCheckpointIO, has_checkpoint_io
+
+            plugins = trainer_cfg.get("plugins")
+            if not has_checkpoint_io(plugins):  # checkpoints written atomically on any file system
+                items = list(plugins) if isinstance(plugins, (list, tuple)) else [plugins] if plugins else []
+                kwargs["plugins"] = [*items, AtomicCheckpointIO()]
             return super().instantiate_trainer(**kwargs)
+
+        def _resume_in_last_run(self, logger):
+            """``fit --ckpt_path last``: continue the newest run folder from its newest checkpoint
+            (``last.ckpt`` or ``sigterm.ckpt``), writing into that folder, so the checkpoint
+            callbacks get their full state back (best score, best path) as if never stopped."""
+            from lightning.pytorch.loggers import CSVLogger
+
+            from zoo.checkpointing import find_resume_checkpoint
+
+            first = (logger[0] if isinstance(logger, (list, tuple)) else logger)
+            if not isinstance(first, CSVLogger):
+                return  # Lightning's own "last" lookup applies
+            ckpt = find_resume_checkpoint(Path(first.save_dir) / (first.name or ""))
+            if ckpt is None:
+                logging.getLogger("zoo").warning(
+                    "--ckpt_path last: no last.ckpt or sigterm.ckpt under %s; training from the start",
+                    Path(first.save_dir) / (first.name or ""))
+                self.config_init[self.subcommand]["ckpt_path"] = None
+                return
+            run = ckpt.parent.parent
+            first._version = int(run.name[len("version_"):])
+            old = run / "metrics.csv"
+            if old.is_file():  # the CSV logger starts a new file: keep the rows written before
+                n = len(list(run.glob("metrics.before-resume-*.csv"))) + 1
+                old.rename(run / f"metrics.before-resume-{n}.csv")
+            self.config_init[self.subcommand]["ckpt_path"] = str(ckpt)
+            logging.getLogger("zoo").info("resuming %s from %s", run, ckpt)
 
         def after_fit(self):
             if self.config[self.subcommand].get("test_after_fit"):
@@ -250,6 +287,11 @@ def main(argv: list[str] | None = None) -> None:
             try:
                 build_cli(argv if explicit else None)
             except ZooUserError:
+                raise
+            except SystemExit as e:
+                if type(e).__name__ == "SIGTERMException":  # pre-empted: not a success
+                    print("zoo: stopped by SIGTERM (resume with --ckpt_path last)", file=sys.stderr)
+                    raise SystemExit(143) from None
                 raise
             except Exception as e:
                 found = _user_error_in(e)

@@ -161,7 +161,9 @@ class BucketBatchSampler(torch.utils.data.Sampler[list[int]]):
         return batches
 
     def __iter__(self) -> Iterator[list[int]]:
-        return iter(self._batches())
+        # lazy: the order is drawn at the first batch, after Lightning's set_epoch (a resumed run
+        # creates its DataLoader iterator before setting the epoch)
+        yield from self._batches()
 
     def __len__(self) -> int:
         return len(self._batches())
