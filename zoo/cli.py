@@ -16,6 +16,8 @@ EXTRA_COMMANDS = {
               "generate the synthetic Korean corpus in the AI Hub layout (python -m zoo synth --help)"),
     "manifest": ("zoo.data.export_manifest",
                  "write a registered corpus as a manifest CSV (python -m zoo manifest --help)"),
+    "check": ("zoo.check",
+              "scan a corpus as configured, without training: audio, labels, splits, leakage (python -m zoo check --help)"),
     "infer": ("zoo.inference.commands",
               "label audio files, folders or globs with a checkpoint (python -m zoo infer --help)"),
     "checkpoints": ("zoo.inference.commands",

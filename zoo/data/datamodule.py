@@ -9,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-import unicodedata
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
@@ -25,6 +24,7 @@ from .batch import BucketBatchSampler, LengthSortedSampler, collate
 from .corpora.base import Corpus
 from .labels import apply_label_policy, meets_agreement, soft_label
 from .splits import SplitOptions, assign_splits, leakage_report
+from .rows import drop_excluded_problems, normalize_text, read_exclude_list, respell_labels, spellings
 from .utterance import DIMENSIONS, Utterance
 
 log = logging.getLogger("zoo")
@@ -38,66 +38,6 @@ Modality = Literal["audio", "text", "egemaps"]
 def _source(u: Utterance) -> str:
     """The file a problem with this utterance should name: its CSV/manifest, else its audio."""
     return u.meta.get("csv") or u.meta.get("manifest") or u.audio or u.id
-
-
-def _normalize_text(u: Utterance) -> Utterance:
-    """Transcripts and labels in NFC: Hangul typed on macOS (NFD: decomposed jamo) and on
-    Windows (NFC) must be one string to tokenizers, duplicate checks and class names."""
-    if u.text and not unicodedata.is_normalized("NFC", u.text):
-        u.text = unicodedata.normalize("NFC", u.text)
-    if u.label and not unicodedata.is_normalized("NFC", u.label):
-        u.label = unicodedata.normalize("NFC", u.label)
-    if u.votes and not all(unicodedata.is_normalized("NFC", v) for v in u.votes):
-        u.votes = tuple(unicodedata.normalize("NFC", v) for v in u.votes)
-    return u
-
-
-def _label_key(label: str) -> str:
-    return " ".join(label.split()).casefold()
-
-
-def _spellings(utts: list[Utterance]) -> list[str]:
-    """The sorted class list from the labels found, one name per label that differs only in case
-    or spacing (``angry``, ``Angry ``): its most frequent spelling (ties: the first in the corpus)."""
-    counts = Counter(u.label for u in utts if u.label is not None)  # in order of first appearance
-    best: dict[str, str] = {}
-    for lab in counts:
-        k = _label_key(lab)
-        if k not in best or counts[lab] > counts[best[k]]:  # ties: the first one met
-            best[k] = lab
-    return sorted(best.values())
-
-
-def _respell_labels(utts: list[Utterance], names: Sequence[str]) -> Counter:
-    """Labels that match a class name except for case and spacing take that name's spelling;
-    returns how many were changed per (old, new) spelling."""
-    by_key = {_label_key(n): n for n in names}
-    known = set(names)
-    changed: Counter = Counter()
-    for u in utts:
-        if u.label is not None and u.label not in known:
-            new = by_key.get(_label_key(u.label))
-            if new is not None:
-                changed[(u.label, new)] += 1
-                u.label = new
-    return changed
-
-
-def read_exclude_list(path: str) -> set[str]:
-    """The ids / audio paths in an exclude list (one a line; blank lines and ``#`` comments
-    ignored; a tab-separated reason after the entry is ignored too)."""
-    from pathlib import Path
-
-    p = Path(path).expanduser()
-    if not p.is_file():
-        raise ZooUserError(f"exclude list {path} does not exist (write one with python -m zoo check "
-                           "--config DATA.yaml --exclude-list FILE)")
-    out = set()
-    for line in p.read_text(encoding="utf-8").splitlines():
-        entry = line.split("\t", 1)[0].strip()
-        if entry and not entry.startswith("#"):
-            out.add(entry)
-    return out
 
 
 class EmotionDataset(Dataset):
@@ -310,7 +250,7 @@ class EmotionDataModule(L.LightningDataModule):
         """Corpus with the label policy applied (cached; cheap: no audio is opened)."""
         if self._utts is None:
             problems = ProblemLog(self.on_error)
-            utts = [_normalize_text(u) for u in self.corpus.load(problems)]
+            utts = [normalize_text(u) for u in self.corpus.load(problems)]
             n_read = len(utts)
             n_excluded = 0
             if self._exclude is not None:
@@ -330,8 +270,8 @@ class EmotionDataModule(L.LightningDataModule):
                 utts, unmapped = apply_label_map(utts, self._label_map)
                 dropped.update(unmapped)
                 defaults = self._label_map.classes
-            names = self._class_names or list(defaults or _spellings(utts))
-            respelled = _respell_labels(utts, names)
+            names = self._class_names or list(defaults or spellings(utts))
+            respelled = respell_labels(utts, names)
             if respelled:
                 log.info("%s: %d label(s) matched to a class name by case and spacing (e.g. %s)",
                          self.corpus_name, sum(respelled.values()),
@@ -345,6 +285,8 @@ class EmotionDataModule(L.LightningDataModule):
                     problems.add(_source(u),
                                  f"label {u.label!r} is not one of class_names {names}",
                                  row=u.meta.get("row"), column="label")
+            if self._exclude is not None:  # rows the reader refused, named "FILE, row N"
+                n_excluded += drop_excluded_problems(problems, self._exclude)
             problems.check(f"{self.corpus_name}")  # raises, or (on_error=skip) reports the drops
             self._dropped = Counter(dropped)
             if n_excluded:
