@@ -186,6 +186,9 @@ def test_sigterm_writes_a_checkpoint_and_the_next_run_resumes(tmp_path):
     assert f"from {run / 'checkpoints' / 'sigterm.ckpt'}" in out
     assert _ckpt_step(run / "checkpoints" / "last.ckpt") == 16  # the run went on from step 6 to its end
     assert "test/UA" in open(run / "metrics.csv").read()
+    import zoo  # a checkpoint with the resume state still loads with weights_only
+
+    assert zoo.load(str(run / "checkpoints" / "last.ckpt")).class_names == ["a", "b"]
 
 
 INTERRUPTED_SAVE = '''
