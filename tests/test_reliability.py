@@ -18,7 +18,7 @@ from zoo.models import AudioCNN
 SR = 16000
 
 
-def tiny_corpus(root, n=24, seconds=0.5):
+def tiny_corpus(root, n=24, seconds=0.5, n_test=6):
     """Two classes told apart by pitch, four speakers; a manifest with a fixed split."""
     (root / "wav").mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(0)
@@ -29,7 +29,7 @@ def tiny_corpus(root, n=24, seconds=0.5):
         f = (180 if lab == "a" else 420) * (1 + 0.05 * rng.standard_normal())
         x = 0.3 * np.sin(2 * np.pi * f * t) + 0.02 * rng.standard_normal(t.size)
         sf.write(root / "wav" / f"u{i:02d}.wav", x.astype(np.float32), SR, subtype="PCM_16")
-        split = "test" if i >= n - 6 else "val" if i >= n - 10 else "train"
+        split = "test" if i >= n - n_test else "val" if i >= n - n_test - 4 else "train"
         lines.append(f"wav/u{i:02d}.wav,{lab},s{i % 4},{split}")
     (root / "m.csv").write_text("\n".join(lines) + "\n")
     return root / "m.csv"

@@ -138,9 +138,6 @@ class PredictionWriter(BasePredictionWriter):
         self.written: Path | None = None
 
     def write_on_epoch_end(self, trainer, pl_module, predictions, batch_indices) -> None:
-        if trainer.world_size > 1:  # each rank would write its share over the same file
-            log.warning("predictions are written by single-device runs only; returned, not written")
-            return
         names = list(pl_module.class_names)
         batches = predictions[0] if predictions and isinstance(predictions[0], list) else predictions
         rows = []
@@ -150,7 +147,22 @@ class PredictionWriter(BasePredictionWriter):
                 rows.append({"id": uid, "label": names[int(out["preds"][i])],
                              "true_label": names[true] if true >= 0 else None,
                              "probs": {c: round(float(p), 6) for c, p in zip(names, out["probs"][i])}})
-        path = Path(self.path) if self.path else Path(trainer.log_dir or trainer.default_root_dir) / "predictions.jsonl"
+        if trainer.world_size > 1:  # every rank's rows to rank 0, which alone writes the file
+            import torch.distributed as dist
+
+            gathered: list = [None] * trainer.world_size
+            dist.all_gather_object(gathered, rows)
+            if not trainer.is_global_zero:
+                return
+            seen, rows = set(), []
+            for part in gathered:  # Lightning's sampler pads the last ranks with repeats
+                for r in part:
+                    if r["id"] not in seen:
+                        seen.add(r["id"])
+                        rows.append(r)
+        from zoo.models.base import run_dir
+
+        path = Path(self.path) if self.path else run_dir(trainer) / "predictions.jsonl"
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(path, "w", encoding="utf-8", newline="") as f:
             if path.suffix == ".csv":
@@ -170,7 +182,9 @@ def print_run_summary(trainer, config_path: str | None = None, data_root_key: st
     matrix, and the commands to try next (printed, so a first run shows the way on)."""
     if not trainer.is_global_zero:
         return
-    run = Path(trainer.log_dir or trainer.default_root_dir)
+    from zoo.models.base import run_dir
+
+    run = run_dir(trainer)
     cb = trainer.checkpoint_callback
     best = getattr(cb, "best_model_path", "") or ""
     ckpt = best or str(run / "checkpoints" / "last.ckpt")

@@ -220,11 +220,11 @@ def build_cli(args: list[str] | None = None, run: bool = True):
             self._summary()
 
         def _summary(self):
-            from pathlib import Path as _P
-
             from zoo.callbacks import print_run_summary
 
-            run = _P(self.trainer.log_dir or self.trainer.default_root_dir)
+            from zoo.models.base import run_dir
+
+            run = run_dir(self.trainer)
             config = run / "config.yaml"
             # the AI Hub line only where the run's data is in the AI Hub layout (the demo)
             from zoo.data.corpora.aihub import AIHub

@@ -113,6 +113,11 @@ class EmotionModule(L.LightningModule):
         self.val_metrics = metrics.clone(prefix="val/")
         self.test_metrics = metrics.clone(prefix="test/")
         self.test_confusion = MulticlassConfusionMatrix(self.num_classes, ignore_index=-1)
+        # val/test loss as a metric: averaged over every rank's utterances under DDP, weighted by
+        # batch size, as one process would (Lightning's sync_dist mean miscounts uneven shards)
+        from torchmetrics import MeanMetric
+
+        self.eval_loss = torch.nn.ModuleDict({"val": MeanMetric(), "test": MeanMetric()})
         self._by_corpus: dict[str, list] = {}  # stage -> (preds, labels, corpora) per batch
 
     # -- to be provided by a model family -------------------------------------------------------
@@ -236,8 +241,12 @@ class EmotionModule(L.LightningModule):
         metrics = getattr(self, f"{stage}_metrics")
         metrics.update(logits.detach(), batch.labels)
         bs = len(batch)
-        self.log(f"{stage}/loss", loss, batch_size=bs, prog_bar=stage != "test",
-                 on_step=stage == "train", on_epoch=True)
+        if stage in self.eval_loss:
+            self.eval_loss[stage].update(loss.detach(), weight=bs)
+            self.log(f"{stage}/loss", self.eval_loss[stage], batch_size=bs, prog_bar=stage != "test",
+                     on_step=False, on_epoch=True)
+        else:
+            self.log(f"{stage}/loss", loss, batch_size=bs, prog_bar=True, on_step=True, on_epoch=True)
         self.log_dict(metrics, batch_size=bs, prog_bar=stage == "val", on_step=False, on_epoch=True)
         if stage == "test":
             self.test_confusion.update(logits.detach(), batch.labels)
@@ -334,6 +343,14 @@ class EmotionModule(L.LightningModule):
             self._hparams_initial[name] = value
 
 
+def run_dir(trainer) -> Path:
+    """The run's folder, as ``trainer.log_dir`` names it, without its broadcast: under DDP
+    ``trainer.log_dir`` is a collective, so rank 0 alone asking for it would wait forever."""
+    lg = trainer.loggers[0] if trainer.loggers else None
+    d = getattr(lg, "log_dir", None) or getattr(lg, "save_dir", None) if lg is not None else None
+    return Path(d or trainer.default_root_dir)
+
+
 def save_confusion_matrix(cm: torch.Tensor, class_names: Sequence[str], trainer, stage: str) -> Path | None:
     """Write the confusion matrix (counts + row-normalised PNG, and a CSV) to the log dir and
     hand the figure to the logger (wandb image / TensorBoard figure) when it takes images."""
@@ -342,7 +359,7 @@ def save_confusion_matrix(cm: torch.Tensor, class_names: Sequence[str], trainer,
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    out_dir = Path(trainer.log_dir or trainer.default_root_dir)
+    out_dir = run_dir(trainer)
     out_dir.mkdir(parents=True, exist_ok=True)
     counts = cm.numpy()
     norm = counts / counts.sum(axis=1, keepdims=True).clip(min=1)
