@@ -225,3 +225,23 @@ def test_a_kill_during_a_checkpoint_write_leaves_the_previous_file_whole(tmp_pat
     assert ckpt["global_step"] == 1 and float(ckpt["state_dict"]["w"].sum()) == 0.0
     tmp = path.with_name("last.ckpt.tmp")
     assert tmp.is_file() and tmp.stat().st_size < path.stat().st_size  # the torn write went there
+
+
+def test_each_epoch_draws_a_new_batch_order(tmp_path):
+    """Lightning sets the epoch on the length-bucketing sampler (before, every epoch repeated
+    epoch 0's batches in the same order)."""
+    import lightning as L
+
+    dm = EmotionDataModule(corpus=Manifest(path=str(tiny_corpus(tmp_path))), cache_dir=None, batch_size=4,
+                           modalities=["audio"])
+    model = AudioCNN(class_names=["a", "b"], channels=[4, 4, 4], hidden=8)
+    orders: dict[int, list] = {}
+
+    class Record(L.Callback):
+        def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+            orders.setdefault(trainer.current_epoch, []).append(tuple(batch.ids))
+
+    L.Trainer(max_epochs=3, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+              enable_model_summary=False, callbacks=[Record()]).fit(model, dm)
+    assert len(orders) == 3 and len({tuple(o) for o in orders.values()}) == 3
+    assert all(sorted(i for b in o for i in b) == sorted(i for b in orders[0] for i in b) for o in orders.values())

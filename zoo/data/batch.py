@@ -139,6 +139,9 @@ class BucketBatchSampler(torch.utils.data.BatchSampler):
         self.num_replicas = num_replicas
         self.rank = rank
         self.epoch = 0
+        # Lightning calls set_epoch on ``loader.sampler`` and ``loader.batch_sampler.sampler``, never
+        # on the batch sampler itself: without this every epoch had epoch 0's order
+        self.sampler = _EpochSetter(self)
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -179,3 +182,16 @@ class BucketBatchSampler(torch.utils.data.BatchSampler):
 
     def __len__(self) -> int:
         return len(self._batches())
+
+
+class _EpochSetter:
+    """``batch_sampler.sampler`` as Lightning sees it: passes ``set_epoch`` on to the batch sampler."""
+
+    def __init__(self, owner: BucketBatchSampler):
+        self._owner = owner
+
+    def set_epoch(self, epoch: int) -> None:
+        self._owner.set_epoch(epoch)
+
+    def __len__(self) -> int:
+        return len(self._owner.durations)
