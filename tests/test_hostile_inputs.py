@@ -195,9 +195,10 @@ def test_a_line_in_no_known_encoding_is_named(tmp_path):
 
 
 def test_csv_rows_with_an_extra_or_a_missing_cell(tmp_path):
-    (tmp_path / "m.csv").write_text("path,label,text\na.wav,x,hello\nb.wav,x,hello, world\nc.wav,y\n")
+    (tmp_path / "m.csv").write_text("path,label,text\na.wav,x,hello\nb.wav,x,hello, world\nc.wav,y\n"
+                                    "d.wav,y,ok,\n")  # a trailing empty cell shifts nothing: kept
     p = ProblemLog("skip")
-    assert [u.id for u in load_manifest(tmp_path / "m.csv", problems=p)] == ["a"]
+    assert [u.id for u in load_manifest(tmp_path / "m.csv", problems=p)] == ["a", "d"]
     assert [(x.row, x.reason) for x in p.items] == [
         (3, "4 cell(s) where the header has 3 (an unquoted delimiter inside a field?)"),
         (4, "2 cell(s) where the header has 3")]

@@ -65,11 +65,12 @@ def _rows_csv(text: str, delimiter: str, path: Path,
     for cells in reader:
         if not any(c.strip() for c in cells):
             continue
-        if problems is not None and len(cells) != len(header):
+        extra = cells[len(header):]
+        if problems is not None and (len(cells) < len(header) or any(c.strip() for c in extra)):
             # a shifted row (an unquoted delimiter in a transcript, a lost cell) would put the
             # text in the label column: refused, not guessed
             problems.add(path, f"{len(cells)} cell(s) where the header has {len(header)}"
-                         + (" (an unquoted delimiter inside a field?)" if len(cells) > len(header) else ""),
+                         + (" (an unquoted delimiter inside a field?)" if extra else ""),
                          row=reader.line_num)
             continue
         rows.append((reader.line_num, {h: (cells[i] if i < len(cells) else "")
