@@ -76,3 +76,37 @@ def test_page_draws_a_dimensional_model_on_the_arousal_valence_plane(server, tmp
     want = zoo.load("audio-cnn-dims-synth").predict(str(path))
     assert label == ", ".join(f"{d} {v:.2f}" for d, v in want["dims"].items())
     assert plane and "predicts arousal, valence" in info
+
+
+def test_page_refuses_an_upload_too_long_or_not_audio(server, tmp_path):
+    from gradio_client import Client, handle_file
+
+    sf.write(tmp_path / "long.wav", np.zeros(130 * 8000, np.float32), 8000, subtype="PCM_16")  # 130 s > 120 s
+    (tmp_path / "fake.wav").write_text("not audio\n" * 100)
+    client = Client(server, verbose=False)
+    with pytest.raises(Exception, match="accepts up to 120 s"):
+        client.predict(handle_file(str(tmp_path / "long.wav")), "", "audio-cnn-synth", api_name="/predict")
+    with pytest.raises(Exception, match="not a readable audio file"):
+        client.predict(handle_file(str(tmp_path / "fake.wav")), "", "audio-cnn-synth", api_name="/predict")
+
+
+def test_upload_limits_and_the_default_host(tmp_path, monkeypatch):
+    from zoo.errors import ZooUserError
+    from zoo.inference import commands, demo
+
+    sf.write(tmp_path / "a.wav", np.zeros(3 * 16000, np.float32), 16000, subtype="PCM_16")
+    demo.check_upload(str(tmp_path / "a.wav"))
+    with pytest.raises(ZooUserError, match="is 3 s long; this page accepts up to 2 s"):
+        demo.check_upload(str(tmp_path / "a.wav"), max_seconds=2)
+    with pytest.raises(ZooUserError, match="this page accepts up to 0.01 MB"):
+        demo.check_upload(str(tmp_path / "a.wav"), max_mb=0.01)
+    launched = {}
+
+    class App:
+        def launch(self, **kw):
+            launched.update(kw)
+
+    monkeypatch.setattr(demo, "build_demo", lambda *a, **kw: launched.update(kw) or App())
+    commands.main_demo(["--model", "audio-cnn-synth"])
+    assert launched["server_name"] == "127.0.0.1" and launched["share"] is False  # this machine only
+    assert launched["max_file_size"] == "20mb" and launched["max_seconds"] == 120.0

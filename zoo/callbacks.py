@@ -1,5 +1,6 @@
 """Callbacks the CLI always adds: a one-line metric summary per epoch, early stopping on val/UA
-(off unless enabled), and the prediction file that ``python -m zoo predict`` writes."""
+(off unless enabled), a stop at the first non-finite training loss, and the prediction file that
+``python -m zoo predict`` writes."""
 from __future__ import annotations
 
 import csv
@@ -8,9 +9,12 @@ import logging
 from pathlib import Path
 
 import lightning as L
+import torch
 from lightning.pytorch.callbacks import BasePredictionWriter
 from lightning.pytorch.callbacks import EarlyStopping as _LightningEarlyStopping
 from lightning.pytorch.utilities import rank_zero_only
+
+from zoo.errors import ZooUserError
 
 
 class EpochSummary(L.Callback):
@@ -80,6 +84,42 @@ class EarlyStopping(_LightningEarlyStopping):
             super()._run_early_stopping_check(trainer)
 
 
+class TrainingDiverged(ZooUserError):
+    """The training loss became NaN or inf (raised by :class:`FiniteLossCheck`)."""
+
+
+class FiniteLossCheck(L.Callback):
+    """Stop the run at the first training step whose loss is NaN or inf, before its backward
+    pass and optimiser step, naming the step and the batch's utterance ids (one bad clip, a
+    learning rate too high, fp16 overflow), instead of training hours of NaN epochs.
+
+    Args:
+        enabled: Check every training loss; false: the callback does nothing.
+    """
+
+    def __init__(self, enabled: bool = True):
+        self.enabled = enabled
+        self._batch = None
+        self._batch_idx = -1
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        self._batch, self._batch_idx = batch, batch_idx
+
+    def on_before_backward(self, trainer, pl_module, loss) -> None:
+        if not self.enabled or bool(torch.isfinite(loss.detach()).all()):
+            return
+        ids = list(getattr(self._batch, "ids", None) or [])
+        shown = ", ".join(ids[:20]) + (f" ... ({len(ids)} in all)" if len(ids) > 20 else "")
+        value = "nan" if bool(torch.isnan(loss.detach()).any()) else "inf"
+        raise TrainingDiverged(
+            f"the training loss is {value} at step {trainer.global_step} (epoch {trainer.current_epoch}, "
+            f"batch {self._batch_idx}); the run stops here, before this step changes the weights.\n"
+            f"Utterances in the batch: {shown or 'unknown'}.\n"
+            "Check those files (python -m zoo check --config DATA.yaml), lower the learning rate, or "
+            "use 32-bit precision; resume from the last good checkpoint with --ckpt_path. "
+            "(--finite_loss.enabled false turns this check off.)")
+
+
 class PredictionWriter(BasePredictionWriter):
     """Write ``predict``'s output to a file: one row per utterance with its id, the predicted
     label, the true label (when the corpus has one) and every class probability, and for a model
@@ -99,9 +139,6 @@ class PredictionWriter(BasePredictionWriter):
         self.written: Path | None = None
 
     def write_on_epoch_end(self, trainer, pl_module, predictions, batch_indices) -> None:
-        if trainer.world_size > 1:  # each rank would write its share over the same file
-            log.warning("predictions are written by single-device runs only; returned, not written")
-            return
         names = list(pl_module.class_names) if getattr(pl_module, "predicts_categories", True) else []
         dims = list(getattr(pl_module, "dim_names", []))
         batches = predictions[0] if predictions and isinstance(predictions[0], list) else predictions
@@ -115,7 +152,22 @@ class PredictionWriter(BasePredictionWriter):
                 if dims:
                     row["dims"] = {d: round(float(v), 6) for d, v in zip(dims, out["dims"][i])}
                 rows.append(row)
-        path = Path(self.path) if self.path else Path(trainer.log_dir or trainer.default_root_dir) / "predictions.jsonl"
+        if trainer.world_size > 1:  # every rank's rows to rank 0, which alone writes the file
+            import torch.distributed as dist
+
+            gathered: list = [None] * trainer.world_size
+            dist.all_gather_object(gathered, rows)
+            if not trainer.is_global_zero:
+                return
+            seen, rows = set(), []
+            for part in gathered:  # Lightning's sampler pads the last ranks with repeats
+                for r in part:
+                    if r["id"] not in seen:
+                        seen.add(r["id"])
+                        rows.append(r)
+        from zoo.models.base import run_dir
+
+        path = Path(self.path) if self.path else run_dir(trainer) / "predictions.jsonl"
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(path, "w", encoding="utf-8", newline="") as f:
             if path.suffix == ".csv":
@@ -136,7 +188,9 @@ def print_run_summary(trainer, config_path: str | None = None, data_root_key: st
     matrix, and the commands to try next (printed, so a first run shows the way on)."""
     if not trainer.is_global_zero:
         return
-    run = Path(trainer.log_dir or trainer.default_root_dir)
+    from zoo.models.base import run_dir
+
+    run = run_dir(trainer)
     cb = trainer.checkpoint_callback
     best = getattr(cb, "best_model_path", "") or ""
     ckpt = best or str(run / "checkpoints" / "last.ckpt")

@@ -16,6 +16,8 @@ EXTRA_COMMANDS = {
               "generate the synthetic Korean corpus in the AI Hub layout (python -m zoo synth --help)"),
     "manifest": ("zoo.data.export_manifest",
                  "write a registered corpus as a manifest CSV (python -m zoo manifest --help)"),
+    "check": ("zoo.check",
+              "scan a corpus as configured, without training: audio, labels, splits, leakage (python -m zoo check --help)"),
     "infer": ("zoo.inference.commands",
               "label audio files, folders or globs with a checkpoint (python -m zoo infer --help)"),
     "checkpoints": ("zoo.inference.commands",
@@ -82,7 +84,8 @@ def build_cli(args: list[str] | None = None, run: bool = True):
     import zoo.data.corpora  # noqa: F401  (registers the corpora: `corpus: RAVDESS` resolves)
     import zoo.models  # noqa: F401  (registers the model families)
     from zoo import cli_support
-    from zoo.callbacks import EarlyStopping, EpochSummary, PredictionWriter
+    from zoo.callbacks import EarlyStopping, EpochSummary, FiniteLossCheck, PredictionWriter
+    from zoo.checkpointing import ResumeState
     from zoo.data.datamodule import EmotionDataModule
     from zoo.models.base import EmotionModule
 
@@ -130,6 +133,8 @@ def build_cli(args: list[str] | None = None, run: bool = True):
             })
             parser.add_lightning_class_args(EarlyStopping, "early_stopping")
             parser.add_lightning_class_args(EpochSummary, "summary")
+            parser.add_lightning_class_args(FiniteLossCheck, "finite_loss")
+            parser.add_lightning_class_args(ResumeState, "resume")
             parser.add_lightning_class_args(PredictionWriter, "predictions")
             parser.add_argument(
                 "--test_after_fit", type=bool, default=False,
@@ -173,7 +178,42 @@ def build_cli(args: list[str] | None = None, run: bool = True):
             elif sub == "fit":
                 kwargs["logger"] = cli_support.one_folder_loggers(
                     trainer_cfg.get("logger"), trainer_cfg.get("default_root_dir") or "runs")
+                if self._get(self.config, "ckpt_path") == "last":
+                    self._resume_in_last_run(kwargs["logger"])
+            from zoo.checkpointing import AtomicCheckpointIO, has_checkpoint_io
+
+            plugins = trainer_cfg.get("plugins")
+            if not has_checkpoint_io(plugins):  # checkpoints written atomically on any file system
+                items = list(plugins) if isinstance(plugins, (list, tuple)) else [plugins] if plugins else []
+                kwargs["plugins"] = [*items, AtomicCheckpointIO()]
             return super().instantiate_trainer(**kwargs)
+
+        def _resume_in_last_run(self, logger):
+            """``fit --ckpt_path last``: continue the newest run folder from its newest checkpoint
+            (``last.ckpt`` or ``sigterm.ckpt``), writing into that folder, so the checkpoint
+            callbacks get their full state back (best score, best path) as if never stopped."""
+            from lightning.pytorch.loggers import CSVLogger
+
+            from zoo.checkpointing import find_resume_checkpoint
+
+            first = (logger[0] if isinstance(logger, (list, tuple)) else logger)
+            if not isinstance(first, CSVLogger):
+                return  # Lightning's own "last" lookup applies
+            ckpt = find_resume_checkpoint(Path(first.save_dir) / (first.name or ""))
+            if ckpt is None:
+                logging.getLogger("zoo").warning(
+                    "--ckpt_path last: no last.ckpt or sigterm.ckpt under %s; training from the start",
+                    Path(first.save_dir) / (first.name or ""))
+                self.config_init[self.subcommand]["ckpt_path"] = None
+                return
+            run = ckpt.parent.parent
+            first._version = int(run.name[len("version_"):])
+            old = run / "metrics.csv"
+            if old.is_file():  # the CSV logger starts a new file: keep the rows written before
+                n = len(list(run.glob("metrics.before-resume-*.csv"))) + 1
+                old.rename(run / f"metrics.before-resume-{n}.csv")
+            self.config_init[self.subcommand]["ckpt_path"] = str(ckpt)
+            logging.getLogger("zoo").info("resuming %s from %s", run, ckpt)
 
         def after_fit(self):
             if self.config[self.subcommand].get("test_after_fit"):
@@ -183,11 +223,11 @@ def build_cli(args: list[str] | None = None, run: bool = True):
             self._summary()
 
         def _summary(self):
-            from pathlib import Path as _P
-
             from zoo.callbacks import print_run_summary
 
-            run = _P(self.trainer.log_dir or self.trainer.default_root_dir)
+            from zoo.models.base import run_dir
+
+            run = run_dir(self.trainer)
             config = run / "config.yaml"
             # the AI Hub line only where the run's data is in the AI Hub layout (the demo)
             from zoo.data.corpora.aihub import AIHub
@@ -252,6 +292,11 @@ def main(argv: list[str] | None = None) -> None:
             try:
                 build_cli(argv if explicit else None)
             except ZooUserError:
+                raise
+            except SystemExit as e:
+                if type(e).__name__ == "SIGTERMException":  # pre-empted: not a success
+                    print("zoo: stopped by SIGTERM (resume with --ckpt_path last)", file=sys.stderr)
+                    raise SystemExit(143) from None
                 raise
             except Exception as e:
                 found = _user_error_in(e)

@@ -52,19 +52,105 @@ def audio_exists(path: str) -> bool:
     return os.path.isfile(zm[0])
 
 
-def audio_info(path: str) -> tuple[int, int, float]:
-    """(sample rate, channels, duration in seconds); raises on unreadable or empty files."""
-    info = sf.info(_open(path))
+#: soundfile subtypes that can hold NaN or inf samples (integer PCM cannot)
+FLOAT_SUBTYPES = ("FLOAT", "DOUBLE")
+
+
+def _wav_data_bytes(f) -> tuple[int, int] | None:
+    """(bytes the WAV header declares for its data chunk, bytes the file holds), or None when the
+    file is not RIFF/WAVE or declares no size (a stream written without a final header update)."""
+    import struct
+
+    if isinstance(f, str):
+        size = os.path.getsize(f)
+        with open(f, "rb") as fh:
+            head = fh.read(1 << 16)
+    else:
+        head = f.getvalue()[: 1 << 16]
+        size = len(f.getvalue())
+    if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+        return None
+    pos = 12
+    while pos + 8 <= len(head):
+        cid, n = head[pos : pos + 4], struct.unpack("<I", head[pos + 4 : pos + 8])[0]
+        if cid == b"data":
+            if n in (0, 0xFFFFFFFF):
+                return None
+            return n, size - (pos + 8)
+        pos += 8 + n + (n & 1)
+    return None
+
+
+def _open_error(path: str, e: Exception) -> ValueError:
+    """soundfile's "Error opening '<path>': ..." as a reason that says what the file is."""
+    real = _zip_member(path)[0] if _zip_member(path) else path
+    if _zip_member(path) is None and os.path.isfile(real) and os.path.getsize(real) == 0:
+        return ValueError("empty file (0 bytes)")
+    msg = str(e).split(": ", 1)[-1].strip() or type(e).__name__
+    return ValueError(f"not a readable audio file ({msg})")
+
+
+def audio_details(path: str, check_samples: bool = True) -> sf._SoundFileInfo:
+    """soundfile's info for a file that can be trained on; raises ``ValueError`` saying why not.
+
+    Found from the header alone: not an audio file, an empty file, no samples, a WAV truncated
+    below the length its header declares. Float files (the only ones that can hold NaN or inf)
+    are also decoded when ``check_samples``, and refused if any sample is not finite.
+    """
+    f = _open(path)
+    try:
+        info = sf.info(f)
+    except Exception as e:  # soundfile raises RuntimeError/LibsndfileError for unknown formats
+        raise _open_error(path, e) from None
     if info.frames <= 0:
         raise ValueError("zero-length audio (no samples)")
+    if info.format == "WAV":
+        sizes = _wav_data_bytes(f)
+        if sizes is not None and sizes[1] < sizes[0]:
+            frame = info.channels * _bytes_per_sample(info.subtype)
+            raise ValueError(f"truncated: the header declares {sizes[0] / frame / info.samplerate:.3f} s "
+                             f"of audio, the file holds {info.frames / info.samplerate:.3f} s")
+    if check_samples and info.subtype in FLOAT_SUBTYPES:
+        if not isinstance(f, str):
+            f.seek(0)
+        data, _ = sf.read(f, dtype="float32", always_2d=True)
+        _check_finite(data)
+    return info
+
+
+def _bytes_per_sample(subtype: str) -> int:
+    return {"PCM_U8": 1, "PCM_S8": 1, "PCM_16": 2, "PCM_24": 3, "PCM_32": 4, "FLOAT": 4,
+            "DOUBLE": 8}.get(subtype, 2)
+
+
+def _check_finite(data: np.ndarray) -> None:
+    bad = ~np.isfinite(data)
+    if bad.any():
+        first = int(np.argmax(bad.any(axis=1) if data.ndim == 2 else bad))
+        raise ValueError(f"{int(bad.sum())} non-finite sample(s) (NaN or inf), the first at "
+                         f"frame {first}")
+
+
+def audio_info(path: str) -> tuple[int, int, float]:
+    """(sample rate, channels, duration in seconds); raises ``ValueError`` saying why a file
+    cannot be used (see :func:`audio_details`)."""
+    info = audio_details(path)
     return info.samplerate, info.channels, info.frames / info.samplerate
 
 
 def read_audio(path: str) -> tuple[np.ndarray, int]:
-    """Decode to float32 mono (channels averaged) at the file's own rate."""
-    data, sr = sf.read(_open(path), dtype="float32", always_2d=True)
+    """Decode to float32 mono (channels averaged) at the file's own rate.
+
+    A file with NaN or inf samples raises ``ValueError``: cast to int16 (the cache) or fed to a
+    model they would train and predict garbage without an error.
+    """
+    try:
+        data, sr = sf.read(_open(path), dtype="float32", always_2d=True)
+    except sf.LibsndfileError as e:
+        raise _open_error(path, e) from None
     if data.shape[0] == 0:
         raise ValueError("zero-length audio (no samples)")
+    _check_finite(data)
     if data.shape[1] == 1:  # mono: a view, no mixdown pass over the samples
         return data[:, 0], sr
     return data.mean(axis=1), sr

@@ -134,13 +134,20 @@ class LengthSortedSampler(torch.utils.data.Sampler[int]):
         return len(self.order)
 
 
-class BucketBatchSampler(torch.utils.data.Sampler[list[int]]):
+class BucketBatchSampler(torch.utils.data.BatchSampler):
     """Batches of similar duration, so padding stays small; shuffled per epoch when training.
 
     Each epoch the indices are shuffled (seed + epoch), cut into pools of ``batch_size *
     pool_batches``, sorted by duration inside a pool and cut into batches; the batch order is
     then shuffled. Without shuffling, batches are simply sorted by length (eval). Under DDP each
-    rank takes every ``num_replicas``-th batch.
+    rank takes every ``num_replicas``-th batch in training, the batch list padded (repeated from
+    its start) so every rank steps equally often, as gradient sync needs; in evaluation each rank
+    takes every ``num_replicas``-th clip in length order, none padded, so each utterance is
+    evaluated exactly once (the ranks' counts differ by one at most).
+
+    It is a ``BatchSampler`` with a ``sampler`` argument so that Lightning, which injects a
+    ``DistributedSampler`` into every loader under DDP, hands it over here: the rank and world
+    size are read from it; its order is not used (the buckets shard themselves).
 
     ``weights`` (one per index, e.g. inverse class frequency): instead of a permutation, each
     epoch draws as many indices, with replacement, with probability proportional to the weight
@@ -149,7 +156,10 @@ class BucketBatchSampler(torch.utils.data.Sampler[list[int]]):
 
     def __init__(self, durations: Sequence[float], batch_size: int, shuffle: bool = True,
                  seed: int = 0, drop_last: bool = False, pool_batches: int = 50,
-                 num_replicas: int = 1, rank: int = 0, weights: Sequence[float] | None = None):
+                 num_replicas: int = 1, rank: int = 0, weights: Sequence[float] | None = None,
+                 sampler=None):
+        if isinstance(sampler, torch.utils.data.DistributedSampler):
+            num_replicas, rank = sampler.num_replicas, sampler.rank
         if batch_size < 1:
             raise ValueError("batch_size must be >= 1")
         if weights is not None:
@@ -167,6 +177,9 @@ class BucketBatchSampler(torch.utils.data.Sampler[list[int]]):
         self.num_replicas = num_replicas
         self.rank = rank
         self.epoch = 0
+        # Lightning calls set_epoch on ``loader.sampler`` and ``loader.batch_sampler.sampler``, never
+        # on the batch sampler itself: without this every epoch had epoch 0's order
+        self.sampler = _EpochSetter(self)
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -190,7 +203,9 @@ class BucketBatchSampler(torch.utils.data.Sampler[list[int]]):
             batches = [batches[i] for i in perm]
         else:
             order = np.argsort(self.durations, kind="stable")
-            batches = [order[i : i + self.batch_size].tolist() for i in range(0, n, self.batch_size)]
+            if self.num_replicas > 1:  # evaluation: each rank every num_replicas-th clip, none twice
+                order = order[self.rank :: self.num_replicas]
+            return [order[i : i + self.batch_size].tolist() for i in range(0, len(order), self.batch_size)]
         if self.num_replicas > 1:
             # equal batch counts on every rank, or DDP would hang waiting for the longest one
             per_rank = math.ceil(len(batches) / self.num_replicas) if not self.drop_last else len(batches) // self.num_replicas
@@ -199,7 +214,22 @@ class BucketBatchSampler(torch.utils.data.Sampler[list[int]]):
         return batches
 
     def __iter__(self) -> Iterator[list[int]]:
-        return iter(self._batches())
+        # lazy: the order is drawn at the first batch, after Lightning's set_epoch (a resumed run
+        # creates its DataLoader iterator before setting the epoch)
+        yield from self._batches()
 
     def __len__(self) -> int:
         return len(self._batches())
+
+
+class _EpochSetter:
+    """``batch_sampler.sampler`` as Lightning sees it: passes ``set_epoch`` on to the batch sampler."""
+
+    def __init__(self, owner: BucketBatchSampler):
+        self._owner = owner
+
+    def set_epoch(self, epoch: int) -> None:
+        self._owner.set_epoch(epoch)
+
+    def __len__(self) -> int:
+        return len(self._owner.durations)

@@ -25,6 +25,7 @@ from .batch import BucketBatchSampler, LengthSortedSampler, collate, make_item
 from .corpora.base import Corpus
 from .labels import apply_label_policy, meets_agreement, soft_label
 from .splits import SplitOptions, assign_splits, leakage_report
+from .rows import drop_excluded_problems, normalize_text, read_exclude_list, respell_labels, spellings
 from .utterance import DIMENSIONS, Utterance
 
 log = logging.getLogger("zoo")
@@ -163,7 +164,9 @@ class EmotionDataModule(L.LightningDataModule):
             them and reports how many and why.
         validate_audio: Open every audio file at setup (header only) to find missing, unreadable
             or empty files before the first epoch.
-        min_seconds: Drop clips shorter than this (counted as problems).
+        min_seconds: Refuse clips shorter than this (problems: reported, or skipped and counted
+            with on_error: skip); the default 0.02 s (under one 25 ms analysis window) catches
+            truncated files and stray clicks.
         modalities: What to load (audio, text, egemaps); null = what the model declares in
             ``model.inputs``.
         predict_split: Which split ``predict`` runs on (``all`` = the whole corpus).
@@ -171,6 +174,9 @@ class EmotionDataModule(L.LightningDataModule):
             cross-corpus test of a checkpoint trained elsewhere).
         check_leakage: At setup, log how many test transcripts also occur in train and how many
             audio files are byte-identical across splits.
+        exclude: A text file of utterances to leave out, one id or audio path a line (``#``
+            comments allowed): what ``python -m zoo check --exclude-list FILE`` writes. The rows
+            left out are counted in the setup report.
     """
 
     def __init__(
@@ -186,7 +192,7 @@ class EmotionDataModule(L.LightningDataModule):
         seed: int = 0,
         sample_rate: int = 16000,
         max_seconds: float | None = 10.0,
-        min_seconds: float = 0.0,
+        min_seconds: float = 0.02,
         batch_size: int = 16,
         eval_batch_size: int | None = None,
         bucketing: bool = True,
@@ -201,6 +207,7 @@ class EmotionDataModule(L.LightningDataModule):
         predict_split: Literal["train", "val", "test", "all"] = "test",
         check_leakage: bool = True,
         test_split: Literal["test", "all"] = "test",
+        exclude: str | None = None,
     ):
         super().__init__()
         if not isinstance(corpus, Corpus):
@@ -243,6 +250,8 @@ class EmotionDataModule(L.LightningDataModule):
         self.check_leakage = check_leakage
         self.test_split = test_split
         self.label_map = label_map
+        self.exclude = exclude
+        self._exclude = read_exclude_list(exclude) if exclude else None  # checked before any file is read
         lm = label_map or getattr(corpus, "label_map", None)
         if lm is not None:
             from .label_map import load_label_map
@@ -272,8 +281,16 @@ class EmotionDataModule(L.LightningDataModule):
         """Corpus with the label policy applied (cached; cheap: no audio is opened)."""
         if self._utts is None:
             problems = ProblemLog(self.on_error)
-            utts = self.corpus.load(problems)
+            utts = [normalize_text(u) for u in self.corpus.load(problems)]
             n_read = len(utts)
+            n_excluded = 0
+            if self._exclude is not None:
+                kept_ = [u for u in utts if u.id not in self._exclude and u.audio not in self._exclude]
+                if len(kept_) < len(utts):
+                    log.info("%s: %d utterance(s) left out by the exclude list %s", self.corpus_name,
+                             len(utts) - len(kept_), self.exclude)
+                n_excluded = len(utts) - len(kept_)
+                utts = kept_
             whole = self.min_agreement if self.min_agreement_scope == "all" else 0.0
             utts, dropped = apply_label_policy(utts, tie_break=self.tie_break,
                                                min_agreement=whole, problems=problems)
@@ -284,7 +301,12 @@ class EmotionDataModule(L.LightningDataModule):
                 utts, unmapped = apply_label_map(utts, self._label_map)
                 dropped.update(unmapped)
                 defaults = self._label_map.classes
-            names = self._class_names or list(defaults or sorted({u.label for u in utts}))
+            names = self._class_names or list(defaults or spellings(utts))
+            respelled = respell_labels(utts, names)
+            if respelled:
+                log.info("%s: %d label(s) matched to a class name by case and spacing (e.g. %s)",
+                         self.corpus_name, sum(respelled.values()),
+                         ", ".join(f"{a!r} -> {b!r}" for a, b in list(respelled)[:3]))
             known = set(names)
             kept = []
             for u in utts:
@@ -294,8 +316,12 @@ class EmotionDataModule(L.LightningDataModule):
                     problems.add(_source(u),
                                  f"label {u.label!r} is not one of class_names {names}",
                                  row=u.meta.get("row"), column="label")
+            if self._exclude is not None:  # rows the reader refused, named "FILE, row N"
+                n_excluded += drop_excluded_problems(problems, self._exclude)
             problems.check(f"{self.corpus_name}")  # raises, or (on_error=skip) reports the drops
             self._dropped = Counter(dropped)
+            if n_excluded:
+                self._dropped["excluded (exclude list)"] = n_excluded
             self._dropped.update(problems.counts())
             skipped = getattr(self.corpus, "skipped", None)  # files the adapter passed over on purpose
             if skipped is not None and skipped.counts:
@@ -436,6 +462,13 @@ class EmotionDataModule(L.LightningDataModule):
                  f"{self.report['split_source']}"]
         if self._dropped:
             lines.append("  dropped: " + ", ".join(f"{n} {r}" for r, n in self._dropped.most_common()))
+        if self.max_seconds:
+            # a long file is decoded once into the cache, but only max_seconds of it enter a batch
+            long = [d for u in utts if (d := self._durations.get(u.id, 0.0)) > self.max_seconds]
+            self.report["cropped"] = len(long)
+            if long:
+                lines.append(f"  cropped to max_seconds ({self.max_seconds:g} s): {len(long)} clip(s), "
+                             f"the longest {max(long):.1f} s")
         for s in ("train", "val", "test"):
             c = Counter(u.label for u in splits[s])
             lines.append(f"  {s:5s} {len(splits[s]):6d}  " + " ".join(f"{k}={c.get(k, 0)}" for k in names))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 from pathlib import Path
 
 from ..errors import ProblemLog
@@ -56,6 +57,12 @@ def export_manifest(corpus: str, root: str, out: str, on_error: str = "raise",
                         u.group or "", u.split or "",
                         *(f"{u.dims[d]:.6g}" if d in u.dims else "" for d in DIMENSIONS), soft])
     print(f"wrote {len(utts)} rows to {out_p}" + (f" (dropped: {dict(dropped)})" if dropped else ""))
+    folder = str(out_p.parent.resolve())
+    if any(os.path.commonpath([os.path.realpath(u.audio.partition("::")[0]), folder]) != folder
+           for u in utts):
+        print(f"the audio lies outside {folder}: train on this manifest with the corpus option "
+              f"allow_outside_root: true (--data.corpus.allow_outside_root true) or "
+              f"root: {root_p.resolve()}")
     return len(utts)
 
 

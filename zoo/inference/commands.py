@@ -387,10 +387,14 @@ def main_demo(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--share", action="store_true", help="a public gradio.live link (needs the network)")
     ap.add_argument("--example", default=None, help="an audio file loaded and predicted when the page opens")
     ap.add_argument("--example-text", default=None, help="its transcript")
+    ap.add_argument("--max-upload-mb", type=float, default=20.0, help="largest upload accepted (MB)")
+    ap.add_argument("--max-upload-seconds", type=float, default=120.0, help="longest upload accepted (seconds)")
     a = ap.parse_args(argv)
     from .demo import build_demo
 
     if a.example and not Path(a.example).is_file():
         raise ZooUserError(f"--example: no such file: {a.example}")
-    app = build_demo(a.model, registry=a.registry, trust=a.trust, example=a.example, example_text=a.example_text)
-    app.launch(server_name=a.host, server_port=a.port, share=a.share)
+    app = build_demo(a.model, registry=a.registry, trust=a.trust, example=a.example, example_text=a.example_text,
+                     max_mb=a.max_upload_mb, max_seconds=a.max_upload_seconds)
+    # gradio refuses larger bodies itself, before they reach the disk
+    app.launch(server_name=a.host, server_port=a.port, share=a.share, max_file_size=f"{a.max_upload_mb:g}mb")

@@ -41,6 +41,27 @@ def _summary(m) -> str:
     return "; ".join(parts) + "."
 
 
+#: limits on what a visitor may upload (the page may be reachable by others: --host 0.0.0.0)
+MAX_UPLOAD_MB = 20.0
+MAX_UPLOAD_SECONDS = 120.0
+
+
+def check_upload(path: str, max_mb: float = MAX_UPLOAD_MB, max_seconds: float = MAX_UPLOAD_SECONDS) -> None:
+    """Refuse an upload larger than ``max_mb`` or longer than ``max_seconds`` (read from its
+    header, before it is decoded), or one that is not audio; raises ZooUserError saying which."""
+    from ..data.audio import audio_info
+
+    size = os.path.getsize(path)
+    if size > max_mb * 1e6:
+        raise ZooUserError(f"the file is {size / 1e6:.1f} MB; this page accepts up to {max_mb:g} MB")
+    try:
+        seconds = audio_info(path)[2]
+    except Exception as e:
+        raise ZooUserError(f"not a readable audio file: {e}") from None
+    if seconds > max_seconds:
+        raise ZooUserError(f"the recording is {seconds:.0f} s long; this page accepts up to {max_seconds:g} s")
+
+
 def av_plane(dims: dict[str, float] | None):
     """A matplotlib figure of the arousal-valence plane (Russell's circumplex) with the prediction
     as a point; None when the model predicts neither arousal nor valence."""
@@ -74,9 +95,11 @@ def _label_text(r: dict) -> str:
 
 
 def build_demo(model: str | None = None, *, registry: str | None = None, trust: bool = False,
-               example: str | None = None, example_text: str | None = None):
+               example: str | None = None, example_text: str | None = None,
+               max_mb: float = MAX_UPLOAD_MB, max_seconds: float = MAX_UPLOAD_SECONDS):
     """The gradio Blocks app; ``model`` (a registry name or a checkpoint path) is preselected;
-    ``example`` (an audio file) and ``example_text`` are loaded and predicted when the page opens."""
+    ``example`` (an audio file) and ``example_text`` are loaded and predicted when the page opens;
+    uploads above ``max_mb`` or ``max_seconds`` are refused (:func:`check_upload`)."""
     gr = _require_gradio()
     from .predictor import load
     from .registry import Registry
@@ -104,6 +127,8 @@ def build_demo(model: str | None = None, *, registry: str | None = None, trust: 
         if m.needs_text and not text:
             raise gr.Error(f"{checkpoint} reads the transcript: type it in the text box.")
         try:
+            if m.uses_audio:
+                check_upload(audio, max_mb, max_seconds)
             r = m.predict(audio if m.uses_audio else None, text)
         except ZooUserError as e:
             raise gr.Error(str(e))

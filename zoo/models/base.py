@@ -158,6 +158,11 @@ class EmotionModule(L.LightningModule):
             self.train_dim_metrics = dimension_metrics(self.dim_names)
             self.val_dim_metrics = dimension_metrics(self.dim_names)
             self.test_dim_metrics = dimension_metrics(self.dim_names)
+        # val/test loss as a metric: averaged over every rank's utterances under DDP, weighted by
+        # batch size, as one process would (Lightning's sync_dist mean miscounts uneven shards)
+        from torchmetrics import MeanMetric
+
+        self.eval_loss = torch.nn.ModuleDict({"val": MeanMetric(), "test": MeanMetric()})
         self._by_corpus: dict[str, dict] = {}  # stage -> corpus -> confusion counts (multi-corpus)
 
     # -- to be provided by a model family -------------------------------------------------------
@@ -381,8 +386,12 @@ class EmotionModule(L.LightningModule):
             loss = self.loss(outputs, batch)
         logits, dims = self.split_outputs(outputs)
         bs = len(batch)
-        self.log(f"{stage}/loss", loss, batch_size=bs, prog_bar=stage != "test",
-                 on_step=stage == "train", on_epoch=True)
+        if stage in self.eval_loss:
+            self.eval_loss[stage].update(loss.detach(), weight=bs)
+            self.log(f"{stage}/loss", self.eval_loss[stage], batch_size=bs, prog_bar=stage != "test",
+                     on_step=False, on_epoch=True)
+        else:
+            self.log(f"{stage}/loss", loss, batch_size=bs, prog_bar=True, on_step=True, on_epoch=True)
         if logits is not None:
             metrics = getattr(self, f"{stage}_metrics")
             metrics.update(logits.detach(), batch.labels)
@@ -540,6 +549,14 @@ def _check_targets(targets, weights) -> tuple[list[str], dict[str, float]]:
     return targets, {k: float(v) for k, v in weights.items()}
 
 
+def run_dir(trainer) -> Path:
+    """The run's folder, as ``trainer.log_dir`` names it, without its broadcast: under DDP
+    ``trainer.log_dir`` is a collective, so rank 0 alone asking for it would wait forever."""
+    lg = trainer.loggers[0] if trainer.loggers else None
+    d = getattr(lg, "log_dir", None) or getattr(lg, "save_dir", None) if lg is not None else None
+    return Path(d or trainer.default_root_dir)
+
+
 def save_confusion_matrix(cm: torch.Tensor, class_names: Sequence[str], trainer, stage: str) -> Path | None:
     """Write the confusion matrix (counts + row-normalised PNG, and a CSV) to the log dir and
     hand the figure to the logger (wandb image / TensorBoard figure) when it takes images."""
@@ -548,7 +565,7 @@ def save_confusion_matrix(cm: torch.Tensor, class_names: Sequence[str], trainer,
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    out_dir = Path(trainer.log_dir or trainer.default_root_dir)
+    out_dir = run_dir(trainer)
     out_dir.mkdir(parents=True, exist_ok=True)
     counts = cm.numpy()
     norm = counts / counts.sum(axis=1, keepdims=True).clip(min=1)

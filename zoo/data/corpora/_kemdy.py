@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from zoo.data.corpora.base import Corpus, Skipped, decode_text, find_root, normalize_dims
+from zoo.data.corpora.base import Corpus, Skipped, decode_text, find_root, normalize_dims, walk
 from zoo.data.utterance import Utterance
 from zoo.errors import CorpusError, ProblemLog
 
@@ -162,7 +162,7 @@ class KEMDyBase(Corpus):
         skipped = self.new_skip_log()
         root = find_root(self.root, self.title, _looks_like, "the folder holding wav/ and annotation/")
         wavs: dict[str, str] = {}
-        for folder, dirs, files in os.walk(root / "wav", followlinks=True):
+        for folder, dirs, files in walk(root / "wav"):
             dirs.sort()
             for f in sorted(files):
                 if f.lower().endswith(".wav") and not f.startswith("."):

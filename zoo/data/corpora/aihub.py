@@ -43,7 +43,7 @@ from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from zoo.data.corpora.base import Corpus, CorpusInfo, decode_text
+from zoo.data.corpora.base import Corpus, CorpusInfo, decode_text, walk
 from zoo.data.utterance import Utterance
 from zoo.errors import CorpusError, ProblemLog
 
@@ -259,7 +259,7 @@ def _index_wavs(root: Path, summary: AihubSummary) -> dict[str, str]:
     wavs, zips = [], []
     seen_dirs: set[tuple[int, int]] = set()
     # absolute paths, no per-file resolve(); symlinked folders are followed (once each)
-    for folder, dirs, files in os.walk(root.resolve(), followlinks=True):
+    for folder, dirs, files in walk(root.resolve()):
         st = os.stat(folder)
         if (st.st_dev, st.st_ino) in seen_dirs:
             dirs[:] = []

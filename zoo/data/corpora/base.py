@@ -141,11 +141,28 @@ def decode_text(data: bytes, source: object) -> tuple[str, str]:
         return data.decode("utf-8"), "utf-8"
     except UnicodeDecodeError:
         pass
-    try:
-        return data.decode("cp949"), "cp949"
-    except UnicodeDecodeError as e:
-        raise CorpusError(f"{source}: cannot read the file as UTF-8 or cp949 (bad byte at offset "
-                          f"{e.start}); save it as UTF-8 or cp949") from None
+    # not UTF-8 as a whole: cp949 (AI Hub's CSVs), line by line, because a file edited in another
+    # program may hold a few rows saved as UTF-8 (which cp949 would turn into mojibake, silently).
+    # A Hangul line in cp949 is practically never valid UTF-8, so UTF-8 is tried first per line.
+    lines, utf8_rows, offset = [], [], 0
+    for n, raw in enumerate(data.split(b"\n"), start=1):
+        try:
+            line = raw.decode("utf-8")
+            if any(b >= 0x80 for b in raw):
+                utf8_rows.append(n)
+        except UnicodeDecodeError:
+            try:
+                line = raw.decode("cp949")
+            except UnicodeDecodeError as e:
+                raise CorpusError(f"{source}: line {n} is neither UTF-8 nor cp949 (bad byte at offset "
+                                  f"{offset + e.start}); save the file as UTF-8 or cp949") from None
+        lines.append(line)
+        offset += len(raw) + 1
+    text = "\n".join(lines)
+    if utf8_rows:
+        shown = ", ".join(map(str, utf8_rows[:10])) + (" ..." if len(utf8_rows) > 10 else "")
+        return text, f"cp949+utf-8 (line(s) {shown} are UTF-8, the rest cp949; each read as written)"
+    return text, "cp949"
 
 
 def normalize_dims(raw: dict[str, float | None], scale: tuple[float, float]) -> dict[str, float]:
@@ -195,10 +212,29 @@ def find_root(root: str | Path, what: str, looks_like, hint: str) -> Path:
                          if below else ""))
 
 
-def walk_files(root: Path, suffixes: tuple[str, ...]) -> list[Path]:
-    """Files below ``root`` with one of ``suffixes`` (lower case), sorted; macOS junk skipped."""
-    out = []
+def walk(root: str | Path):
+    """``os.walk(root, followlinks=True)`` that enters each real folder once.
+
+    Symlinked folders are followed (corpora are often assembled from links), but a link back up
+    the tree (a loop) or a second link to the same folder adds nothing, so a loop can neither
+    hang the scan nor list a file twice.
+    """
+    seen: set[str] = set()
     for folder, dirs, files in os.walk(root, followlinks=True):
+        real = os.path.realpath(folder)
+        if real in seen:  # reached again through a link: already listed
+            dirs[:] = []
+            continue
+        seen.add(real)
+        dirs[:] = [d for d in dirs if os.path.realpath(os.path.join(folder, d)) not in seen]
+        yield folder, dirs, files
+
+
+def walk_files(root: Path, suffixes: tuple[str, ...]) -> list[Path]:
+    """Files below ``root`` with one of ``suffixes`` (lower case), sorted; macOS junk skipped;
+    symlinked folders followed, each real folder once (see :func:`walk`)."""
+    out = []
+    for folder, dirs, files in walk(root):
         dirs[:] = sorted(d for d in dirs if d != "__MACOSX" and not d.startswith("."))
         for f in files:
             if f.startswith("._") or f.startswith("."):

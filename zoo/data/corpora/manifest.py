@@ -3,7 +3,9 @@
 Columns (CSV header / JSON keys; matched case-insensitively, surrounding spaces ignored):
 
 * ``path`` (required): audio file, absolute or relative to the manifest's folder
-  (``archive.zip::member.wav`` is accepted; the zip part is resolved the same way);
+  (``archive.zip::member.wav`` is accepted; the zip part is resolved the same way); it must lie
+  inside the corpus root (the manifest's folder unless ``root`` is set) unless
+  ``allow_outside_root: true``;
 * ``label`` (required): the class name, used as written;
 * ``text``, ``speaker``, ``session``, ``group``, ``split``, ``id`` (optional). ``split`` is
   ``train``, ``val`` (also ``valid``, ``validation``, ``dev``) or ``test``, any case; empty = not
@@ -16,7 +18,8 @@ Columns (CSV header / JSON keys; matched case-insensitively, surrounding spaces 
 
 Formats by extension: ``.csv`` (comma), ``.tsv`` (tab), ``.jsonl`` / ``.ndjson`` (one JSON object a
 line) and ``.json`` (JSON lines, or one JSON array of objects). Text is UTF-8 with or without BOM
-(cp949 is accepted too). Audio files are not opened here: the DataModule validates them.
+(cp949 is accepted too, and a cp949 file with some rows in UTF-8 is read line by line, with a
+warning naming those rows). Audio files are not opened here: the DataModule validates them.
 
 Only the standard library is imported.
 """
@@ -52,7 +55,8 @@ def normalize_split(value: str) -> str | None:
     return SPLIT_ALIASES.get(value.strip().lower())
 
 
-def _rows_csv(text: str, delimiter: str, path: Path) -> tuple[list[str], list[tuple[int, dict]]]:
+def _rows_csv(text: str, delimiter: str, path: Path,
+              problems: ProblemLog | None = None) -> tuple[list[str], list[tuple[int, dict]]]:
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     header = [h.replace("\ufeff", "").strip() for h in next(reader, [])]
     if not any(header):
@@ -60,6 +64,14 @@ def _rows_csv(text: str, delimiter: str, path: Path) -> tuple[list[str], list[tu
     rows = []
     for cells in reader:
         if not any(c.strip() for c in cells):
+            continue
+        extra = cells[len(header):]
+        if problems is not None and (len(cells) < len(header) or any(c.strip() for c in extra)):
+            # a shifted row (an unquoted delimiter in a transcript, a lost cell) would put the
+            # text in the label column: refused, not guessed
+            problems.add(path, f"{len(cells)} cell(s) where the header has {len(header)}"
+                         + (" (an unquoted delimiter inside a field?)" if extra else ""),
+                         row=reader.line_num)
             continue
         rows.append((reader.line_num, {h: (cells[i] if i < len(cells) else "")
                                        for i, h in enumerate(header) if h}))
@@ -111,7 +123,8 @@ def _resolve(raw: str, base: Path) -> str:
     return os.path.normpath(str(p)) + (sep + member if sep else "")
 
 
-def load_manifest(path: str | Path, *, problems: ProblemLog) -> list[Utterance]:
+def load_manifest(path: str | Path, *, problems: ProblemLog, root: str | Path | None = None,
+                  allow_outside_root: bool = False) -> list[Utterance]:
     """Read a manifest into :class:`Utterance` records (``label`` set, no votes).
 
     ``id`` is the ``id`` column when given, else the audio file's stem; ids are made unique by
@@ -120,9 +133,11 @@ def load_manifest(path: str | Path, *, problems: ProblemLog) -> list[Utterance]:
     that name already fills them.
 
     A missing file, an unknown extension or a missing required column raises
-    :class:`CorpusError` naming the file and column. A row with an empty ``path`` or ``label``, or
-    an unknown ``split`` value, is recorded in ``problems`` with its row number and left out; call
-    ``problems.check(...)`` afterwards.
+    :class:`CorpusError` naming the file and column. A row with an empty ``path`` or ``label``, an
+    unknown ``split`` value, a cell count other than the header's, an ``id`` or audio path already
+    given by an earlier row, or an audio path outside ``root`` (default: the manifest's folder;
+    ``allow_outside_root`` lifts this) is recorded in ``problems`` with its row number and left
+    out; call ``problems.check(...)`` afterwards.
     """
     path = Path(path).expanduser()
     if not path.is_file():
@@ -131,9 +146,11 @@ def load_manifest(path: str | Path, *, problems: ProblemLog) -> list[Utterance]:
     if fmt is None:
         raise CorpusError(f"manifest {path}: unknown extension {path.suffix!r}; use one of "
                           f"{', '.join(FORMATS)}")
-    text, _ = decode_text(path.read_bytes(), path)
+    text, encoding = decode_text(path.read_bytes(), path)
+    if "+" in encoding:  # e.g. a cp949 file with rows pasted in as UTF-8: each line decoded as written
+        log.warning("manifest %s: %s", path, encoding)
     if fmt in ("csv", "tsv"):
-        header, rows = _rows_csv(text, "," if fmt == "csv" else "\t", path)
+        header, rows = _rows_csv(text, "," if fmt == "csv" else "\t", path, problems)
     else:
         header, rows = _rows_json(text, path, problems)
     # column name (as written) for each canonical known column; others go to meta
@@ -149,8 +166,11 @@ def load_manifest(path: str | Path, *, problems: ProblemLog) -> list[Utterance]:
                           "optional: text,speaker,session,group,split,id,arousal,valence,dominance,soft")
     extras = [h for h in header if h not in by_key.values()]
     base = path.parent.resolve()
+    fence = os.path.realpath(os.path.expanduser(str(root))) if root else str(base)
     utts: list[Utterance] = []
     ids: Counter = Counter()
+    first_id: dict[str, int] = {}  # explicit id -> row that gave it
+    first_path: dict[str, int] = {}  # audio path -> row that gave it
     for line, row in rows:
         def get(key: str) -> str:
             return _as_str(row.get(by_key[key])) if key in by_key else ""
@@ -185,6 +205,23 @@ def load_manifest(path: str | Path, *, problems: ProblemLog) -> list[Utterance]:
         if not ok:
             continue
         audio = _resolve(raw_path, base)
+        real = os.path.realpath(audio.partition("::")[0])
+        if not allow_outside_root and os.path.commonpath([real, fence]) != fence:
+            problems.add(path, f"audio path {raw_path!r} lies outside the corpus root {fence} (set "
+                         "the corpus option allow_outside_root: true, or root:, to allow it)",
+                         row=line, column=by_key["path"])
+            continue
+        if audio in first_path:
+            problems.add(path, f"duplicate audio path {raw_path!r} (also in row {first_path[audio]})",
+                         row=line, column=by_key["path"])
+            continue
+        if get("id") and get("id") in first_id:
+            problems.add(path, f"duplicate id {get('id')!r} (also in row {first_id[get('id')]})",
+                         row=line, column=by_key["id"])
+            continue
+        first_path[audio] = line
+        if get("id"):
+            first_id[get("id")] = line
         uid = get("id") or PurePath(raw_path.partition("::")[2] or raw_path.partition("::")[0]).stem
         ids[uid] += 1
         if ids[uid] > 1:
@@ -215,6 +252,10 @@ class Manifest(Corpus, name="manifest"):
 
     Args:
         path: The manifest file (.csv, .tsv, .jsonl, .ndjson or .json).
+        root: The folder every audio path must lie in (after resolving ``..`` and symlinks); a
+            row pointing elsewhere is a problem of its row. null: the manifest's own folder.
+        allow_outside_root: Accept audio paths outside ``root`` (e.g. a manifest written by
+            ``python -m zoo manifest`` into another folder than the corpus).
     """
 
     exportable = False  # it is already a manifest
@@ -224,12 +265,15 @@ class Manifest(Corpus, name="manifest"):
         speakers="the speaker column", protocol="the split column, else a group split",
         source="python -m zoo manifest NAME, or your own CSV", config="configs/data/manifest.yaml")
 
-    def __init__(self, path: str):
+    def __init__(self, path: str, root: str | None = None, allow_outside_root: bool = False):
         self.path = path
+        self.root = root
+        self.allow_outside_root = allow_outside_root
 
     @property
     def title(self) -> str:
         return f"manifest {self.path}"
 
     def load(self, problems: ProblemLog) -> list[Utterance]:
-        return load_manifest(self.path, problems=problems)
+        return load_manifest(self.path, problems=problems, root=self.root,
+                             allow_outside_root=self.allow_outside_root)

@@ -28,7 +28,7 @@ import logging
 import os
 from pathlib import Path
 
-from zoo.data.corpora.base import Corpus, CorpusInfo, decode_text, find_root, normalize_dims
+from zoo.data.corpora.base import Corpus, CorpusInfo, decode_text, find_root, normalize_dims, walk
 from zoo.data.utterance import Utterance
 from zoo.errors import CorpusError, ProblemLog
 
@@ -90,7 +90,7 @@ class MSPPodcast(Corpus, name="msp_podcast"):
             raise CorpusError(f"MSP-Podcast: {labels} not found (labels_file: {self.labels_file}; "
                               "expected Labels/labels_consensus.csv)")
         audio: dict[str, str] = {}
-        for folder, dirs, files in os.walk(root / "Audios", followlinks=True):
+        for folder, dirs, files in walk(root / "Audios"):
             for f in files:
                 if f.lower().endswith(".wav") and not f.startswith("."):
                     audio.setdefault(f, os.path.join(folder, f))

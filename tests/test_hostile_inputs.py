@@ -1,0 +1,332 @@
+"""Hostile inputs: every one is named (file, CSV row and column) at setup or skipped and counted,
+and none ends an epoch. One small manifest corpus per test (3 s clips of seeded noise)."""
+from __future__ import annotations
+
+import logging
+import os
+import unicodedata
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from zoo.data import EmotionDataModule
+from zoo.data.audio import AudioLoader, audio_info
+from zoo.data.corpora import Manifest
+from zoo.data.corpora.manifest import load_manifest
+from zoo.errors import CorpusError, ProblemLog
+
+SR = 16000
+
+
+def tone(seconds=3.0, sr=SR, freq=440.0, amp=0.3):
+    t = np.arange(int(seconds * sr)) / sr
+    return (amp * np.sin(2 * np.pi * freq * t)).astype(np.float32)
+
+
+def good_corpus(root, n=8, rows=()):
+    """n good 1 s clips (two labels, two speakers) + extra rows (path, label[, text]); the manifest."""
+    (root / "wav").mkdir(parents=True, exist_ok=True)
+    lines = ["path,label,speaker,text"]
+    for i in range(n):
+        sf.write(root / "wav" / f"g{i}.wav", tone(1.0, freq=200 + 50 * i), SR, subtype="PCM_16")
+        lines.append(f"wav/g{i}.wav,{'ab'[i % 2]},s{i % 2},문장 {i}")
+    for r in rows:
+        lines.append(",".join(r) + ("" if len(r) == 4 else "," * (4 - len(r))))
+    m = root / "m.csv"
+    m.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return m
+
+
+def dm(m, cache_dir, **kw):
+    kw.setdefault("modalities", ["audio"])
+    kw.setdefault("split", {"mode": "random", "val_fraction": 0.25, "test_fraction": 0.25})
+    return EmotionDataModule(corpus=Manifest(path=str(m)), cache_dir=str(cache_dir), batch_size=4, **kw)
+
+
+def _zero_bytes(p):
+    p.write_bytes(b"")
+
+
+def _header_only(p):
+    sf.write(p, np.zeros(0, np.float32), SR, subtype="PCM_16")
+
+
+def _truncated(p):  # a 3 s file cut after 28 frames (a copy killed mid-transfer)
+    sf.write(p, tone(3.0), SR, subtype="PCM_16")
+    p.write_bytes(p.read_bytes()[: 44 + 56])
+
+
+def _text(p):
+    p.write_text("this is a text file, renamed\n" * 20)
+
+
+def _nan(p):
+    x = tone(1.0)
+    x[100:200] = np.nan
+    sf.write(p, x, SR, subtype="FLOAT")
+
+
+def _inf(p):
+    x = tone(1.0)
+    x[5000] = np.inf
+    sf.write(p, x, SR, subtype="FLOAT")
+
+
+def _short(p):  # a complete file of 10 ms: under min_seconds (0.02 s by default)
+    sf.write(p, tone(0.01), SR, subtype="PCM_16")
+
+
+BAD = {"zero_bytes": (_zero_bytes, "empty file (0 bytes)"),
+       "header_only": (_header_only, "zero-length audio"),
+       "truncated": (_truncated, "truncated: the header declares 3.000 s"),
+       "text_as_wav": (_text, "not a readable audio file"),
+       "nan": (_nan, "100 non-finite sample(s)"),
+       "inf": (_inf, "1 non-finite sample(s)"),
+       "too_short": (_short, "shorter than min_seconds")}
+
+
+@pytest.mark.parametrize("kind", list(BAD))
+def test_bad_audio_is_named_with_its_row_or_skipped_and_counted(kind, tmp_path, cache_dir):
+    make, reason = BAD[kind]
+    make(tmp_path / "bad.wav")
+    m = good_corpus(tmp_path, rows=[("bad.wav", "a", "s0", "x")])
+    with pytest.raises(CorpusError) as e:
+        dm(m, cache_dir).setup("fit")
+    assert f"{tmp_path / 'bad.wav'}, row 10: " in str(e.value) and reason in str(e.value)
+    d = dm(m, cache_dir, on_error="skip")
+    d.setup("fit")
+    assert len(d.split("all")) == 8 and sum(d.report["dropped"].values()) == 1
+    assert all(b is not None and torch.isfinite(b.waveforms).all() for b in d.train_dataloader())
+
+
+def test_nan_samples_never_reach_the_cache_or_a_batch(tmp_path, cache_dir, caplog):
+    """A file that turns NaN after setup (rewritten by another process) is skipped, not cached
+    as garbage int16."""
+    m = good_corpus(tmp_path)
+    d = dm(m, cache_dir, bucketing=False, split={"mode": "random", "val_fraction": 0.0, "test_fraction": 0.25})
+    d.setup("fit")
+    victim = d.split("train")[0]
+    _nan(tmp_path / "tmp.wav")
+    os.replace(tmp_path / "tmp.wav", victim.audio)
+    with pytest.raises(ValueError, match="non-finite"):
+        AudioLoader(SR, cache_dir)(victim.audio)
+    assert not list(cache_dir.glob("*.npy"))
+    with caplog.at_level(logging.WARNING, "zoo"):
+        ids = [i for b in d.train_dataloader() for i in b.ids]
+    assert victim.id not in ids and len(ids) == len(d.split("train")) - 1
+    assert f"skipping {victim.id}" in caplog.text and "non-finite" in caplog.text
+
+
+@pytest.mark.parametrize("subtype", ["PCM_U8", "PCM_24", "PCM_32", "FLOAT"])
+def test_sample_formats_load_to_the_same_signal(subtype, tmp_path):
+    x = tone(0.5)
+    sf.write(tmp_path / "x.wav", x, SR, subtype=subtype)
+    y = AudioLoader(SR)(str(tmp_path / "x.wav"))
+    tol = 0.02 if subtype == "PCM_U8" else 1e-4  # 8 bits: a step of 1/128
+    assert y.shape == x.shape and np.abs(y - x).max() < tol
+
+
+@pytest.mark.parametrize("channels", [2, 6])
+def test_multichannel_is_downmixed(channels, tmp_path):
+    x = tone(0.5)
+    gains = np.linspace(1.0, 0.0, channels, dtype=np.float32)  # the channels differ
+    sf.write(tmp_path / "x.wav", x[:, None] * gains[None, :], SR, subtype="FLOAT")
+    assert audio_info(str(tmp_path / "x.wav"))[1] == channels
+    y = AudioLoader(SR)(str(tmp_path / "x.wav"))
+    np.testing.assert_allclose(y, x * gains.mean(), atol=1e-5)
+
+
+@pytest.mark.parametrize("rate", [8000, 96000])
+def test_other_rates_are_resampled(rate, tmp_path):
+    sf.write(tmp_path / "x.wav", tone(0.5, sr=rate), rate, subtype="PCM_16")
+    y = AudioLoader(SR)(str(tmp_path / "x.wav"))
+    ref = tone(0.5)
+    assert y.shape == ref.shape
+    mid = slice(800, -800)  # the resampling filter's edges aside
+    assert np.abs(y[mid] - ref[mid]).max() < 0.01
+
+
+def test_a_ten_minute_file_is_cropped_never_batched_whole(tmp_path, cache_dir):
+    long = tmp_path / "long.wav"
+    sf.write(long, np.tile(tone(1.0), 600), SR, subtype="PCM_16")  # 10 minutes
+    m = good_corpus(tmp_path, rows=[("long.wav", "a", "s0", "x")])
+    d = dm(m, cache_dir, max_seconds=3.0, split={"mode": "random", "val_fraction": 0.0, "test_fraction": 0.1})
+    d.setup("fit")
+    assert d.report["cropped"] == 1
+    assert "long" in {u.id for u in d.split("train")}
+    longest = max(b.waveforms.shape[1] for b in d.train_dataloader())
+    assert longest == 3 * SR  # the long clip was in some batch, cropped to max_seconds
+
+
+def test_silence_and_clipping_train_to_finite_outputs(tmp_path, cache_dir):
+    """Pure silence and a clipped file are kept (they are audio; `zoo check` counts them) and give
+    finite features and logits."""
+    from zoo.models import AudioCNN
+
+    sf.write(tmp_path / "silent.wav", np.zeros(SR, np.float32), SR, subtype="PCM_16")
+    sf.write(tmp_path / "clipped.wav", np.clip(tone(1.0, amp=5.0), -1, 1), SR, subtype="PCM_16")
+    m = good_corpus(tmp_path, rows=[("silent.wav", "a", "s0", "x"), ("clipped.wav", "b", "s1", "y")])
+    d = dm(m, cache_dir, split={"mode": "random", "val_fraction": 0.0, "test_fraction": 0.1})
+    d.setup("fit")
+    model = AudioCNN(class_names=d.class_names, channels=[4, 4, 4], hidden=8)
+    seen = set()
+    for b in d.train_dataloader():
+        seen |= set(b.ids)
+        assert torch.isfinite(model(b)).all()
+    assert {"silent", "clipped"} <= seen
+
+
+def test_cp949_csv_with_one_utf8_row(tmp_path, caplog):
+    rows = ["path,label,text", "a.wav,화남,정말 화가 나", "b.wav,슬픔,너무 슬퍼", "c.wav,기쁨,아주 기뻐"]
+    data = b"\n".join(r.encode("utf-8" if i == 2 else "cp949") for i, r in enumerate(rows)) + b"\n"
+    (tmp_path / "m.csv").write_bytes(data)
+    with caplog.at_level(logging.WARNING, "zoo"):
+        utts = load_manifest(tmp_path / "m.csv", problems=ProblemLog())
+    assert [(u.label, u.text) for u in utts] == [("화남", "정말 화가 나"), ("슬픔", "너무 슬퍼"), ("기쁨", "아주 기뻐")]
+    assert "line(s) 3 are UTF-8" in caplog.text
+
+
+def test_a_line_in_no_known_encoding_is_named(tmp_path):
+    (tmp_path / "m.csv").write_bytes("path,label\na.wav,화남\n".encode("cp949") + b"b.wav,\xff\xff\n")
+    with pytest.raises(CorpusError, match=r"m\.csv: line 3 is neither UTF-8 nor cp949"):
+        load_manifest(tmp_path / "m.csv", problems=ProblemLog())
+
+
+def test_csv_rows_with_an_extra_or_a_missing_cell(tmp_path):
+    (tmp_path / "m.csv").write_text("path,label,text\na.wav,x,hello\nb.wav,x,hello, world\nc.wav,y\n"
+                                    "d.wav,y,ok,\n")  # a trailing empty cell shifts nothing: kept
+    p = ProblemLog("skip")
+    assert [u.id for u in load_manifest(tmp_path / "m.csv", problems=p)] == ["a", "d"]
+    assert [(x.row, x.reason) for x in p.items] == [
+        (3, "4 cell(s) where the header has 3 (an unquoted delimiter inside a field?)"),
+        (4, "2 cell(s) where the header has 3")]
+    # a column the zoo does not know is kept; a required one missing is one error naming it
+    (tmp_path / "e.csv").write_text("path,label,room\na.wav,x,A\n")
+    [u] = load_manifest(tmp_path / "e.csv", problems=ProblemLog())
+    assert u.meta["room"] == "A"
+    (tmp_path / "n.csv").write_text("path,text\na.wav,hi\n")
+    with pytest.raises(CorpusError, match=r"n\.csv lacks the column\(s\) 'label'"):
+        load_manifest(tmp_path / "n.csv", problems=ProblemLog())
+
+
+def test_duplicate_ids_and_paths_are_named(tmp_path):
+    (tmp_path / "m.csv").write_text("id,path,label\nu1,a.wav,x\nu1,b.wav,x\nu2,a.wav,y\nu3,c.wav,y\n")
+    p = ProblemLog("skip")
+    assert [u.id for u in load_manifest(tmp_path / "m.csv", problems=p)] == ["u1", "u3"]
+    assert sorted((x.row, x.column, x.reason) for x in p.items) == [
+        (3, "id", "duplicate id 'u1' (also in row 2)"),
+        (4, "path", "duplicate audio path 'a.wav' (also in row 2)")]
+    # the same file name in two folders is two utterances, made unique
+    (tmp_path / "n.csv").write_text("path,label\nx/a.wav,x\ny/a.wav,x\n")
+    assert [u.id for u in load_manifest(tmp_path / "n.csv", problems=ProblemLog())] == ["a", "a-2"]
+
+
+def test_labels_differing_in_case_or_spaces_are_one_class(tmp_path, cache_dir, caplog):
+    m = good_corpus(tmp_path, n=0)
+    (tmp_path / "wav").mkdir(exist_ok=True)
+    labels = ["Angry", "angry", " ANGRY ", "Sad", "sad", "Sad  "]
+    lines = ["path,label"]
+    for i, lab in enumerate(labels):
+        sf.write(tmp_path / "wav" / f"x{i}.wav", tone(0.2), SR, subtype="PCM_16")
+        lines.append(f'wav/x{i}.wav,"{lab}"')
+    m.write_text("\n".join(lines) + "\n")
+    with caplog.at_level(logging.INFO, "zoo"):
+        d = dm(m, cache_dir)
+        assert d.class_names == ["Angry", "Sad"]
+    assert [u.label for u in d.utterances()] == ["Angry"] * 3 + ["Sad"] * 3
+    assert "matched to a class name by case and spacing" in caplog.text
+    d = dm(m, cache_dir, class_names=["sad", "angry"])
+    assert [u.label for u in d.utterances()] == ["angry"] * 3 + ["sad"] * 3
+
+
+def test_empty_and_very_long_transcripts(tmp_path, cache_dir):
+    from zoo.data.text import train_tokenizer
+
+    for name in ("e", "h"):
+        sf.write(tmp_path / f"{name}.wav", tone(0.5), SR, subtype="PCM_16")
+    long_text = "".join("가나다라마바사 "[i * 7 % 8] for i in range(2000))  # 2,000 characters
+    m = good_corpus(tmp_path, rows=[("e.wav", "a", "s0", ""), ("h.wav", "b", "s1", long_text)])
+    with pytest.raises(CorpusError, match=r"m\.csv, row 10, column 'text': empty transcript"):
+        dm(m, cache_dir, modalities=["audio", "text"]).setup("fit")
+    d = dm(m, cache_dir, modalities=["audio", "text"], on_error="skip")
+    d.setup("fit")
+    tok = train_tokenizer([u.text for u in d.split("all")], vocab_size=40, max_length=32,
+                          cache_dir=cache_dir)
+    [long] = [u for u in d.split("all") if u.text == long_text]
+    assert len(tok.encode(long_text[:40])) < 32
+    assert len(tok.encode(long.text)) == 32  # truncated to max_length, never past the positions
+
+
+def test_nfd_hangul_is_normalised_to_nfc(tmp_path, cache_dir):
+    nfc, label = "나 어제 헤어졌어", "슬픔"
+    nfd = unicodedata.normalize("NFD", nfc)
+    assert nfd != nfc
+    m = good_corpus(tmp_path, n=2)
+    m.write_text("path,label,text\n"
+                 f"wav/g0.wav,{label},{nfc}\n"
+                 f"wav/g1.wav,{unicodedata.normalize('NFD', label)},{nfd}\n", encoding="utf-8")
+    d = dm(m, cache_dir)
+    assert [u.text for u in d.utterances()] == [nfc, nfc] and d.class_names == [label]
+
+
+def test_a_path_outside_the_corpus_root_is_refused_unless_allowed(tmp_path):
+    outside = tmp_path / "secret.wav"
+    (tmp_path / "corpus").mkdir()
+    m = tmp_path / "corpus" / "m.csv"
+    m.write_text(f"path,label\nin.wav,x\n../other.wav,x\n{outside},x\nsub/../in2.wav,y\n")
+    p = ProblemLog("skip")
+    assert [u.id for u in load_manifest(m, problems=p)] == ["in", "in2"]
+    assert [(x.row, x.column) for x in p.items] == [(3, "path"), (4, "path")]
+    assert "lies outside the corpus root" in p.items[0].reason and "allow_outside_root" in p.items[0].reason
+    assert len(Manifest(path=str(m), allow_outside_root=True).load(ProblemLog())) == 4
+    assert len(Manifest(path=str(m), root=str(tmp_path)).load(ProblemLog())) == 4
+    # a symlink inside the root that points out of it is outside too
+    os.symlink(tmp_path, tmp_path / "corpus" / "up")
+    m.write_text("path,label\nup/secret.wav,x\n")
+    p = ProblemLog("skip")
+    assert load_manifest(m, problems=p) == [] and len(p.items) == 1
+
+
+def test_a_symlink_loop_in_a_corpus_folder(tmp_path):
+    from fixtures.aihub import write_aihub_fixture
+    from zoo.data.corpora import AIHub
+
+    write_aihub_fixture(tmp_path)
+    before = AIHub(root=str(tmp_path)).load(ProblemLog())
+    wav_dir = next(p.parent for p in tmp_path.rglob("*.wav"))
+    os.symlink(tmp_path, wav_dir / "loop")  # a folder that contains its own ancestor
+    os.symlink(wav_dir, tmp_path / "again")  # and a second way into the same folder
+    after = AIHub(root=str(tmp_path)).load(ProblemLog())
+    assert [(u.id, u.audio) for u in after] == [(u.id, u.audio) for u in before]
+    # every file is listed once (os.walk with followlinks lists the loop's files ~40 times)
+    from zoo.data.corpora.base import walk_files
+
+    files = walk_files(tmp_path, (".wav",))
+    assert len(files) == len({os.path.realpath(f) for f in files}) == len(before)
+
+
+def test_an_epoch_over_every_hostile_file_runs_to_the_end(tmp_path, cache_dir):
+    """All hostile files in one corpus, on_error: skip: one epoch of fit, validate and test."""
+    import lightning as L
+
+    from zoo.models import AudioCNN
+
+    rows = []
+    for kind, (make, _) in BAD.items():
+        make(tmp_path / f"{kind}.wav")
+        rows.append((f"{kind}.wav", "a", "s0", "x"))
+    sf.write(tmp_path / "st.wav", np.stack([tone(1.0)] * 6, 1), 96000, subtype="PCM_24")
+    sf.write(tmp_path / "long.wav", np.tile(tone(1.0), 60), 8000, subtype="PCM_U8")
+    rows += [("st.wav", "b", "s1", "y"), ("long.wav", "a", "s0", "z")]
+    m = good_corpus(tmp_path, rows=rows)
+    d = dm(m, cache_dir, on_error="skip", max_seconds=2.0)
+    model = AudioCNN(class_names=["a", "b"], channels=[4, 4, 4], hidden=8)
+    trainer = L.Trainer(max_epochs=1, logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, enable_model_summary=False)
+    trainer.fit(model, d)
+    assert sum(d.report["dropped"].values()) == len(BAD)
+    assert torch.isfinite(trainer.callback_metrics["train/loss_epoch"])
+    trainer.test(model, d, verbose=False)
+    assert 0.0 <= float(trainer.callback_metrics["test/UA"]) <= 1.0
