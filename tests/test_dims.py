@@ -284,4 +284,6 @@ def test_predict_command_writes_the_dimensions(trained, tmp_path, run):
     assert r.returncode == 0, r.stderr
     rows = list(csv.DictReader(open(out, encoding="utf-8")))
     assert rows and set(rows[0]) == {"id", "label", "true_label", "arousal", "valence"}
-    assert all(r["label"] == "" and 0 <= float(r["arousal"]) <= 1.5 for r in rows)
+    # a regression output (unbounded: it may overshoot the [0, 1] rating range a little)
+    bad = [r for r in rows if not (r["label"] == "" and -0.5 <= float(r["arousal"]) <= 1.5)]
+    assert not bad, bad[:3]
