@@ -250,3 +250,64 @@ def test_a_checkpoint_rebuilds_without_the_pretrained_dir(checkpoints, name, kw,
     spec = module_spec(model)
     assert spec["init_args"]["pretrained"] is None
     assert isinstance(build_module(spec, class_names=CLASSES), SSLClassifier)
+
+
+# -- exports ----------------------------------------------------------------------------------------
+@pytest.mark.parametrize("name,kw", [("hubert", {"layer": 1}), ("wavlm", {"lora_rank": 2, "weighted_layers": True}),
+                                     ("data2vec", {})])
+def test_hf_export_of_each_wav2vec2_style_encoder(checkpoints, name, kw, tmp_path):
+    from transformers import AutoFeatureExtractor, AutoModelForAudioClassification
+
+    from zoo.inference.export import export_hf
+
+    model = make(checkpoints[name], **kw).eval()
+    with torch.no_grad():
+        model.head[-1].weight.mul_(20)
+        for n, p in model.named_parameters():
+            if "lora_B" in n:  # zero at the start: make the adapters count
+                p.normal_(0, 0.5)
+            if "layer_weights" in n:
+                p.normal_()
+    out = export_hf(model, tmp_path / "hf")
+    hf = AutoModelForAudioClassification.from_pretrained(out).eval()
+    assert type(hf).__name__.startswith({"hubert": "Hubert", "wavlm": "WavLM", "data2vec": "Data2VecAudio"}[name])
+    fe = AutoFeatureExtractor.from_pretrained(out)
+    w = clips([9137])[0]
+    with torch.no_grad():
+        got = hf(**fe(w.numpy(), sampling_rate=16000, return_tensors="pt")).logits
+        want = model(batch_of([w]))
+    assert want.softmax(-1).max() - want.softmax(-1).min() > 0.05
+    assert (got - want).abs().max() < 1e-4, (got - want).abs().max()
+
+
+def test_whisper_exports_are_refused(checkpoints, tmp_path):
+    from zoo.inference.export import export_hf, onnx_graph
+
+    model = make(checkpoints["whisper"])
+    with pytest.raises(ZooUserError, match="WhisperForAudioClassification"):
+        export_hf(model, tmp_path / "hf")
+    with pytest.raises(ZooUserError, match="Whisper-encoder"):
+        onnx_graph(model)
+
+
+def test_onnx_export_of_a_lora_wavlm(checkpoints, tmp_path):
+    import numpy as np
+    import onnxruntime as ort
+
+    from zoo.inference.export import export_onnx
+
+    model = make(checkpoints["wavlm"], lora_rank=2).eval()
+    with torch.no_grad():
+        model.head[-1].weight.mul_(20)
+        for n, p in model.named_parameters():
+            if "lora_B" in n:
+                p.normal_(0, 0.5)
+    path = export_onnx(model, tmp_path / "m.onnx")
+    waves = clips([9000, 4000])
+    b = batch_of(waves)
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    logits, _ = sess.run(["logits", "probs"], {"waveform": b.waveforms.numpy().astype(np.float32),
+                                               "lengths": b.lengths.numpy().astype(np.int64)})
+    with torch.no_grad():
+        want = model(b).numpy()
+    assert np.abs(logits - want).max() < 1e-4
