@@ -311,3 +311,29 @@ def test_onnx_export_of_a_lora_wavlm(checkpoints, tmp_path):
     with torch.no_grad():
         want = model(b).numpy()
     assert np.abs(logits - want).max() < 1e-4
+
+
+def test_a_lora_model_trained_by_lightning_loads_offline(checkpoints, tmp_path):
+    import shutil
+
+    import lightning as L
+
+    from zoo.models.base import load_module
+
+    src = tmp_path / "hubert"
+    shutil.copytree(checkpoints["hubert"], src)
+    model = make(str(src), lora_rank=4, encoder_lr=1e-2, optimizer=lambda p: torch.optim.AdamW(p, lr=1e-2))
+    items = [{"id": str(i), "label": i % 2, "audio": w} for i, w in enumerate(clips([5000, 6000, 7000, 8000]))]
+    loader = torch.utils.data.DataLoader(items, batch_size=2, collate_fn=collate)
+    trainer = L.Trainer(accelerator="cpu", max_steps=3, logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path)
+    trainer.fit(model, loader)
+    trainer.save_checkpoint(tmp_path / "m.ckpt")
+    shutil.rmtree(src)
+    loaded = load_module(str(tmp_path / "m.ckpt")).eval()  # weights_only, no hub, no pretrained dir
+    assert loaded.encoder.lora and loaded.hparams.lora_rank == 4
+    assert any(p.abs().sum() > 0 for n, p in loaded.named_parameters() if "lora_B" in n)  # trained adapters
+    b = batch_of(clips([7000, 3000], seed=4))
+    model.eval()
+    with torch.no_grad():
+        assert torch.allclose(loaded(b), model(b), atol=1e-6)
