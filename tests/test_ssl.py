@@ -337,3 +337,106 @@ def test_a_lora_model_trained_by_lightning_loads_offline(checkpoints, tmp_path):
     model.eval()
     with torch.no_grad():
         assert torch.allclose(loaded(b), model(b), atol=1e-6)
+
+
+# -- embedding cache --------------------------------------------------------------------------------
+@pytest.mark.parametrize("name,kw", [("wavlm", {"weighted_layers": True}),
+                                     ("whisper", {"layer": 1, "pooling": "attentive"}),
+                                     ("hubert", {}), ("data2vec", {"weighted_layers": True, "pooling": "attentive"})])
+def test_cached_logits_equal_uncached_ones(checkpoints, name, kw, tmp_path):
+    model = make(checkpoints[name], freeze_encoder=True, embedding_cache=str(tmp_path / "c"), **kw).eval()
+    if model.encoder.layer_weights is not None:
+        with torch.no_grad():
+            model.encoder.layer_weights.copy_(torch.tensor([0.5, -1.0, 2.0]))
+    b = batch_of(clips([16000, 7000, 300, 9000]))
+    enc = model.encoder
+    with torch.no_grad():
+        ref = model.head(enc(b.waveforms, b.lengths, cache=False))
+        first = model.head(enc(b.waveforms, b.lengths))  # computes and writes
+        second = model.head(enc(b.waveforms, b.lengths))  # reads
+    cache = enc._cache_obj[1]
+    assert (cache.misses, cache.hits) == (4, 4)
+    assert len(list(cache.root.rglob("*.npy"))) == 4
+    assert (first - ref).abs().max() <= 1e-5 and (second - ref).abs().max() <= 1e-5
+    # gradients still reach the trainable part behind the cache (layer weights, attentive pooling)
+    model.train()
+    model.loss(model.head(enc(b.waveforms, b.lengths)), b).backward()
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    assert trainable and all(p.grad is not None for p in trainable)
+
+
+def test_the_cache_key_follows_weights_and_samples(checkpoints, tmp_path):
+    root = tmp_path / "c"
+    a = make(checkpoints["hubert"], freeze_encoder=True, embedding_cache=str(root)).eval()
+    w = clips([8000])
+    b = batch_of(w)
+    with torch.no_grad():
+        a.encoder(b.waveforms, b.lengths)
+        other = make(checkpoints["hubert"], freeze_encoder=True, embedding_cache=str(root)).eval()
+        other.encoder.model.encoder.layers[0].attention.q_proj.weight.add_(0.1)  # other weights
+        other.encoder(b.waveforms, b.lengths)
+        assert other.encoder._cache_obj[1].root != a.encoder._cache_obj[1].root
+        a.encoder(b.waveforms * 0.5, b.lengths)  # other samples: a miss under the same encoder
+        assert a.encoder._cache_obj[1].misses == 2
+        # options that change the output change the key too
+        c = make(checkpoints["hubert"], freeze_encoder=True, normalize_waveform=False, embedding_cache=str(root))
+        c.eval().encoder(b.waveforms, b.lengths)
+        assert c.encoder._cache_obj[1].root != a.encoder._cache_obj[1].root
+
+
+def test_no_cache_while_the_encoder_trains(checkpoints, tmp_path):
+    model = make(checkpoints["wavlm"], trainable_layers=1, embedding_cache=str(tmp_path / "c")).eval()
+    b = batch_of(clips([8000]))
+    with torch.no_grad():
+        model.encoder(b.waveforms, b.lengths)
+    assert not model.encoder.deterministic
+    assert not list((tmp_path / "c").rglob("*.npy"))
+    # the frozen warm-up of unfreeze_after_steps is cached; once unfrozen it is not
+    warm = make(checkpoints["wavlm"], unfreeze_after_steps=5, embedding_cache=str(tmp_path / "w")).eval()
+    assert warm.encoder.deterministic
+    warm.encoder.set_backbone_frozen(False)
+    assert not warm.encoder.deterministic
+
+
+def _cache_worker(args):
+    from zoo.nn.cache import EmbeddingCache
+
+    root, seed = args
+    value = torch.arange(200_000, dtype=torch.float32).reshape(2, -1)
+    c = EmbeddingCache(root, "enc")
+    bad = 0
+    for i in range(30):
+        key = f"{(i * 7 + seed) % 10:02d}" * 20
+        c.put(key, value)
+        got = c.get(key)
+        bad += got is None or not torch.equal(got, value)
+    return bad
+
+
+def test_concurrent_writers_never_expose_a_partial_entry(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    # three writers of the same ten entries at once (threads: a forked child of a process that
+    # has run torch can hang in its thread pool; the rename that makes a write atomic is the same)
+    with ThreadPoolExecutor(3) as pool:
+        assert list(pool.map(_cache_worker, [(str(tmp_path), s) for s in range(3)])) == [0, 0, 0]
+    assert not list(tmp_path.rglob("*.tmp"))  # every temporary file was renamed into place
+
+
+def test_a_frozen_fit_reads_the_cache_from_the_second_epoch(checkpoints, tmp_path):
+    import lightning as L
+
+    model = make(checkpoints["wavlm"], freeze_encoder=True, weighted_layers=True,
+                 embedding_cache=str(tmp_path / "c"), optimizer=lambda p: torch.optim.AdamW(p, lr=1e-2))
+    items = [{"id": str(i), "label": i % 2, "audio": w} for i, w in enumerate(clips([5000, 6000, 7000, 8000]))]
+    loader = torch.utils.data.DataLoader(items, batch_size=2, collate_fn=collate)
+    trainer = L.Trainer(accelerator="cpu", max_epochs=3, logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path)
+    trainer.fit(model, loader)
+    cache = model.encoder._cache_obj[1]
+    assert (cache.misses, cache.hits) == (4, 8)
+    assert not torch.equal(model.encoder.layer_weights.detach(), torch.zeros(3))  # the mix trained
+    b = batch_of(clips([5000, 6000]))
+    model.eval()
+    with torch.no_grad():
+        assert (model(b) - model.head(model.encoder(b.waveforms, b.lengths, cache=False))).abs().max() <= 1e-5

@@ -111,6 +111,13 @@ class SSLClassifier(EmotionModule):
         head_hidden: Width of a hidden ReLU layer in the head; null: a single linear layer.
         wave_augment: Waveform augmentation of the training batches (speed perturbation, noise,
             gain, reverberation; :class:`zoo.nn.augment.WaveAugmentation`); null = none.
+        embedding_cache: Cache the encoder's outputs on disk while it is frozen (SUPERB probing,
+            the warm-up of ``unfreeze_after_steps``, a frozen late-fusion branch), so later epochs
+            and runs skip it: ``true`` (``$ZOO_CACHE_DIR/embeddings``, default
+            ``~/.cache/zoo/embeddings``), a directory, or ``false``. Keyed by the encoder's weights,
+            config and options and by the exact input samples (:mod:`zoo.nn.cache`). Used inside
+            Lightning runs only (not by ``zoo.load``/``infer``), never on randomly augmented
+            training batches, never while any encoder weight trains.
     """
 
     inputs = ("audio",)
@@ -127,7 +134,7 @@ class SSLClassifier(EmotionModule):
                  whisper_context: Literal["clip", "30s"] = "clip", lora_rank: int | None = None,
                  lora_alpha: float = 16.0, lora_dropout: float = 0.0, lora_target_modules: list[str] | None = None,
                  spec_augment: bool = True, dropout: float = 0.1, head_hidden: int | None = None,
-                 wave_augment: WaveAugmentation | None = None, **kwargs):
+                 wave_augment: WaveAugmentation | None = None, embedding_cache: bool | str = True, **kwargs):
         super().__init__(**kwargs)
         wave_augment = WaveAugmentation.of(wave_augment)
         self._record_hparam("wave_augment", wave_augment.as_dict() if wave_augment else None)
@@ -161,6 +168,12 @@ class SSLClassifier(EmotionModule):
                                   else self.encoder.model_type != "whisper")
             self._record_hparam("normalize_waveform", normalize_waveform)
         self.encoder.normalize_waveform = normalize_waveform
+        if embedding_cache is True:
+            from ..nn.cache import default_embedding_cache_dir
+
+            self.encoder.cache_dir = str(default_embedding_cache_dir())
+        elif embedding_cache:
+            self.encoder.cache_dir = str(embedding_cache)
         self.freeze_encoder = freeze_encoder
         self.unfreeze_after_steps = unfreeze_after_steps if warmup else None
         self.encoder_lr = encoder_lr
@@ -174,9 +187,11 @@ class SSLClassifier(EmotionModule):
     def embed(self, batch: Batch) -> torch.Tensor:
         """Utterance embedding (B, embed_dim) (used by late fusion)."""
         wav, lengths = batch.waveforms, batch.lengths
-        if self.wave_augment is not None and self.training:
+        augmented = self.wave_augment is not None and self.training
+        if augmented:
             wav, lengths = self.wave_augment(wav, lengths)
-        return self.encoder(wav, lengths)
+        # the cache serves Lightning runs (epochs repeat); a random augmentation never repeats
+        return self.encoder(wav, lengths, cache=self._trainer is not None and not augmented)
 
     def forward(self, batch: Batch) -> torch.Tensor:
         return self.head(self.embed(batch))

@@ -205,6 +205,7 @@ class SSLEncoder(nn.Module):
         self.pool = MeanPooling() if pooling == "mean" else AttentivePooling(self.out_dim)
         self.backbone_frozen = False
         self.set_backbone_frozen(freeze_encoder)
+        self.register_load_state_dict_post_hook(self._invalidate_cache)  # new weights: a new cache key
 
     # -- building --------------------------------------------------------------------------------
     @staticmethod
@@ -319,15 +320,11 @@ class SSLEncoder(nn.Module):
     def set_backbone_frozen(self, frozen: bool) -> None:
         """Freeze (requires_grad False, eval mode) or unfreeze the backbone as configured."""
         self.backbone_frozen = frozen
+        self._cache_obj = None  # weights may have trained since the digest was taken
         train = set() if frozen else {id(p) for p in self.trainable_backbone_parameters()}
         for p in self.model.parameters():
             p.requires_grad = id(p) in train
         self.train(self.training)
-
-    @property
-    def deterministic(self) -> bool:
-        """True when the backbone's output cannot change during training (frozen, eval mode)."""
-        return self.backbone_frozen
 
     def train(self, mode: bool = True):
         """Frozen parts stay in eval mode (no dropout, LayerDrop or SpecAugment on them)."""
@@ -472,15 +469,99 @@ class SSLEncoder(nn.Module):
     def layer_weights_softmax(self) -> torch.Tensor | None:
         return None if self.layer_weights is None else self.layer_weights.softmax(0)
 
-    def forward(self, waveforms: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """(B, T) zero-padded waveforms + true sample counts -> (B, D) utterance embeddings."""
+    def _states(self, waveforms: torch.Tensor, lengths: torch.Tensor):
+        """The hidden states the trainable part reads: ``((S of (B, T', D)), frame_lengths)``,
+        S = 1 (the last or the chosen layer) or num_layers + 1 (weighted sum)."""
         if self.layer_weights is None and self.layer is None:
             hidden, frame_lengths = self.frames(waveforms, lengths)
-        else:
-            _, frame_lengths, states = self.frames(waveforms, lengths, output_hidden_states=True)
-            if self.layer is not None:
-                hidden = states[self.layer]
-            else:
-                w = self.layer_weights.softmax(0).to(states[0].dtype)
-                hidden = (torch.stack(states, 0) * w[:, None, None, None]).sum(0)
+            return (hidden,), frame_lengths
+        _, frame_lengths, states = self.frames(waveforms, lengths, output_hidden_states=True)
+        return ((states[self.layer],) if self.layer is not None else tuple(states)), frame_lengths
+
+    def _mix(self, stacked: torch.Tensor) -> torch.Tensor:
+        """(S, ...) states -> (...): the one state, or the softmax-weighted sum."""
+        if self.layer_weights is None:
+            return stacked[0]
+        w = self.layer_weights.softmax(0).to(stacked.dtype)
+        return (stacked * w.view(-1, *[1] * (stacked.dim() - 1))).sum(0)
+
+    def forward(self, waveforms: torch.Tensor, lengths: torch.Tensor, cache: bool = True) -> torch.Tensor:
+        """(B, T) zero-padded waveforms + true sample counts -> (B, D) utterance embeddings.
+
+        With ``cache_dir`` set, a :attr:`deterministic` encoder's outputs come from (and go to)
+        the embedding cache (``cache=False`` bypasses it, e.g. for randomly augmented input)."""
+        if cache and self.cache_dir is not None and self.deterministic:
+            return self._forward_cached(waveforms, lengths)
+        states, frame_lengths = self._states(waveforms, lengths)
+        hidden = states[0] if len(states) == 1 else self._mix(torch.stack(states, 0))
         return self.pool(hidden, frame_lengths)
+
+    # -- embedding cache -------------------------------------------------------------------------
+    cache_dir = None  # a directory: cache the frozen encoder's outputs there (zoo.nn.cache)
+
+    @property
+    def deterministic(self) -> bool:
+        """The backbone's output is a function of its input alone: nothing in it trains and it
+        runs in eval mode (no dropout, LayerDrop, SpecAugment). Frozen backbones are; so is a
+        branch a fusion model froze."""
+        return not self.model.training and not any(p.requires_grad for p in self.model.parameters())
+
+    def _cache_pooled(self) -> bool:
+        """Mean pooling commutes with the layer mix: store one pooled vector per state (S, D);
+        attentive pooling needs the frames (S, T', D)."""
+        return isinstance(self.pool, MeanPooling)
+
+    def _invalidate_cache(self, *args) -> None:
+        self._cache_obj = None
+
+    def _embedding_cache(self):
+        from .cache import EmbeddingCache, encoder_key
+
+        p = next(self.model.parameters())
+        autocast = torch.is_autocast_enabled(p.device.type)
+        sig = (str(p.dtype), p.device.type, autocast,
+               str(torch.get_autocast_dtype(p.device.type)) if autocast else None, str(self.cache_dir))
+        obj = getattr(self, "_cache_obj", None)
+        if obj is None or obj[0] != sig:
+            states = "last" if self.layer_weights is None and self.layer is None else (
+                self.layer if self.layer is not None else "all")
+            options = dict(zip(("dtype", "device", "autocast", "autocast_dtype", "dir"), sig))
+            options.update(model_type=self.model_type, normalize_waveform=self.normalize_waveform,
+                           whisper_context=self.whisper_context, min_samples=self.min_samples, states=states,
+                           stored="pooled" if self._cache_pooled() else "frames")
+            self._cache_obj = obj = (sig, EmbeddingCache(self.cache_dir, encoder_key(self.model, options)))
+        return obj[1]
+
+    def _forward_cached(self, waveforms: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        cache = self._embedding_cache()
+        n = lengths.tolist()
+        on_cpu = waveforms.detach().float().cpu()  # one copy off the device, then hash each clip
+        keys = [cache.sample_key(on_cpu[i, : n[i]]) for i in range(len(n))]
+        got: list = [cache.get(k) for k in keys]
+        todo = [i for i, g in enumerate(got) if g is None]
+        cache.hits += len(n) - len(todo)
+        cache.misses += len(todo)
+        dev = waveforms.device
+        if todo:
+            idx = torch.tensor(todo, device=dev)
+            sub_lengths = lengths.to(dev)[idx]
+            with torch.no_grad():
+                states, frame_lengths = self._states(waveforms[idx, : int(sub_lengths.max())], sub_lengths)
+                if self._cache_pooled():
+                    pool = MeanPooling()
+                    values = torch.stack([pool(h, frame_lengths) for h in states], 1)  # (b, S, D)
+                else:
+                    values = torch.stack(states, 1)  # (b, S, T', D)
+            for j, i in enumerate(todo):
+                v = values[j] if self._cache_pooled() else values[j, :, : int(frame_lengths[j])]
+                cache.put(keys[i], v)
+                got[i] = v.float().cpu()
+        dtype = self.layer_weights.dtype if self.layer_weights is not None else torch.float32
+        if self._cache_pooled():
+            x = torch.stack(got).to(dev, dtype)  # (B, S, D)
+            return self._mix(x.transpose(0, 1))
+        frames = torch.tensor([g.shape[1] for g in got], device=dev)
+        x = torch.zeros(got[0].shape[0], len(got), int(frames.max()), got[0].shape[-1], device=dev, dtype=dtype)
+        for i, g in enumerate(got):
+            x[:, i, : g.shape[1]] = g.to(dev, dtype)
+        return self.pool(self._mix(x), frames)
