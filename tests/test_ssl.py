@@ -440,3 +440,17 @@ def test_a_frozen_fit_reads_the_cache_from_the_second_epoch(checkpoints, tmp_pat
     model.eval()
     with torch.no_grad():
         assert (model(b) - model.head(model.encoder(b.waveforms, b.lengths, cache=False))).abs().max() <= 1e-5
+
+
+def test_a_frozen_late_fusion_branch_is_cached(checkpoints, tmp_path):
+    from zoo.models import LateFusion
+
+    text = {"class_path": "zoo.models.TextBERT",
+            "init_args": {"pretrained": None, "vocab_size": 200, "hidden_size": 32, "num_layers": 1,
+                          "num_heads": 2, "intermediate_size": 64}}
+    audio = {"class_path": "zoo.models.SSLClassifier",
+             "init_args": {"pretrained": checkpoints["wavlm"], "embedding_cache": str(tmp_path / "c")}}
+    fused = LateFusion(class_names=CLASSES, audio_branch=audio, text_branch=text, freeze_encoders=True).train()
+    assert fused.audio.encoder.deterministic  # stage 2: the branch is frozen by the fusion model
+    trainable = LateFusion(class_names=CLASSES, audio_branch=audio, text_branch=text).train()
+    assert not trainable.audio.encoder.deterministic
