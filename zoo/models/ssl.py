@@ -23,9 +23,9 @@ _NOT_ARCHITECTURE = ("architectures", "transformers_version", "torch_dtype", "dt
 def _checkpoint_normalises(pretrained: str, model_type: str) -> bool:
     """``do_normalize`` of the checkpoint's preprocessor_config.json; without one: True (what
     wav2vec2 / XLS-R / data2vec-audio were trained on), False for Whisper (log-mel only)."""
-    default = model_type != "whisper"
     if model_type == "whisper":
         return False
+    default = True
     try:
         from transformers import AutoFeatureExtractor
 
