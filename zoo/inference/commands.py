@@ -337,8 +337,9 @@ def main_checkpoints(argv: Sequence[str] | None = None) -> None:
 def main_export(argv: Sequence[str] | None = None) -> None:
     ap = argparse.ArgumentParser(
         prog="python -m zoo export",
-        description="Export a checkpoint: --format hf writes a transformers Wav2Vec2ForSequenceClassification "
-                    "directory (wav2vec2 models; the audio-classification pipeline loads it); --format onnx "
+        description="Export a checkpoint: --format hf writes a transformers ...ForSequenceClassification "
+                    "directory (SSL models: wav2vec2, HuBERT, WavLM, data2vec-audio; not Whisper; the "
+                    "audio-classification pipeline loads it); --format onnx "
                     "writes an ONNX graph with a dynamic number of samples (audio-only models).")
     _model_args(ap)
     ap.add_argument("--format", choices=["hf", "onnx"], required=True)

@@ -1,11 +1,12 @@
 """Export a trained zoo model for use without the zoo.
 
-- :func:`export_hf`: a ``Wav2Vec2Classifier`` becomes a standard Hugging Face
-  ``Wav2Vec2ForSequenceClassification`` directory (config with ``id2label``, safetensors weights,
+- :func:`export_hf`: an ``SSLClassifier`` (``Wav2Vec2Classifier``) becomes a standard Hugging Face
+  ``Wav2Vec2ForSequenceClassification`` directory (HuBERT, WavLM, data2vec-audio: their
+  ``...ForSequenceClassification``; LoRA adapters merged; Whisper is refused) (config with ``id2label``, safetensors weights,
   ``Wav2Vec2FeatureExtractor``, model card) that ``transformers.pipeline("audio-classification",
   model=dir)`` loads and that gives the zoo model's probabilities on the same clip.
 - :func:`export_onnx`: an audio-only model (``AudioCNN`` with the CNN-BiLSTM encoder,
-  ``Wav2Vec2Classifier``) becomes one ONNX file. Inputs: ``waveform`` float32 (batch, samples),
+  ``SSLClassifier`` but Whisper's) becomes one ONNX file. Inputs: ``waveform`` float32 (batch, samples),
   zero-padded, at the model's sample rate, and ``lengths`` int64 (batch,), the true sample counts;
   outputs: ``logits`` and ``probs`` (batch, classes), and ``dims`` (batch, dimensions) for a model
   with dimensional targets (a dimension-only model has ``dims`` alone). Both axes are dynamic, and
@@ -50,20 +51,25 @@ def export(module, out: str | Path, fmt: Literal["hf", "onnx"], card: str | None
 # -- Hugging Face ----------------------------------------------------------------------------------
 def _hf_head(module) -> nn.Linear:
     """The zoo head's one linear layer, or a ZooUserError naming the option HF cannot represent."""
-    from ..models.wav2vec2 import Wav2Vec2Classifier
+    from ..models.ssl import SSLClassifier
     from ..nn.pooling import MeanPooling
 
-    if not isinstance(module, Wav2Vec2Classifier):
+    if not isinstance(module, SSLClassifier):
         hint = " (use --format onnx)" if tuple(module.inputs) == ("audio",) else ""
         raise ZooUserError(
-            f"--format hf exports Wav2Vec2Classifier models only (to transformers' "
-            f"Wav2Vec2ForSequenceClassification); {type(module).__name__} has no Hugging Face "
-            f"counterpart{hint}")
+            f"--format hf exports SSLClassifier / Wav2Vec2Classifier models only (to transformers' "
+            f"Wav2Vec2ForSequenceClassification and its HuBERT / WavLM / data2vec-audio siblings); "
+            f"{type(module).__name__} has no Hugging Face counterpart{hint}")
     if getattr(module, "dim_names", None):
         raise ZooUserError(
-            f"this model predicts dimensions ({', '.join(module.dim_names)}), and "
-            "Wav2Vec2ForSequenceClassification has class logits only, so the Hugging Face export would "
-            "drop them: export it with --format onnx (its dims output)")
+            f"this model predicts dimensions ({', '.join(module.dim_names)}), and the Hugging Face "
+            "audio classifiers have class logits only, so the Hugging Face export would drop them: "
+            "export it with --format onnx (its dims output)")
+    if module.encoder.whisper:
+        raise ZooUserError(
+            "a Whisper-encoder model cannot be exported to Hugging Face exactly: "
+            "WhisperForAudioClassification mean-pools all 1500 frames of the 30 s window, padding "
+            "included, while this model pools the clip's own frames; use the zoo checkpoint itself")
     if not isinstance(module.encoder.pool, MeanPooling):
         raise ZooUserError(
             "this model was trained with pooling: attentive, and Wav2Vec2ForSequenceClassification "
@@ -95,23 +101,26 @@ def export_hf(module, out_dir: str | Path, card: str | None = None) -> Path:
     """
     linear = _hf_head(module)
     try:
-        from transformers import Wav2Vec2FeatureExtractor, Wav2Vec2ForSequenceClassification
+        from transformers import AutoModelForAudioClassification, Wav2Vec2FeatureExtractor
     except ImportError as e:  # pragma: no cover - transformers is a core dependency
         raise ZooUserError(f"--format hf needs transformers: {e}") from e
 
     enc = module.encoder
     n = module.num_classes
     config = copy.deepcopy(enc.model.config)
-    config.architectures = ["Wav2Vec2ForSequenceClassification"]
     config.id2label = {i: c for i, c in enumerate(module.class_names)}
     config.label2id = {c: i for i, c in enumerate(module.class_names)}
     config.classifier_proj_size = n
-    config.use_weighted_layer_sum = enc.layer_weights is not None
-    config.add_adapter = False
-    hf = Wav2Vec2ForSequenceClassification(config).eval()
-    missing, unexpected = hf.wav2vec2.load_state_dict(enc.model.state_dict(), strict=False)
+    # one chosen layer = the weighted sum with all the weight on it (softmax of -1e4 is 0 in fp32)
+    config.use_weighted_layer_sum = enc.layer_weights is not None or enc.layer is not None
+    if hasattr(config, "add_adapter"):
+        config.add_adapter = False
+    hf = AutoModelForAudioClassification.from_config(config).eval()  # e.g. WavLMForSequenceClassification
+    config.architectures = [type(hf).__name__]
+    missing, unexpected = getattr(hf, hf.base_model_prefix).load_state_dict(_merged_state_dict(enc.model),
+                                                                             strict=False)
     if missing or unexpected:  # same class on both sides: this would be a zoo bug
-        raise RuntimeError(f"wav2vec2 weights do not map: missing {missing}, unexpected {unexpected}")
+        raise RuntimeError(f"encoder weights do not map: missing {missing}, unexpected {unexpected}")
     with torch.no_grad():
         hf.projector.weight.copy_(linear.weight)
         hf.projector.bias.copy_(linear.bias)
@@ -119,12 +128,15 @@ def export_hf(module, out_dir: str | Path, card: str | None = None) -> Path:
         hf.classifier.bias.zero_()
         if enc.layer_weights is not None:
             hf.layer_weights.copy_(enc.layer_weights)  # both apply softmax to the raw weights
+        elif enc.layer is not None:
+            hf.layer_weights.fill_(-1e4)
+            hf.layer_weights[enc.layer] = 0.0
     # HF's convention (its conversion scripts): checkpoints with a LayerNorm CNN (large-lv60,
     # XLS-R) take an attention mask, GroupNorm ones (base) are run without one
     feature_extractor = Wav2Vec2FeatureExtractor(
         feature_size=1, sampling_rate=int(module.sample_rate), padding_value=0.0,
         do_normalize=bool(enc.normalize_waveform),
-        return_attention_mask=config.feat_extract_norm == "layer")
+        return_attention_mask=getattr(config, "feat_extract_norm", "layer") == "layer")
 
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
@@ -137,6 +149,20 @@ def export_hf(module, out_dir: str | Path, card: str | None = None) -> Path:
     return out
 
 
+def _merged_state_dict(model: nn.Module) -> dict:
+    """The encoder's state dict with any LoRA adapters merged into the weights they adapt
+    (``W + B A * alpha / r``), under the plain transformers names."""
+    if not any("lora_" in k for k, _ in model.named_parameters()):
+        return model.state_dict()
+    from peft.tuners.lora import LoraLayer
+
+    merged = copy.deepcopy(model)
+    for m in merged.modules():
+        if isinstance(m, LoraLayer):
+            m.merge()
+    return {k.replace(".base_layer.", "."): v for k, v in merged.state_dict().items() if "lora_" not in k}
+
+
 def _hf_card(module, card: str | None, config) -> str:
     """The model card: the given text (or one made from the model), with the Hub's metadata
     header and a transformers usage section added when they are missing."""
@@ -144,7 +170,7 @@ def _hf_card(module, card: str | None, config) -> str:
         from .cards import card_markdown
 
         card = card_markdown({
-            "name": "wav2vec2 emotion classifier",
+            "name": f"{module.encoder.model_type} emotion classifier",
             "model": f"{type(module).__module__}.{type(module).__name__}",
             "inputs": ["audio"], "sample_rate": int(module.sample_rate),
             "params": sum(p.numel() for p in module.parameters()),
@@ -152,14 +178,14 @@ def _hf_card(module, card: str | None, config) -> str:
         card = card.split("\n## Use\n")[0]  # its zoo.load(name) needs a registry name this model lacks
     text = card.strip() + "\n"
     if "audio-classification" not in text:
-        group = config.feat_extract_norm == "group"
+        group = getattr(config, "feat_extract_norm", "layer") == "group"
         text += (
             "\n## Use with transformers\n\n"
             "```python\nfrom transformers import pipeline\n"
             "clf = pipeline(\"audio-classification\", model=\"path/to/this/folder\")\n"
             "clf(\"a.wav\", top_k=None)  # every class with its probability\n```\n\n"
             f"Audio is resampled to {int(module.sample_rate)} Hz. Exported from the zoo's "
-            "`Wav2Vec2Classifier`; a clip alone gives the zoo model's probabilities."
+            f"`{type(module).__name__}`; a clip alone gives the zoo model's probabilities."
             + (" This checkpoint normalises its first CNN layer over time (GroupNorm) and takes no "
                "attention mask, so run clips one at a time (the pipeline's default batch size) for "
                "the same results as the zoo; padded batches change them." if group else "")
@@ -167,7 +193,7 @@ def _hf_card(module, card: str | None, config) -> str:
             "the zoo pads shorter ones with zeros).\n")
     if not text.startswith("---"):
         text = ("---\nlibrary_name: transformers\npipeline_tag: audio-classification\n"
-                "tags:\n- audio-classification\n- speech-emotion-recognition\n- wav2vec2\n---\n\n" + text)
+                f"tags:\n- audio-classification\n- speech-emotion-recognition\n- {config.model_type}\n---\n\n" + text)
     return text
 
 
@@ -326,7 +352,7 @@ def onnx_graph(module) -> nn.Module:
     """The module that is exported: ``(waveform (B, T) float32, lengths (B,) int64) -> (logits,
     probs)``. A ZooUserError names what prevents an export."""
     from ..models.audio import AudioCNN
-    from ..models.wav2vec2 import Wav2Vec2Classifier
+    from ..models.ssl import SSLClassifier
 
     inputs = tuple(module.inputs)
     if inputs != ("audio",):
@@ -336,14 +362,17 @@ def onnx_graph(module) -> nn.Module:
             why = "its eGeMAPS features are computed by openSMILE, outside PyTorch"
         else:
             why = f"it consumes {', '.join(inputs)}"
-        raise ZooUserError(f"--format onnx exports audio-only models (AudioCNN, Wav2Vec2Classifier); "
+        raise ZooUserError(f"--format onnx exports audio-only models (AudioCNN, SSLClassifier); "
                            f"{type(module).__name__} cannot be exported: {why}")
     if isinstance(module, AudioCNN):
         net = _AudioCNNGraph(module)
-    elif isinstance(module, Wav2Vec2Classifier):
+    elif isinstance(module, SSLClassifier) and module.encoder.whisper:
+        raise ZooUserError("--format onnx does not export Whisper-encoder models: their log-mel front "
+                           "end (torch.stft) has no exact ONNX graph here; use the zoo checkpoint itself")
+    elif isinstance(module, SSLClassifier):
         net = _Wav2Vec2Graph(module)
     else:
-        raise ZooUserError(f"--format onnx supports AudioCNN and Wav2Vec2Classifier; "
+        raise ZooUserError(f"--format onnx supports AudioCNN and SSLClassifier (Wav2Vec2Classifier); "
                            f"{type(module).__name__} is not supported")
     num_logits = getattr(module, "num_logits", module.num_classes)
     return _WithProbs(net, num_logits, len(getattr(module, "dim_names", []))).cpu().float().eval()

@@ -34,7 +34,8 @@ class LateFusion(TextBranchMixin, EmotionModule):
 
     Args:
         audio_branch: The audio model (class_path + init_args), e.g. AudioCNN or
-            Wav2Vec2Classifier; ignored when audio_checkpoint is set.
+            SSLClassifier (any wav2vec2 / HuBERT / WavLM / data2vec / Whisper encoder); ignored
+            when audio_checkpoint is set.
         text_branch: The text model (class_path + init_args), e.g. TextBERT; ignored when
             text_checkpoint is set.
         audio_checkpoint: A zoo checkpoint of a trained audio model: its encoder is used.
