@@ -26,6 +26,10 @@ FAMILIES = {
     "EGeMAPSMLP": {"hidden": [16]},
     "EarlyFusion": {"text_branch": TEXT, "d_model": 32, "num_heads": 2},
     "LateFusion": {"audio_branch": AUDIO, "text_branch": TEXT, "fusion": "concat", "fusion_hidden": 16},
+    "SSLClassifier": {"pretrained": None, "hidden_size": 32, "num_layers": 2, "num_heads": 2,
+                      "intermediate_size": 64, "conv_dim": [16] * 7, "freeze_feature_encoder": False,
+                      "embedding_cache": False,
+                      "config_overrides": {"num_conv_pos_embeddings": 16, "num_conv_pos_embedding_groups": 4}},
 }
 
 

@@ -6,7 +6,6 @@ import logging
 from typing import Any, Literal
 
 import torch
-from torch import nn
 
 from ..data.batch import Batch
 from ..errors import ZooUserError
@@ -178,11 +177,7 @@ class SSLClassifier(EmotionModule):
         self.unfreeze_after_steps = unfreeze_after_steps if warmup else None
         self.encoder_lr = encoder_lr
         self.embed_dim = self.encoder.out_dim
-        if head_hidden:
-            self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(self.embed_dim, head_hidden), nn.ReLU(),
-                                      nn.Dropout(dropout), nn.Linear(head_hidden, self.num_classes))
-        else:
-            self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(self.embed_dim, self.num_classes))
+        self.head = self.make_head(self.embed_dim, hidden=head_hidden, dropout=dropout)
 
     def embed(self, batch: Batch) -> torch.Tensor:
         """Utterance embedding (B, embed_dim) (used by late fusion)."""
@@ -192,9 +187,6 @@ class SSLClassifier(EmotionModule):
             wav, lengths = self.wave_augment(wav, lengths)
         # the cache serves Lightning runs (epochs repeat); a random augmentation never repeats
         return self.encoder(wav, lengths, cache=self._trainer is not None and not augmented)
-
-    def forward(self, batch: Batch) -> torch.Tensor:
-        return self.head(self.embed(batch))
 
     # -- optimisation ---------------------------------------------------------------------------
     def parameter_groups(self) -> list[dict]:
