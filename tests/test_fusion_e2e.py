@@ -122,19 +122,22 @@ def test_each_modality_learns_its_cue_and_fusion_beats_both(stages):
     assert scores["fusion"]["all"] > max(scores["audio"]["all"], scores["text"]["all"]), scores
 
 
-def test_second_stage_on_held_out_outputs_beats_the_one_fitted_on_training_outputs(stages):
+def test_second_stage_on_held_out_outputs_is_calibrated_where_the_train_fitted_one_is_not(stages):
     """Fitted on the training utterances, the combiner sees branches that look more reliable than
-    they are (both memorised those utterances): it sharpens them (temperature < 1) and trusts the
-    one that memorised most. On the validation split it sees how far each holds on new
-    conversations: both get softened (temperature > 1) and the mixture beats both branches."""
+    they are (both fit those utterances): it sharpens them (temperature < 1). On the validation
+    split it sees how far each holds on new conversations: both get softened (temperature > 1),
+    and the mixture beats both branches.
+
+    Not asserted: that the train-fitted mixture scores lower on the test split. It did when every
+    epoch repeated one batch order (test UA 0.502 against 0.584); since the sampler draws a new
+    order per epoch the branches generalise better and, on this 72-utterance test split, the
+    train-fitted mixture scores 0.628 UA against 0.601 (NLL 1.32 against 1.47)."""
     from zoo.models.base import load_module
 
     t_train = load_module(stages["fusion_on_train"][1]).fusion.temperatures
     t_val = load_module(stages["fusion"][1]).fusion.temperatures
     assert (t_train < 1).all() and (t_val > 1).all(), (t_train, t_val)
-    ua = {name: _ua(*_predict(*stages[name])[1:]) for name in ("audio", "text", "fusion", "fusion_on_train")}
-    print(ua)
-    assert ua["fusion"] > ua["fusion_on_train"], ua
+    ua = {name: _ua(*_predict(*stages[name])[1:]) for name in ("audio", "text", "fusion")}
     assert ua["fusion"] > max(ua["audio"], ua["text"]), ua
 
 
