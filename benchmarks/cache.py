@@ -53,7 +53,21 @@ def run(dm, args, cache: str | bool) -> list[float]:
                         enable_model_summary=False, limit_val_batches=0, num_sanity_val_steps=0,
                         callbacks=[timer], accelerator=args.accelerator, precision=args.precision)
     trainer.fit(model, datamodule=dm)
-    return timer.times
+    return timer.times, model
+
+
+def logit_difference(model, dm, batches: int = 4) -> float:
+    """Max |logits from the cache - logits from the encoder| on training batches (cache hits)."""
+    model.eval()
+    worst = 0.0
+    with torch.no_grad():
+        for i, b in enumerate(dm.train_dataloader()):
+            if i == batches:
+                break
+            cached = model.head(model.encoder(b.waveforms, b.lengths, cache=True))
+            direct = model.head(model.encoder(b.waveforms, b.lengths, cache=False))
+            worst = max(worst, float((cached - direct).abs().max()))
+    return worst
 
 
 def main(argv=None) -> None:
@@ -69,7 +83,11 @@ def main(argv=None) -> None:
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--accelerator", default="auto")
     ap.add_argument("--precision", default="32-true")
+    ap.add_argument("--utterances", type=int, help="alias of --size (benchmarks/run.py)")
+    ap.add_argument("--json", help="write the rows for benchmarks/run.py's cache suite")
     a = ap.parse_args(argv)
+    if a.utterances:
+        a.size = a.utterances
     dm = EmotionDataModule(corpus=Synthetic(size=a.size),
                            split={"mode": "group", "val_fraction": 0.15, "test_fraction": 0.2},
                            batch_size=a.batch_size, max_seconds=8.0, modalities=["audio"])
@@ -80,9 +98,10 @@ def main(argv=None) -> None:
           f"utterances, batch {a.batch_size}, {a.accelerator}, {a.precision}")
     for _ in dm.train_dataloader():  # decode and resample every clip once: both runs read the audio cache
         pass
-    off = run(dm, a, False)
+    off, _ = run(dm, a, False)
     with tempfile.TemporaryDirectory() as d:
-        on = run(dm, a, d)
+        on, model = run(dm, a, d)
+        diff = logit_difference(model, dm)
     print("epoch  no cache (s)  cache (s)  speed-up")
     for i, (x, y) in enumerate(zip(off, on), 1):
         print(f"{i:5d}  {x:12.2f}  {y:9.2f}  {x / y:7.1f}x")
@@ -90,6 +109,19 @@ def main(argv=None) -> None:
         later_off, later_on = sum(off[1:]) / len(off[1:]), sum(on[1:]) / len(on[1:])
         print(f"after the first epoch: {later_off:.2f} s -> {later_on:.2f} s per epoch, "
               f"{later_off / later_on:.1f}x faster")
+    print(f"max |logits with the cache - without|: {diff:.2e}")
+    if a.json:
+        import json
+
+        rows = [{"what": f"{a.model_type} {a.layers}x{a.hidden} frozen, {n} utterances", "value": n, "unit": "utt"}]
+        for i, (x, y) in enumerate(zip(off, on), 1):
+            rows += [{"what": f"epoch {i} without the cache", "value": x, "unit": "s"},
+                     {"what": f"epoch {i} with the cache", "value": y, "unit": "s"}]
+        speed = later_off / later_on if len(on) > 1 else None
+        rows += [{"what": "speed-up after the first epoch", "value": speed, "unit": "x"},
+                 {"what": "max abs logit difference", "value": diff, "unit": ""}]
+        with open(a.json, "w") as f:
+            json.dump({"rows": rows, "met": bool(speed and speed >= 20 and diff <= 1e-5)}, f)
 
 
 if __name__ == "__main__":

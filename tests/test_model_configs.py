@@ -14,6 +14,15 @@ ROOT = Path(__file__).resolve().parents[1]
 MODEL_CONFIGS = sorted((ROOT / "configs/model").glob("*.yaml"))
 
 
+def _class(p: Path) -> str:
+    return yaml.safe_load(p.read_text())["model"]["class_path"]
+
+
+# the validate and predict commands run once per model class (its first config): the other
+# configs of a class (the SSL encoders) differ in the encoder and training mode, which fit covers
+FIRST_OF_CLASS = {next(p for p in MODEL_CONFIGS if _class(p) == c) for c in {_class(p) for p in MODEL_CONFIGS}}
+
+
 def test_every_model_family_has_a_config():
     import zoo.models
 
@@ -39,6 +48,8 @@ def test_fit_validate_predict_through_the_cli(config, run, tmp_path):
     assert ckpt.exists()
     saved = torch.load(ckpt, map_location="cpu", weights_only=False)
     assert saved["global_step"] == 4  # 2 epochs x 2 steps: it trained
+    if config not in FIRST_OF_CLASS:
+        return
 
     r = run("validate", *args, "--ckpt_path", str(ckpt), cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-3000:]
