@@ -51,10 +51,9 @@ def export(module, out: str | Path, fmt: Literal["hf", "onnx"], card: str | None
 # -- Hugging Face ----------------------------------------------------------------------------------
 def _hf_head(module) -> nn.Linear:
     """The zoo head's one linear layer, or a ZooUserError naming the option HF cannot represent."""
-    from ..models.ssl import SSLClassifier
     from ..nn.pooling import MeanPooling
 
-    if not isinstance(module, SSLClassifier):
+    if not getattr(module, "hf_exportable", False):  # the family says whether HF has its twin
         hint = " (use --format onnx)" if tuple(module.inputs) == ("audio",) else ""
         raise ZooUserError(
             f"--format hf exports SSLClassifier / Wav2Vec2Classifier models only (to transformers' "
@@ -350,30 +349,9 @@ class _WithProbs(nn.Module):
 
 def onnx_graph(module) -> nn.Module:
     """The module that is exported: ``(waveform (B, T) float32, lengths (B,) int64) -> (logits,
-    probs)``. A ZooUserError names what prevents an export."""
-    from ..models.audio import AudioCNN
-    from ..models.ssl import SSLClassifier
-
-    inputs = tuple(module.inputs)
-    if inputs != ("audio",):
-        if "text" in inputs:
-            why = "it reads text (a tokenizer and a transcript)"
-        elif "egemaps" in inputs:
-            why = "its eGeMAPS features are computed by openSMILE, outside PyTorch"
-        else:
-            why = f"it consumes {', '.join(inputs)}"
-        raise ZooUserError(f"--format onnx exports audio-only models (AudioCNN, SSLClassifier); "
-                           f"{type(module).__name__} cannot be exported: {why}")
-    if isinstance(module, AudioCNN):
-        net = _AudioCNNGraph(module)
-    elif isinstance(module, SSLClassifier) and module.encoder.whisper:
-        raise ZooUserError("--format onnx does not export Whisper-encoder models: their log-mel front "
-                           "end (torch.stft) has no exact ONNX graph here; use the zoo checkpoint itself")
-    elif isinstance(module, SSLClassifier):
-        net = _Wav2Vec2Graph(module)
-    else:
-        raise ZooUserError(f"--format onnx supports AudioCNN and SSLClassifier (Wav2Vec2Classifier); "
-                           f"{type(module).__name__} is not supported")
+    probs[, dims])``. The family builds it (``export_graph``); a ZooUserError names what prevents
+    an export."""
+    net = module.export_graph()
     num_logits = getattr(module, "num_logits", module.num_classes)
     return _WithProbs(net, num_logits, len(getattr(module, "dim_names", []))).cpu().float().eval()
 

@@ -56,6 +56,12 @@ class AudioCNN(EmotionModule):
             self.encoder = ECAPAEncoder(n_mels, channels=channels[-1], embedding=hidden)
         self.head = self.make_head(self.encoder.out_dim, dropout=dropout)
 
+    def export_graph(self):
+        """ONNX: the model with a DFT-conv mel front end and an unpacked BiLSTM (same outputs)."""
+        from ..inference.export import _AudioCNNGraph
+
+        return _AudioCNNGraph(self)
+
     def prepare_stats(self, data) -> None:
         """Per-speaker log-mel statistics from every utterance of the data (labels unused)."""
         if self.features.normalize != "speaker" or self.features.speaker_stats:

@@ -197,6 +197,25 @@ class EmotionModule(L.LightningModule):
         dimension-only model."""
         return "val/UA" if self.predicts_categories else "val/CCC_mean"
 
+    # -- export ----------------------------------------------------------------------------------
+    #: ``--format hf``: the family has a transformers counterpart (the SSL encoders)
+    hf_exportable: bool = False
+
+    def export_graph(self) -> torch.nn.Module:
+        """The traceable ``(waveform (B, T), lengths (B,)) -> head outputs`` module ONNX export
+        writes; a family that can be exported builds it, the others say why not."""
+        from ..errors import ZooUserError
+
+        inputs = tuple(self.inputs)
+        if "text" in inputs:
+            why = "it reads text (a tokenizer and a transcript)"
+        elif "egemaps" in inputs:
+            why = "its eGeMAPS features are computed by openSMILE, outside PyTorch"
+        else:
+            why = f"it consumes {', '.join(inputs)}" if inputs != ("audio",) else "no export graph is defined for it"
+        raise ZooUserError(f"--format onnx exports audio-only models (AudioCNN, SSLClassifier); "
+                           f"{type(self).__name__} cannot be exported: {why}")
+
     # -- corpus statistics and checkpoint extras -------------------------------------------------
     def prepare_stats(self, data) -> None:
         """Corpus statistics the model needs before a stage (e.g. per-speaker normalisation),

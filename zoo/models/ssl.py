@@ -188,6 +188,19 @@ class SSLClassifier(EmotionModule):
         # the cache serves Lightning runs (epochs repeat); a random augmentation never repeats
         return self.encoder(wav, lengths, cache=self._trainer is not None and not augmented)
 
+    # -- export ----------------------------------------------------------------------------------
+    hf_exportable = True  # wav2vec2 / HuBERT / WavLM / data2vec-audio ...ForSequenceClassification
+
+    def export_graph(self):
+        """ONNX: the encoder and head as they are (traceable, padding masked); not Whisper."""
+        from ..errors import ZooUserError
+        from ..inference.export import _Wav2Vec2Graph
+
+        if self.encoder.whisper:
+            raise ZooUserError("--format onnx does not export Whisper-encoder models: their log-mel front "
+                               "end (torch.stft) has no exact ONNX graph here; use the zoo checkpoint itself")
+        return _Wav2Vec2Graph(self)
+
     # -- optimisation ---------------------------------------------------------------------------
     def parameter_groups(self) -> list[dict]:
         """Head (+ pooling, layer weights) at the optimizer's lr; the backbone (or its LoRA
