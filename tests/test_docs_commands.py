@@ -9,7 +9,7 @@ tree. Nothing trains, downloads or writes.
 
 Which files must exist: every argument that looks like a path (it has a ``/`` or a file
 suffix), except
-- the values of output options (``--out``, ``--plot``, ``--predictions.path``, ``--eval_dir``),
+- the values of output options (``--out``, ``--plot``, ``--predictions.path``, ``--eval_dir``, the benchmark's ``--json`` / ``--markdown``, ``--exclude-list``),
 - placeholders for the user's data and models: paths under ``/data/``, ``/path/to/``,
   ``/models/``, and the example file names in ``EXAMPLE_FILES``,
 - what the docs' own commands create: ``runs/...`` (a fit's run folder; a ``--config`` there is
@@ -30,7 +30,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 LIGHTNING = ("fit", "validate", "test", "predict")
-OUTPUT_OPTIONS = {"--out", "--plot", "--predictions.path", "--eval_dir"}
+OUTPUT_OPTIONS = {"--out", "--plot", "--predictions.path", "--eval_dir", "--json", "--markdown", "--exclude-list"}
 NOT_PATHS = {"--asr", "--model.init_args.pretrained", "--model.init_args.tokenizer", "--text", "--example-text"}
 PLACEHOLDER_PREFIXES = ("/data/", "/path/to/", "/models/", "runs/", "data/", "exported", ".venv/",
                         "http://", "https://")
