@@ -64,6 +64,20 @@ RECIPES: list[dict] = [
          args=["--config", "configs/model/wav2vec2.yaml", "--config", "configs/model/tiny/wav2vec2.yaml",
                "--model.init_args.spec_augment", "false",
                "--model.init_args.optimizer.init_args.lr", "0.001", "--trainer.max_epochs", "10"]),
+    dict(name="wav2vec2-lora-synth",
+         description="LoRA (peft, rank 4 on the attention q/v projections) on the encoder of wav2vec2-synth, "
+                     "exported to a Hugging Face folder as a stand-in for a hub model: only the adapters "
+                     "and a new head train, and the checkpoint loads offline with the adapters inside. "
+                     "Shows the LoRA path end to end; the encoder is tiny and was never self-supervised.",
+         prepare=["export", "--model", "checkpoints/wav2vec2-synth.ckpt", "--format", "hf",
+                  "--out", "runs/build/wav2vec2-synth-hf"],
+         args=["--config", "configs/model/xlsr.yaml",
+               "--model.init_args.pretrained", "runs/build/wav2vec2-synth-hf",
+               "--model.init_args.lora_rank", "4", "--model.init_args.lora_alpha", "8",
+               "--model.init_args.encoder_lr", "0.003", "--model.init_args.embedding_cache", "false",
+               "--model.init_args.spec_augment", "false",
+               "--model.init_args.optimizer.init_args.lr", "0.003", "--trainer.max_epochs", "6"],
+         needs=["wav2vec2-synth"]),
     dict(name="egemaps-synth",
          description="eGeMAPS v02 functionals (openSMILE) -> MLP, globally standardised: audio only.",
          args=["--config", "configs/model/egemaps_mlp.yaml", "--trainer.max_epochs", "40"]),
@@ -109,6 +123,8 @@ def build(recipe: dict, runs: Path) -> dict:
     for dep in recipe.get("needs", []):
         if not (HERE / f"{dep}.ckpt").is_file():
             raise SystemExit(f"{name} needs checkpoints/{dep}.ckpt: build it first")
+    if recipe.get("prepare"):  # e.g. export a shipped checkpoint as the pretrained model of this one
+        subprocess.run([sys.executable, "-m", "zoo", *recipe["prepare"]], cwd=ROOT, check=True)
     args = ["fit", *DATA, *recipe["args"], "--test_after_fit", "true",
             "--trainer.logger.init_args.save_dir", str(runs), "--trainer.logger.init_args.name", name]
     cmd = [sys.executable, "-m", "zoo", *args]
