@@ -19,7 +19,7 @@ from zoo.inference.registry import DEFAULT_REGISTRY, Registry, sha256_of
 
 ROOT = Path(__file__).resolve().parents[1]
 REG = Registry.load(DEFAULT_REGISTRY)
-FAMILIES = {"AudioCNN", "TextBERT", "LateFusion", "EarlyFusion", "Wav2Vec2Classifier", "EGeMAPSMLP"}
+FAMILIES = {"AudioCNN", "TextBERT", "LateFusion", "EarlyFusion", "Wav2Vec2Classifier", "SSLClassifier", "EGeMAPSMLP"}
 
 
 @pytest.fixture(scope="module")
