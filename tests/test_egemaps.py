@@ -257,3 +257,53 @@ def test_learns_two_voices(tmp_path, cache_dir):
     assert res["test/WA"] >= 0.9 and res["test/UA"] >= 0.9, res  # chance: 0.5
     preds = torch.cat([p["preds"] for p in t.predict(model, datamodule=dm)])
     assert len(preds) == 16 and set(preds.tolist()) == {0, 1}
+
+
+# -- ComParE 2016 and speaker adaptation at inference ------------------------------------------------
+def test_compare_feature_set_through_the_datamodule(tmp_path, cache_dir):
+    from zoo.data.features import Functionals
+
+    manifest, rows = write_corpus(tmp_path / "corpus", 1)
+    dm = EmotionDataModule(corpus=Manifest(path=str(manifest)), cache_dir=str(cache_dir), batch_size=4)
+    model = EGeMAPSMLP(class_names=dm.class_names, feature_set="ComParE_2016", hidden=[], normalize="speaker")
+    assert model.inputs == ("compare",) and model.in_dim == 6373 and model.embed_dim == 6373
+    seen = []
+    embed = model.embed
+    model.embed = lambda b: seen.append(b) or embed(b)
+    trainer(tmp_path, max_steps=2, limit_val_batches=1).fit(model, datamodule=dm)
+    assert seen and all(b.features.shape == (len(b), 6373) and b.waveforms is None for b in seen)
+    # its own cache folder: eGeMAPS vectors of the same files are not mistaken for ComParE ones
+    assert len(list((cache_dir / "compare_2016").glob("*.npy"))) == len(rows)
+    assert not (cache_dir / "egemaps").exists() or not list((cache_dir / "egemaps").glob("*.npy"))
+    f = Functionals(None, "ComParE_2016")(str(manifest.parent / rows[0]["path"]))
+    assert f.shape == (6373,) and torch.isfinite(f).all()
+    with pytest.raises(ValueError, match="unknown feature set"):
+        Functionals(None, "emobase")
+
+
+def test_speaker_adaptation_at_inference(tmp_path, cache_dir):
+    from zoo.errors import ZooUserError
+    from zoo.inference.predictor import Predictor
+
+    manifest, rows = write_corpus(tmp_path / "corpus", 3)
+    torch.manual_seed(0)
+    model = EGeMAPSMLP(class_names=CLASSES, hidden=[8], normalize="speaker").eval()
+    files = [str(manifest.parent / r["path"]) for r in rows if r["speaker"] == "s4"]
+    feats = torch.stack([EGeMAPS(None)(p) for p in files])
+    model.set_feature_stats(torch.stack([EGeMAPS(None)(str(manifest.parent / r["path"])) for r in rows]))
+    p = Predictor(model, None, source="test", device="cpu")
+    plain = [r["probs"]["high"] for r in p.predict_batch(files)]
+    assert p.adapt(files) is p and p.speaker == "adapted"
+    adapted = [r["probs"]["high"] for r in p.predict_batch(files)]
+    # the same numbers as training's per-speaker path: that speaker's own mean/std
+    model.set_speaker_stats({"s4": feats})
+    items = items_of(feats, ["s4"] * len(files))
+    with torch.no_grad():
+        want = model(collate(items)).softmax(-1)[:, CLASSES.index("high")]
+    assert np.allclose(adapted, want.numpy(), atol=1e-5) and not np.allclose(plain, adapted, atol=1e-3)
+    assert np.allclose([r["probs"]["high"] for r in p.adapt(None).predict_batch(files)], plain, atol=1e-6)
+    with pytest.raises(ZooUserError, match="at least 2 clips"):
+        p.adapt(files[:1])
+    g = Predictor(EGeMAPSMLP(class_names=CLASSES, normalize="global").eval(), None, source="t", device="cpu")
+    with pytest.raises(ZooUserError, match="normalize: speaker"):
+        g.adapt(files)

@@ -359,3 +359,26 @@ def test_export_command_writes_model_and_card(run, tmp_path, clips):
     assert (tmp_path / "m.onnx").stat().st_size > 10_000 and "| 0 | Angry |" in (tmp_path / "m.md").read_text()
     r = run("export", "--model", "text-bert-synth", "--format", "hf", "--out", str(tmp_path / "x"))
     assert r.returncode == 2 and "Wav2Vec2Classifier" in r.stderr
+
+
+def test_audio_cnn_speaker_adaptation_matches_training_path(clips):
+    """``adapt`` gives a normalize: speaker AudioCNN the statistics training would compute for
+    that speaker from the same clips; predictions then equal the training-time path."""
+    from zoo.data.batch import collate
+    from zoo.inference.predictor import Predictor
+    from zoo.models import AudioCNN
+
+    torch.manual_seed(0)
+    model = AudioCNN(class_names=["a", "b", "c"], channels=[4, 8, 8], hidden=8, normalize="speaker").eval()
+    p = Predictor(model, None, source="test", device="cpu")
+    files = [c[0] for c in clips[:4]]
+    plain = np.array([list(r["probs"].values()) for r in p.predict_batch(files)])
+    adapted = np.array([list(r["probs"].values()) for r in p.adapt(files).predict_batch(files)])
+    wavs = [torch.from_numpy(p.load_audio(f)) for f in files]
+    model.features.set_speaker_stats({"spk": wavs})
+    with torch.no_grad():
+        want = torch.cat([model(collate([{"id": "x", "label": 0, "speaker": "spk", "audio": w}])).softmax(-1)
+                          for w in wavs]).numpy()
+    assert np.allclose(adapted, want, atol=1e-5) and not np.allclose(plain, adapted, atol=1e-4)
+    with pytest.raises(ZooUserError, match="normalize: speaker"):
+        zoo.load("audio-cnn-synth").adapt(files)

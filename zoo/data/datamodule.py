@@ -32,8 +32,11 @@ log = logging.getLogger("zoo")
 
 LabelMode = Literal["majority", "soft"]
 TieBreak = Literal["intensity", "first", "drop"]
-#: what a model can consume: raw audio, the transcript, eGeMAPS functionals (computed from the audio)
-Modality = Literal["audio", "text", "egemaps"]
+#: what a model can consume: raw audio, the transcript, openSMILE functionals computed from the
+#: audio (eGeMAPS v02, ComParE 2016: zoo.data.features.FEATURE_SETS)
+Modality = Literal["audio", "text", "egemaps", "compare"]
+#: modalities read from the audio file
+_FROM_AUDIO = {"audio", "egemaps", "compare"}
 
 
 def _source(u: Utterance) -> str:
@@ -167,7 +170,7 @@ class EmotionDataModule(L.LightningDataModule):
         min_seconds: Refuse clips shorter than this (problems: reported, or skipped and counted
             with on_error: skip); the default 0.02 s (under one 25 ms analysis window) catches
             truncated files and stray clicks.
-        modalities: What to load (audio, text, egemaps); null = what the model declares in
+        modalities: What to load (audio, text, egemaps, compare); null = what the model declares in
             ``model.inputs``.
         predict_split: Which split ``predict`` runs on (``all`` = the whole corpus).
         test_split: Which split ``test`` runs on: ``test``, or ``all`` (the whole corpus: a
@@ -367,7 +370,7 @@ class EmotionDataModule(L.LightningDataModule):
         (e.g. a test run of a fusion model) checks only what is new, and rows found bad stay out.
         """
         problems = ProblemLog(self.on_error)
-        if wanted & {"audio", "egemaps"}:  # features are computed from the audio file
+        if wanted & _FROM_AUDIO:  # features are computed from the audio file
             todo = [u for u in utts if (u.id, "audio") not in self._validated and u.id not in self._bad]
 
             def check(u: Utterance):
@@ -478,7 +481,7 @@ class EmotionDataModule(L.LightningDataModule):
             for s in ("train", "val", "test"):
                 idx[s] = list(range(start, start + len(splits[s])))
                 start += len(splits[s])
-            leak = leakage_report(flat, idx, digest=file_digest if self._wanted() & {"audio", "egemaps"} else None)
+            leak = leakage_report(flat, idx, digest=file_digest if self._wanted() & _FROM_AUDIO else None)
             self.report["leakage"] = leak
             lines.append("  leakage check: " + ", ".join(f"{k}={v}" for k, v in leak.items()))
         self.report["counts"] = {s: len(v) for s, v in splits.items()}
@@ -503,10 +506,13 @@ class EmotionDataModule(L.LightningDataModule):
         audio = AudioLoader(self.sample_rate, self.cache_dir) if "audio" in wanted else None
         max_samples = int(self.max_seconds * self.sample_rate) if self.max_seconds else None
         features = None
-        if "egemaps" in wanted:
-            from .features import EGeMAPS
+        feature_sets = sorted(wanted & (_FROM_AUDIO - {"audio"}))
+        if len(feature_sets) > 1:
+            raise ValueError(f"one openSMILE feature set per model, got {feature_sets}")
+        if feature_sets:
+            from .features import functionals_for
 
-            features = EGeMAPS(self.cache_dir)
+            features = functionals_for(feature_sets[0], self.cache_dir)
         return EmotionDataset(utts, self.class_names, audio=audio, text="text" in wanted,
                               soft=self.label_mode == "soft", max_samples=max_samples,
                               random_crop=train, tokenizer=self._tokenizer() if "text" in wanted else None,

@@ -58,6 +58,9 @@ def infer_parser() -> argparse.ArgumentParser:
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: cuda when available)")
     ap.add_argument("--no-progress", action="store_true", help="no progress bar")
+    ap.add_argument("--adapt", action="store_true",
+                    help="the inputs are all ONE speaker: standardise by their own statistics (models "
+                         "trained with normalize: speaker, e.g. the EmoDB checkpoints; needs >= 2 files)")
     ap.add_argument("--skip-errors", action="store_true",
                     help="exit 0 even when some inputs could not be labelled (they are still listed); "
                          "without it such a run exits with status 1 after writing the other results")
@@ -261,6 +264,11 @@ def main_infer(argv: Sequence[str] | None = None) -> None:
             n = sum(1 for t in texts if not (t or "").strip())
             if n:
                 log.info("%d of %d file(s) have no transcript: predicted from audio alone", n, len(files))
+    if a.adapt:
+        if not files:
+            raise ZooUserError("--adapt needs audio files (at least 2 of one speaker)")
+        model.adapt(files)
+        log.info("adapted to the speaker of the %d input file(s)", len(files))
     names = [str(f) for f in files] or [f"text {i}" for i in range(len(texts))]
     log.info("labelling %d %s with %s ...", len(names), "file(s)" if files else "transcript(s)", a.model)
     results = model.predict_batch(files or [None] * len(texts), texts, names=names, skip_errors=True,

@@ -64,6 +64,9 @@ class Predictor:
         if hop <= 0 or window <= 0:
             raise ZooUserError(f"window and hop must be positive, got window={window}, hop={hop}")
         self._egemaps = None
+        #: the speaker name items carry after :meth:`adapt` (None: no adaptation)
+        self.speaker: str | None = None
+        self._warned_unadapted = False
 
     # -- what the model is -------------------------------------------------------------------------
     @property
@@ -86,7 +89,9 @@ class Predictor:
 
     @property
     def uses_audio(self) -> bool:
-        return bool({"audio", "egemaps"} & set(self.inputs))
+        from ..data.features import FEATURE_MODALITIES
+
+        return bool({"audio", *FEATURE_MODALITIES} & set(self.inputs))
 
     @property
     def uses_text(self) -> bool:
@@ -121,15 +126,22 @@ class Predictor:
         """The item EmotionDataset builds for the same clip (one builder: ``make_item``)."""
         from ..data.batch import make_item
 
-        features = None
-        if "egemaps" in self.inputs:
-            if self._egemaps is None:
-                from ..data.features import EGeMAPS
+        from ..data.features import FEATURE_MODALITIES, functionals_for
 
-                self._egemaps = EGeMAPS(cache_dir=None)
+        features = None
+        wanted = [m for m in self.inputs if m in FEATURE_MODALITIES]
+        if wanted:
+            if self._egemaps is None:
+                self._egemaps = functionals_for(wanted[0], cache_dir=None)
             features = torch.tensor(self._egemaps.compute_signal(wav, self.sample_rate))
         audio = torch.from_numpy(np.ascontiguousarray(wav)) if "audio" in self.inputs else None
-        return make_item(key, audio=audio, features=features, text=text, with_text=self.uses_text,
+        if self.speaker is None and self.module.normalizes_per_speaker and not self._warned_unadapted:
+            self._warned_unadapted = True
+            log.warning("%s standardises each speaker by that speaker's own clips; without adapt() "
+                        "(infer --adapt) it falls back to its training speakers' statistics, which "
+                        "costs accuracy on a new voice (see its model card)", type(self.module).__name__)
+        return make_item(key, speaker=self.speaker, audio=audio, features=features, text=text,
+                         with_text=self.uses_text,
                          tokenizer=getattr(self.module, "tokenizer", None))
 
     def _check_text(self, texts: Sequence[str | None], names: Sequence[str]) -> None:
@@ -167,6 +179,26 @@ class Predictor:
         if self.dims:
             out["dims"] = {d: float(v) for d, v in zip(self.dims, row[c:])}
         return out
+
+    # -- speaker adaptation -------------------------------------------------------------------------
+    def adapt(self, audios: Sequence[AudioInput] | None, *, sample_rate: int | None = None,
+              speaker: str = "adapted") -> "Predictor":
+        """Unsupervised speaker adaptation for models trained with ``normalize: speaker``: the
+        clips (unlabelled, at least two, all of ONE speaker) give that speaker's feature
+        statistics, and every later prediction is standardised by them. ``adapt(None)`` goes back
+        to the training speakers' statistics. Returns self."""
+        if audios is None:
+            self.speaker = None
+            return self
+        if not self.module.normalizes_per_speaker:
+            raise ZooUserError(f"{type(self.module).__name__} was not trained with normalize: speaker; "
+                               "speaker adaptation does not apply to it")
+        wavs = [self.load_audio(a, sample_rate) for a in audios]
+        if len(wavs) < 2:
+            raise ZooUserError(f"speaker adaptation needs at least 2 clips of the speaker, got {len(wavs)}")
+        self.module.adapt_speakers({speaker: wavs})
+        self.speaker = speaker
+        return self
 
     # -- prediction ---------------------------------------------------------------------------------
     def predict(self, audio: AudioInput | None = None, text: str | None = None, *,

@@ -75,6 +75,19 @@ class AudioCNN(EmotionModule):
                 clips.setdefault(u.speaker, []).append(torch.from_numpy(load(u.audio)))
         self.features.set_speaker_stats(clips)
 
+    @property
+    def normalizes_per_speaker(self) -> bool:
+        return self.features.normalize == "speaker"
+
+    def adapt_speakers(self, clips: dict[str, list]) -> None:
+        """Per-speaker log-mel statistics from unlabelled waveforms at ``sample_rate`` (inference)."""
+        if not self.normalizes_per_speaker:
+            super().adapt_speakers(clips)
+        known = dict(self.features.speaker_stats)
+        self.features.set_speaker_stats({s: [torch.as_tensor(w, dtype=torch.float32) for w in ws]
+                                         for s, ws in clips.items()})
+        self.features.speaker_stats = {**known, **self.features.speaker_stats}
+
     def embed(self, batch: Batch) -> torch.Tensor:
         """Utterance embedding (used by late fusion)."""
         wav, lengths = batch.waveforms, batch.lengths

@@ -209,8 +209,8 @@ class EmotionModule(L.LightningModule):
         inputs = tuple(self.inputs)
         if "text" in inputs:
             why = "it reads text (a tokenizer and a transcript)"
-        elif "egemaps" in inputs:
-            why = "its eGeMAPS features are computed by openSMILE, outside PyTorch"
+        elif {"egemaps", "compare"} & set(inputs):
+            why = "its openSMILE features (eGeMAPS / ComParE) are computed outside PyTorch"
         else:
             why = f"it consumes {', '.join(inputs)}" if inputs != ("audio",) else "no export graph is defined for it"
         raise ZooUserError(f"--format onnx exports audio-only models (AudioCNN, SSLClassifier); "
@@ -222,6 +222,20 @@ class EmotionModule(L.LightningModule):
         pulled from ``data``, the DataModule's read-only :class:`~zoo.data.datamodule.DataView`
         (``split(name)``, ``sample_rate``, ``cache_dir``); called at the start of fit, validate,
         test and predict."""
+
+    #: the model standardises each speaker by that speaker's own clips (``normalize: speaker``)
+    @property
+    def normalizes_per_speaker(self) -> bool:
+        return False
+
+    def adapt_speakers(self, clips: dict[str, list]) -> None:
+        """Unsupervised speaker adaptation at inference: per-speaker statistics from unlabelled
+        clips (``{speaker: [mono float32 waveform at sample_rate, ...]}``), used for the items
+        whose ``speaker`` is that name. Families with ``normalize: speaker`` implement it."""
+        from ..errors import ZooUserError
+
+        raise ZooUserError(f"{type(self).__name__} does not standardise per speaker "
+                           "(normalize: speaker), so there is nothing to adapt")
 
     def data_view(self):
         """The trainer's DataModule as a read-only ``DataView``, or None (no trainer, or a

@@ -1,4 +1,5 @@
-"""The classic hand-crafted baseline: eGeMAPS v02 functionals (88 per utterance) -> MLP."""
+"""The classic hand-crafted baselines: openSMILE functionals (eGeMAPS v02: 88 per utterance,
+ComParE 2016: 6,373) -> MLP or a linear classifier."""
 from __future__ import annotations
 
 import logging
@@ -8,7 +9,7 @@ import torch
 from torch import nn
 
 from ..data.batch import Batch
-from ..data.features import NUM_FEATURES
+from ..data.features import FEATURE_SETS, Functionals, set_dim
 from .base import EmotionModule
 
 log = logging.getLogger("zoo")
@@ -24,11 +25,15 @@ def _mean_std(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 class EGeMAPSMLP(EmotionModule):
-    """eGeMAPS v02 functionals (openSMILE, 88 per utterance, cached on disk) -> standardisation
-    -> MLP. Needs ``pip install 'zoo[egemaps]'``. No audio reaches the model: the DataModule
-    computes the features from the audio file and batches them as ``Batch.features``.
+    """openSMILE functionals (eGeMAPS v02: 88 per utterance, or ComParE 2016: 6,373; cached on
+    disk) -> standardisation -> MLP. Needs ``pip install 'zoo[egemaps]'``. No audio reaches the
+    model: the DataModule computes the features from the audio file and batches them as
+    ``Batch.features``.
 
     Args:
+        feature_set: ``eGeMAPSv02`` (the minimalistic set, the default) or ``ComParE_2016`` (the
+            brute-force challenge set; with ``hidden: []`` and per-speaker standardisation the
+            best from-scratch EmoDB recipe here, docs/results.md).
         hidden: Sizes of the hidden layers (Linear + ReLU + dropout each); ``[]`` is a linear
             classifier (multinomial logistic regression) on the standardised features.
         dropout: Dropout after each hidden layer.
@@ -42,12 +47,16 @@ class EGeMAPSMLP(EmotionModule):
     inputs = ("egemaps",)
 
     def __init__(self, hidden: list[int] = [128, 64], dropout: float = 0.3,
-                 normalize: Literal["global", "speaker", "none"] = "global", **kwargs):
+                 normalize: Literal["global", "speaker", "none"] = "global",
+                 feature_set: Literal["eGeMAPSv02", "ComParE_2016"] = "eGeMAPSv02", **kwargs):
         super().__init__(**kwargs)
         if normalize not in ("global", "speaker", "none"):
             raise ValueError(f"normalize must be global, speaker or none, got {normalize!r}")
         self.normalize = normalize
-        self.in_dim = NUM_FEATURES
+        self.feature_set = feature_set
+        self.in_dim = set_dim(feature_set)
+        # the modality the DataModule computes for this model (egemaps / compare)
+        self.inputs = tuple(m for m, (name, _) in FEATURE_SETS.items() if name == feature_set)
         layers: list[nn.Module] = []
         d = self.in_dim
         for h in hidden:
@@ -67,7 +76,7 @@ class EGeMAPSMLP(EmotionModule):
     # -- statistics -----------------------------------------------------------------------------
     @torch.no_grad()
     def set_feature_stats(self, features: torch.Tensor) -> None:
-        """Global mean/std from a (N, 88) tensor of (training) features."""
+        """Global mean/std from a (N, in_dim) tensor of (training) features."""
         if features.ndim != 2 or features.shape[0] < 2:
             raise ValueError(f"need at least two feature vectors for statistics, got {tuple(features.shape)}")
         mean, std = _mean_std(features.float())
@@ -77,7 +86,7 @@ class EGeMAPSMLP(EmotionModule):
 
     @torch.no_grad()
     def set_speaker_stats(self, features_by_speaker: dict[str, torch.Tensor]) -> None:
-        """Per-speaker mean/std from each speaker's (N_s, 88) features (no labels used)."""
+        """Per-speaker mean/std from each speaker's (N_s, in_dim) features (no labels used)."""
         self.speaker_stats = {spk: _mean_std(f.float()) for spk, f in features_by_speaker.items()
                               if f.shape[0] >= MIN_SPEAKER_UTTERANCES}
 
@@ -91,9 +100,7 @@ class EGeMAPSMLP(EmotionModule):
         need_speaker = self.normalize == "speaker" and not self.speaker_stats
         if not (need_global or need_speaker):
             return
-        from ..data.features import EGeMAPS
-
-        feats = EGeMAPS(data.cache_dir)
+        feats = Functionals(data.cache_dir, self.feature_set)
 
         def stack(utts) -> tuple[list, torch.Tensor | None]:
             kept, rows = [], []
@@ -121,9 +128,23 @@ class EGeMAPSMLP(EmotionModule):
             log.info("eGeMAPS: per-speaker feature statistics for %d speakers (all splits, no labels)",
                      len(self.speaker_stats))
 
+    @property
+    def normalizes_per_speaker(self) -> bool:
+        return self.normalize == "speaker"
+
+    def adapt_speakers(self, clips: dict[str, list]) -> None:
+        """Per-speaker statistics from unlabelled waveforms at ``sample_rate`` (inference)."""
+        if not self.normalizes_per_speaker:
+            super().adapt_speakers(clips)
+        feats = Functionals(None, self.feature_set)
+        stats = {spk: torch.stack([torch.tensor(feats.compute_signal(w, self.sample_rate)) for w in ws])
+                 for spk, ws in clips.items()}
+        self.speaker_stats.update({s: _mean_std(f.float()) for s, f in stats.items()
+                                   if f.shape[0] >= MIN_SPEAKER_UTTERANCES})
+
     # -- forward --------------------------------------------------------------------------------
     def standardize(self, features: torch.Tensor, speakers: list[str | None] | None = None) -> torch.Tensor:
-        """Standardised (B, 88) features as the MLP sees them."""
+        """Standardised (B, in_dim) features as the MLP sees them."""
         x = features.float()
         if self.normalize == "none":
             return x
@@ -150,6 +171,6 @@ class EGeMAPSMLP(EmotionModule):
     def embed(self, batch: Batch) -> torch.Tensor:
         """Utterance embedding (the last hidden layer, ``embed_dim`` wide; used by late fusion)."""
         if batch.features is None:
-            raise ValueError("EGeMAPSMLP needs Batch.features (eGeMAPS functionals): load the data "
-                             "with modalities including 'egemaps' (the default for this model)")
+            raise ValueError(f"EGeMAPSMLP needs Batch.features ({self.feature_set} functionals): load "
+                             f"the data with modalities including {self.inputs[0]!r} (the default for this model)")
         return self.mlp(self.standardize(batch.features, batch.speakers))
