@@ -1,7 +1,9 @@
-"""Train, evaluate and register the shipped checkpoints (one per model family, synthetic corpus).
+"""Train, evaluate and register the shipped checkpoints (one per model family on the synthetic
+corpus, and the real-speech EmoDB models).
 
-    python checkpoints/build.py                 # all of them, in dependency order (~15 min, 2 CPUs)
+    python checkpoints/build.py                 # all of them, in dependency order (~20 min, 2 CPUs)
     python checkpoints/build.py --only egemaps-synth
+    python checkpoints/build.py --only emodb-compare emodb-egemaps   # needs data/emodb.csv (docs/results.md)
 
 Each recipe is one `python -m zoo fit ... --test_after_fit true` on the embedded synthetic corpus
 (configs/data/synthetic.yaml: 600 utterances, seed 0, conversations never cross splits). The best
@@ -10,6 +12,11 @@ loop state dropped: it is for inference), copied here as <name>.ckpt, and regist
 registry.yaml with its test WA / UA / macro-F1 (CCC per dimension and their mean) read from the
 run's metrics.csv, its size, sha256 and the exact command; a model card is written to
 cards/<name>.md.
+
+The real-speech recipes (``final``) train on every speaker of their corpus for a fixed number
+of epochs (no validation or test split: the recipe and its epoch count were chosen by the
+leave-one-speaker-out study), and their metrics are that study's cross-validated means, read from
+its results file in docs/ablations/.
 """
 from __future__ import annotations
 
@@ -90,6 +97,56 @@ RECIPES: list[dict] = [
 ]
 
 
+EMODB_USE = (
+    "Recognising the seven EmoDB emotions in **acted German** speech, as a real-speech baseline and "
+    "a starting point. Best with speaker adaptation: give it many unlabelled clips of the same "
+    "speaker covering several emotions (`model.adapt(files)`, `python -m zoo infer --adapt`); on a "
+    "voice it has never heard and without adaptation it uses its training speakers' statistics, "
+    "which costs accuracy (the card's table). Acted, read sentences by 10 actors in a studio: "
+    "expect much lower accuracy on spontaneous, noisy or non-German speech.")
+EMODB_LICENSE = ("weights: Apache-2.0; training data: Berlin Emotional Speech Database (Burkhardt et al., "
+                 "2005), distributed free of charge for research by TU Berlin; check its terms before "
+                 "commercial use")
+EMODB_FINAL = ["--data.init_args.split.test_speakers", "[]", "--data.init_args.split.val_fraction", "0",
+               "--data.init_args.split.test_fraction", "0"]
+
+#: real-speech recipes: the LOSO study's cell, its results file, and the card's extra section
+EMODB_RECIPES: list[dict] = [
+    dict(name="emodb-compare",
+         description="ComParE 2016 functionals (openSMILE, 6,373 per clip) standardised per speaker -> "
+                     "linear classifier, trained on all ten EmoDB speakers (acted German): the best "
+                     "from-scratch recipe of the zoo's leave-one-speaker-out study.",
+         config="configs/emodb_compare.yaml", cell="compare_linear", epochs=40,
+         args=[]),
+    dict(name="emodb-egemaps",
+         description="eGeMAPS v02 functionals (openSMILE, 88 per clip) standardised per speaker -> MLP "
+                     "128-64, trained on all ten EmoDB speakers (acted German): the compact, "
+                     "interpretable-feature baseline.",
+         config="configs/emodb_egemaps.yaml", cell="egemaps_mlp", epochs=60,
+         args=[]),
+]
+for _r in EMODB_RECIPES:
+    _r.update(final=True, data=["--config", _r["config"], "--trainer.enable_progress_bar", "false", *EMODB_FINAL],
+              results="docs/ablations/emodb_loso_results.csv",
+              corpus="Berlin Emotional Speech Database (EmoDB): 535 utterances, 10 actors (5 female, 5 male), "
+                     "10 German sentences, 7 emotions, acted; 16 kHz",
+              split="all 10 speakers, fixed epoch count (no validation or test split); metrics: "
+                    "leave-one-speaker-out cross-validation of the same recipe (10 folds, each actor tested "
+                    "once; 2 of the other 9 validate), mean over folds, test speaker adapted on all of its "
+                    "clips (configs/ablation/emodb_loso.yaml)",
+              license=EMODB_LICENSE, intended_use=EMODB_USE, caveat="emodb")
+RECIPES += EMODB_RECIPES
+
+
+def _loso_metrics(results: Path, cell: str) -> dict[str, float]:
+    """The cross-validated means (over folds) of one cell of an ablation's results.csv."""
+    rows = [r for r in csv.DictReader(open(ROOT / results, encoding="utf-8")) if r.get("cell") == cell]
+    if not rows:
+        raise SystemExit(f"{results} has no runs of cell {cell!r}: run the LOSO study first (docs/results.md)")
+    keys = ("test/WA", "test/UA", "test/macro_F1")
+    return {k: round(sum(float(r[k]) for r in rows) / len(rows), 4) for k in keys}
+
+
 def _metrics(run_dir: Path, model) -> dict[str, float]:
     rows = list(csv.DictReader(open(run_dir / "metrics.csv", encoding="utf-8")))
     out = {}
@@ -125,14 +182,16 @@ def build(recipe: dict, runs: Path) -> dict:
             raise SystemExit(f"{name} needs checkpoints/{dep}.ckpt: build it first")
     if recipe.get("prepare"):  # e.g. export a shipped checkpoint as the pretrained model of this one
         subprocess.run([sys.executable, "-m", "zoo", *recipe["prepare"]], cwd=ROOT, check=True)
-    args = ["fit", *DATA, *recipe["args"], "--test_after_fit", "true",
+    final = recipe.get("final", False)
+    epochs = ["--trainer.max_epochs", str(recipe["epochs"])] if final else []
+    args = ["fit", *recipe.get("data", DATA), *recipe["args"], *epochs, "--test_after_fit", "false" if final else "true",
             "--trainer.logger.init_args.save_dir", str(runs), "--trainer.logger.init_args.name", name]
     cmd = [sys.executable, "-m", "zoo", *args]
     print(f"[build] {name}: {shlex.join(['python', '-m', 'zoo', *args])}", flush=True)
     t0 = time.time()
     subprocess.run(cmd, cwd=ROOT, check=True, env={**os.environ, "WANDB_MODE": "disabled"})
     run_dir = sorted((runs / name).glob("version_*"), key=lambda p: int(p.name.split("_")[1]))[-1]
-    best = next((run_dir / "checkpoints").glob("best-*.ckpt"))
+    best = run_dir / "checkpoints" / "last.ckpt" if final else next((run_dir / "checkpoints").glob("best-*.ckpt"))
     dst = HERE / f"{name}.ckpt"
     slim(best, dst)
     model = load_module(str(dst))
@@ -146,17 +205,17 @@ def build(recipe: dict, runs: Path) -> dict:
         "class_names": list(model.class_names) if model.predicts_categories else [],
         **({"dims": list(model.dim_names)} if model.dim_names else {}),
         "config": spec["init_args"],
-        "corpus": "synthetic Korean corpus (python -m zoo synth; configs/data/synthetic.yaml: 600 utterances, "
-                  "corpus_seed 0)",
-        "split": "group split by conversation, seed 0: 65% train / 15% val / 20% test; best epoch by "
-                 + model.monitor,
-        "metrics": _metrics(run_dir, model),
+        "corpus": recipe.get("corpus", "synthetic Korean corpus (python -m zoo synth; configs/data/synthetic.yaml: "
+                                       "600 utterances, corpus_seed 0)"),
+        "split": recipe.get("split", "group split by conversation, seed 0: 65% train / 15% val / 20% test; best "
+                                     "epoch by " + model.monitor),
+        "metrics": _loso_metrics(recipe["results"], recipe["cell"]) if final else _metrics(run_dir, model),
         "params": sum(p.numel() for p in model.parameters()),
         "file": dst.name,
         "size": dst.stat().st_size,
         "sha256": sha256_of(dst),
-        "license": "Apache-2.0 (weights and synthetic training data, both made by this project)",
-        "intended_use": SYNTH_USE,
+        "license": recipe.get("license", "Apache-2.0 (weights and synthetic training data, both made by this project)"),
+        "intended_use": recipe.get("intended_use", SYNTH_USE),
         "card": f"cards/{name}.md",
         "command": "python -m zoo " + shlex.join(args[:-4]) + "  # then: python checkpoints/build.py",
     }
@@ -167,14 +226,16 @@ def build(recipe: dict, runs: Path) -> dict:
 def write_registry(entries: dict[str, dict]) -> None:
     import yaml
 
-    from zoo.inference.cards import SYNTHETIC_CAVEAT, card_markdown
+    from zoo.inference.cards import EMODB_CAVEAT, SYNTHETIC_CAVEAT, card_markdown
 
     (HERE / "cards").mkdir(exist_ok=True)
     ordered = [entries[r["name"]] for r in RECIPES if r["name"] in entries]
     ordered += [e for n, e in entries.items() if n not in {r["name"] for r in RECIPES}]
     for e in ordered:
-        if e.get("card") and e["name"] in {r["name"] for r in RECIPES}:
-            (HERE / e["card"]).write_text(card_markdown(e) + "\n" + SYNTHETIC_CAVEAT + "\n", encoding="utf-8")
+        recipe = next((r for r in RECIPES if r["name"] == e["name"]), None)
+        if e.get("card") and recipe is not None:
+            caveat = EMODB_CAVEAT if recipe.get("caveat") == "emodb" else SYNTHETIC_CAVEAT
+            (HERE / e["card"]).write_text(card_markdown(e) + "\n" + caveat + "\n", encoding="utf-8")
     header = ("# The pretrained checkpoint registry (zoo.list_checkpoints(), python -m zoo checkpoints).\n"
               "# Shipped entries are written by `python checkpoints/build.py`; see docs/checkpoints.md to add one\n"
               "# (an entry may give `url:` instead of `file:`; the download is checked against sha256).\n")

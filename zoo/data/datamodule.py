@@ -577,6 +577,11 @@ class EmotionDataModule(L.LightningDataModule):
         return self._loader(split, train=True)
 
     def val_dataloader(self):
+        if not self.split("val") and self.split_options.val_fraction == 0:
+            # asked for (split.val_fraction: 0, e.g. a final model on every speaker): no validation;
+            # epochs only train and the last checkpoint is the model
+            log.info("no validation split (split.val_fraction: 0): the last epoch's checkpoint is the model")
+            return []
         return self._loader("val", train=False)
 
     def test_dataloader(self):

@@ -22,6 +22,24 @@ SYNTHETIC_CAVEAT = (
     "download. It has **not** heard real speech: do not use it to recognise emotion in people.")
 
 
+EMODB_CAVEAT = (
+    "## Real speech, acted and German\n\n"
+    "Trained on the Berlin Emotional Speech Database (EmoDB): 10 actors reading 10 everyday German "
+    "sentences in 7 emotions in a studio. The metrics above are the leave-one-speaker-out "
+    "cross-validation of this recipe (each actor tested once, never seen in training or model "
+    "selection), with the held-out speaker standardised by their own unlabelled clips. They say how "
+    "the recipe does on a new *actor* of the same corpus; spontaneous, noisy, or non-German speech "
+    "will score lower, by an amount nobody has measured here.\n\n"
+    "**Speaker adaptation.** The features are standardised per speaker. Give the model many "
+    "unlabelled clips of the speaker, spanning several emotions (`model.adapt(files)`, "
+    "`python -m zoo infer --adapt`), before labelling that speaker's speech. Without adaptation it "
+    "uses its training speakers' statistics; with only a few clips, the clips' own emotion shifts the "
+    "statistics. What each costs on EmoDB: docs/results.md (`benchmarks/emodb_adaptation.py`).\n\n"
+    "Licence of the training data: EmoDB is distributed free of charge for research by TU Berlin "
+    "(Burkhardt et al., 2005, \"A Database of German Emotional Speech\", Interspeech); check its terms "
+    "before any commercial use of these weights.")
+
+
 def card_markdown(meta: dict[str, Any]) -> str:
     """A model card from registry-style metadata (name, model, class_names, dims, corpus, split,
     metrics, license, intended_use, command, params, inputs, sample_rate, config)."""

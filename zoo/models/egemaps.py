@@ -118,15 +118,15 @@ class EGeMAPSMLP(EmotionModule):
                 raise RuntimeError("EGeMAPSMLP: the training split has too few usable clips for "
                                    "feature statistics")
             self.set_feature_stats(x)
-            log.info("eGeMAPS: global feature statistics from %d training utterances", x.shape[0])
+            log.info("%s: global feature statistics from %d training utterances", self.feature_set, x.shape[0])
         if need_speaker:
             kept, x = stack([u for u in data.split("all") if u.speaker])
             by_spk: dict[str, list[torch.Tensor]] = {}
             for u, row in zip(kept, x if x is not None else []):
                 by_spk.setdefault(u.speaker, []).append(row)
             self.set_speaker_stats({s: torch.stack(r) for s, r in by_spk.items()})
-            log.info("eGeMAPS: per-speaker feature statistics for %d speakers (all splits, no labels)",
-                     len(self.speaker_stats))
+            log.info("%s: per-speaker feature statistics for %d speakers (all splits, no labels)",
+                     self.feature_set, len(self.speaker_stats))
 
     @property
     def normalizes_per_speaker(self) -> bool:
