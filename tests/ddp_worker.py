@@ -7,12 +7,13 @@ imports and the process group are paid for once (tests/test_ddp.py).
 
 PLAN.json: ``[{"name": ..., "argv": ["fit", "--config", ...], "dump": ["encoder.model."]}, ...]``.
 For each command this rank writes ``OUT_DIR/<name>.rank<R>.pt``: the parameters whose names start
-with a ``dump`` prefix after the command, and every training step's (epoch, loss, batch size)."""
+with a ``dump`` prefix after the command, every training step's (epoch, loss, batch size) and the seconds the command took."""
 from __future__ import annotations
 
 import json
 import os
 import sys
+import time
 from pathlib import Path
 
 import torch
@@ -35,11 +36,12 @@ def main(plan_path: str, out: str) -> None:
     rank = int(os.environ["RANK"])
     for job in json.loads(Path(plan_path).read_text()):
         steps.clear()
+        start = time.perf_counter()
         run = cli.build_cli(job["argv"])
         prefixes = tuple(job.get("dump") or ())
         params = {k: v.detach().clone() for k, v in run.model.state_dict().items()
                   if prefixes and k.startswith(prefixes)}
-        torch.save({"params": params, "steps": list(steps)}, Path(out) / f"{job['name']}.rank{rank}.pt")
+        torch.save({"params": params, "steps": list(steps), "seconds": time.perf_counter() - start}, Path(out) / f"{job['name']}.rank{rank}.pt")
         torch.distributed.barrier()
         print(f"[ddp_worker] rank {rank}: {job['name']} done", flush=True)
 

@@ -142,7 +142,7 @@ def test_every_family_trains_under_ddp(tmp_path, run):
     import torch
     from transformers import AutoModel, Wav2Vec2Config
 
-    m = text_corpus(tmp_path)
+    m = text_corpus(tmp_path, n=26)  # 15 training clips: one batch of 1, so ranks' batches differ in size
     cfg = config(tmp_path, m)
     w2v = tmp_path / "w2v"
     torch.manual_seed(1)  # a tiny random wav2vec2 (LayerDrop and SpecAugment on: unused parameters)
@@ -208,6 +208,7 @@ def test_every_family_trains_under_ddp(tmp_path, run):
     rows = list(csv.DictReader(open(tmp_path / "runs" / "unfreeze" / "version_0" / "metrics.csv")))
     logged = {int(r["step"]): float(r["train/loss_step"]) for r in rows if r.get("train/loss_step")}
     assert len(r0["steps"]) == len(r1["steps"]) == 4 and sorted(logged) == [0, 1, 2, 3]
+    assert any(a[2] != b[2] for a, b in zip(r0["steps"], r1["steps"]))  # a step weighs the ranks unequally
     for i, (a, b) in enumerate(zip(r0["steps"], r1["steps"])):
         assert abs(logged[i] - (a[1] * a[2] + b[1] * b[2]) / (a[2] + b[2])) < 1e-5, (i, a, b, logged)
     both = r0["steps"] + r1["steps"]

@@ -440,7 +440,9 @@ class EmotionModule(L.LightningModule):
             self.log(f"{stage}/loss", self.eval_loss[stage], batch_size=bs, prog_bar=stage != "test",
                      on_step=False, on_epoch=True)
         else:  # forward, not update: Lightning logs the step value the forward computed (synced)
-            self.train_loss(loss.detach(), weight=bs)
+            # the loss once per utterance rather than weight=bs: torchmetrics 1.9 drops the weights
+            # under nan_strategy="disable" (weighs every call 1)
+            self.train_loss(loss.detach().expand(bs))
             self.log(f"{stage}/loss", self.train_loss, batch_size=bs, prog_bar=True, on_step=True, on_epoch=True)
         if logits is not None:
             metrics = getattr(self, f"{stage}_metrics")
