@@ -7,7 +7,8 @@ imports and the process group are paid for once (tests/test_ddp.py).
 
 PLAN.json: ``[{"name": ..., "argv": ["fit", "--config", ...], "dump": ["encoder.model."]}, ...]``.
 For each command this rank writes ``OUT_DIR/<name>.rank<R>.pt``: the parameters whose names start
-with a ``dump`` prefix after the command, every training step's (epoch, loss, batch size) and the seconds the command took."""
+with a ``dump`` prefix after the command, every training step's (epoch, loss, batch size) and
+the seconds the command took."""
 from __future__ import annotations
 
 import json
@@ -41,7 +42,8 @@ def main(plan_path: str, out: str) -> None:
         prefixes = tuple(job.get("dump") or ())
         params = {k: v.detach().clone() for k, v in run.model.state_dict().items()
                   if prefixes and k.startswith(prefixes)}
-        torch.save({"params": params, "steps": list(steps), "seconds": time.perf_counter() - start}, Path(out) / f"{job['name']}.rank{rank}.pt")
+        torch.save({"params": params, "steps": list(steps), "seconds": time.perf_counter() - start},
+                   Path(out) / f"{job['name']}.rank{rank}.pt")
         torch.distributed.barrier()
         print(f"[ddp_worker] rank {rank}: {job['name']} done", flush=True)
 

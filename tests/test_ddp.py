@@ -1,6 +1,8 @@
 """Two processes on CPU (gloo): `trainer: {devices: 2, strategy: ddp}` trains the audio model, and
 testing a checkpoint under DDP gives the single-process metrics, each utterance counted once;
-predictions are gathered and written once, by rank 0."""
+predictions are gathered and written once, by rank 0. Every other family trains on 2 processes
+too (two-stage late fusion tested against one process, unfreeze_after_steps with the backbone
+synced across ranks, the train loss averaged over the ranks' utterances)."""
 from __future__ import annotations
 
 import csv
@@ -8,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import yaml
@@ -121,18 +124,27 @@ def _torchrun(tmp_path, plan, out):
     (tmp_path / "plan.json").write_text(json.dumps(plan))
     out.mkdir()
     port = str(_free_port())
-    procs = []
+    procs, logs = [], [out / "rank0.log", out / "rank1.log"]
     for rank in (0, 1):
         env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "tests")]),
                "WANDB_MODE": "disabled", "ZOO_CACHE_DIR": str(tmp_path / "zoo-cache"),
                "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": port, "WORLD_SIZE": "2", "RANK": str(rank),
                "LOCAL_RANK": str(rank), "NODE_RANK": "0"}
-        procs.append(subprocess.Popen([sys.executable, str(ROOT / "tests" / "ddp_worker.py"), str(tmp_path / "plan.json"),
-                                       str(out)], cwd=tmp_path, env=env, text=True,
-                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT))
-    outs = [p.communicate(timeout=500)[0] for p in procs]
-    for p, o in zip(procs, outs):
-        assert p.returncode == 0, o[-5000:]
+        cmd = [sys.executable, str(ROOT / "tests" / "ddp_worker.py"), str(tmp_path / "plan.json"), str(out)]
+        with open(logs[rank], "w") as log:
+            procs.append(subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT))
+    deadline = time.monotonic() + 500
+    # a rank that fails leaves the other waiting in a collective: stop it rather than wait
+    while any(p.poll() is None for p in procs) and time.monotonic() < deadline:
+        if any(p.poll() not in (None, 0) for p in procs):
+            break
+        time.sleep(0.5)
+    for p in procs:
+        if p.poll() is None:
+            p.kill()
+        p.wait()
+    assert [p.returncode for p in procs] == [0, 0], "\n".join(
+        f"--- rank {r} (exit {p.returncode}):\n{log.read_text()[-3000:]}" for r, (p, log) in enumerate(zip(procs, logs)))
 
 
 def test_every_family_trains_under_ddp(tmp_path, run):
@@ -158,7 +170,8 @@ def test_every_family_trains_under_ddp(tmp_path, run):
     for name in ("audio_cnn", "text_kobert"):
         r = run("fit", *args(name, "--config", str(TINY / f"{name}.yaml")), "--trainer.max_epochs", "1", cwd=tmp_path)
         assert r.returncode == 0, r.stderr[-3000:]
-    ckpt = {n: str(tmp_path / "runs" / n / "version_0" / "checkpoints" / "last.ckpt") for n in ("audio_cnn", "text_kobert")}
+    ckpt = {n: str(tmp_path / "runs" / n / "version_0" / "checkpoints" / "last.ckpt")
+            for n in ("audio_cnn", "text_kobert")}
     ddp = ["--trainer.devices", "2", "--trainer.strategy", "ddp"]
     smoke = ["--trainer.max_epochs", "1", "--trainer.limit_train_batches", "2", "--trainer.limit_val_batches", "1"]
     fusion = args("fusion", "--config", str(TINY / "late_fusion.yaml"), "--model.init_args.fusion", "probs",
@@ -179,7 +192,8 @@ def test_every_family_trains_under_ddp(tmp_path, run):
                                                 "--model.init_args.weighted_layers", "true",
                                                 "--model.init_args.embedding_cache", str(tmp_path / "emb")),
                                    *ddp, *smoke]},
-        {"name": "late_e2e", "argv": ["fit", *args("late_e2e", "--config", str(TINY / "late_fusion.yaml")), *ddp, *smoke]},
+        {"name": "late_e2e",
+         "argv": ["fit", *args("late_e2e", "--config", str(TINY / "late_fusion.yaml")), *ddp, *smoke]},
     ] + [{"name": n, "argv": ["fit", *args(n, "--config", str(ROOT / "configs" / "model" / f"{n}.yaml"),
                                            "--config", str(TINY / f"{n}.yaml")), *ddp, *smoke]}
          for n in ("egemaps_mlp", "text_kobert", "text_tfidf", "early_fusion")]

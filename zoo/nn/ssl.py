@@ -511,9 +511,11 @@ class SSLEncoder(nn.Module):
     @property
     def deterministic(self) -> bool:
         """The backbone's output is a function of its input alone: nothing in it trains and it
-        runs in eval mode (no dropout, LayerDrop, SpecAugment). Frozen backbones are; so is a
-        branch a fusion model froze."""
-        return not self.model.training and (self.backbone_frozen or not any(p.requires_grad for p in self.model.parameters()))
+        runs in eval mode (no dropout, LayerDrop, SpecAugment). Frozen backbones are (the warm-up
+        of ``unfreeze_after_steps`` too: it runs without autograd); so is a branch a fusion model froze."""
+        if self.model.training:
+            return False
+        return self.backbone_frozen or not any(p.requires_grad for p in self.model.parameters())
 
     def _cache_pooled(self) -> bool:
         """Mean pooling commutes with the layer mix: store one pooled vector per state (S, D);
