@@ -29,7 +29,7 @@ def main(plan_path: str, out: str) -> None:
 
     def recorded(self, batch, batch_idx):
         loss = training_step(self, batch, batch_idx)
-        steps.append((int(self.current_epoch), float(loss), len(batch)))
+        steps.append((int(self.current_epoch), float(loss.detach()), len(batch)))
         return loss
 
     EmotionModule.training_step = recorded

@@ -230,3 +230,29 @@ def test_every_family_trains_under_ddp(tmp_path, run):
     assert abs(epoch - sum(l * n for _, l, n in both) / sum(n for *_, n in both)) < 1e-5
     # the frozen encoder's embedding cache, filled by both ranks: whole entries, no leftovers
     assert list((tmp_path / "emb").rglob("*.npy")) and not list((tmp_path / "emb").rglob("*.tmp"))
+
+
+def test_models_that_need_it_set_find_unused_parameters_on_a_ddp_strategy():
+    import lightning as L
+
+    from zoo.models import AudioCNN, LateFusion, SSLClassifier
+
+    w2v = {"pretrained": None, "hidden_size": 16, "num_layers": 1, "num_heads": 2, "intermediate_size": 32,
+           "conv_dim": [8] * 7, "config_overrides": {"num_conv_pos_embeddings": 16, "num_conv_pos_embedding_groups": 4}}
+    audio = {"class_path": "zoo.models.AudioCNN", "init_args": {"channels": [4], "hidden": 4}}
+    text = {"class_path": "zoo.models.TextTfidf", "init_args": {}}
+
+    def kwargs(model, strategy="ddp"):
+        trainer = L.Trainer(accelerator="cpu", devices=1, strategy=strategy, logger=False)
+        model.trainer = trainer
+        model._configure_ddp()
+        return trainer.strategy._ddp_kwargs
+
+    cls = ["a", "b"]
+    assert kwargs(SSLClassifier(class_names=cls, unfreeze_after_steps=3, **w2v)) == {"find_unused_parameters": True}
+    assert kwargs(SSLClassifier(class_names=cls, freeze_encoder=True, **w2v)) == {}
+    assert kwargs(LateFusion(class_names=cls, audio_branch=audio, text_branch=text)) == {"find_unused_parameters": True}
+    assert kwargs(AudioCNN(class_names=cls, channels=[4], hidden=4)) == {}
+    # the user's own choice stays
+    assert kwargs(SSLClassifier(class_names=cls, **w2v), "ddp_find_unused_parameters_false") == \
+        {"find_unused_parameters": False}

@@ -260,8 +260,13 @@ class EmotionModule(L.LightningModule):
         from lightning.pytorch.strategies import DDPStrategy
 
         strategy = trainer.strategy
+        if not isinstance(strategy, DDPStrategy):
+            return
         kwargs = getattr(strategy, "_ddp_kwargs", None)  # the DistributedDataParallel(...) kwargs
-        if isinstance(strategy, DDPStrategy) and isinstance(kwargs, dict) and "find_unused_parameters" not in kwargs:
+        if not isinstance(kwargs, dict):  # a Lightning that keeps them elsewhere
+            log.warning("%s may leave parameters unused under DDP: set strategy: "
+                        "ddp_find_unused_parameters_true", type(self).__name__)
+        elif "find_unused_parameters" not in kwargs:
             kwargs["find_unused_parameters"] = True
             log.debug("%s under DDP: find_unused_parameters=True", type(self).__name__)
 
