@@ -1,6 +1,8 @@
 """Two processes on CPU (gloo): `trainer: {devices: 2, strategy: ddp}` trains the audio model, and
 testing a checkpoint under DDP gives the single-process metrics, each utterance counted once;
-predictions are gathered and written once, by rank 0."""
+predictions are gathered and written once, by rank 0. Every other family trains on 2 processes
+too (two-stage late fusion tested against one process, unfreeze_after_steps with the backbone
+synced across ranks, the train loss averaged over the ranks' utterances)."""
 from __future__ import annotations
 
 import csv
@@ -8,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import yaml
@@ -80,3 +83,176 @@ def test_ddp_on_two_processes_matches_one(tmp_path, run):
     assert len(b) == len(a) == 7 and {j["id"] for j in b} == set(a)
     for j in b:
         assert all(abs(j["probs"][c] - a[j["id"]]["probs"][c]) < 1e-5 for c in j["probs"])
+
+
+# -- every family, two-stage late fusion, unfreeze_after_steps, the synced train loss --------------
+TINY = ROOT / "configs" / "model" / "tiny"
+
+
+def text_corpus(root, n=27, n_test=7, seconds=0.4):
+    """Two classes told apart by pitch and by words, with transcripts; a fixed split (4 val clips)."""
+    import numpy as np
+    import soundfile as sf
+
+    sr = 16000
+    (root / "wav").mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    words = {"a": ["happy bright sunny day", "joy and smiles"], "b": ["sad grey rain", "tears and loss"]}
+    lines = ["path,label,text,speaker,split"]
+    t = np.arange(int(seconds * sr)) / sr
+    for i in range(n):
+        lab = "ab"[i % 2]
+        f = (180 if lab == "a" else 420) * (1 + 0.05 * rng.standard_normal())
+        x = 0.3 * np.sin(2 * np.pi * f * t) + 0.02 * rng.standard_normal(t.size)
+        sf.write(root / "wav" / f"u{i:02d}.wav", x.astype(np.float32), sr, subtype="PCM_16")
+        split = "test" if i >= n - n_test else "val" if i >= n - n_test - 4 else "train"
+        lines.append(f"wav/u{i:02d}.wav,{lab},{words[lab][i % 4 // 2]} {i},s{i % 4},{split}")
+    (root / "m.csv").write_text("\n".join(lines) + "\n")
+    return root / "m.csv"
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _torchrun(tmp_path, plan, out):
+    """Two ranks of tests/ddp_worker.py, started as torchrun starts them."""
+    (tmp_path / "plan.json").write_text(json.dumps(plan))
+    out.mkdir()
+    port = str(_free_port())
+    procs, logs = [], [out / "rank0.log", out / "rank1.log"]
+    for rank in (0, 1):
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "tests")]),
+               "WANDB_MODE": "disabled", "ZOO_CACHE_DIR": str(tmp_path / "zoo-cache"),
+               "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": port, "WORLD_SIZE": "2", "RANK": str(rank),
+               "LOCAL_RANK": str(rank), "NODE_RANK": "0"}
+        cmd = [sys.executable, str(ROOT / "tests" / "ddp_worker.py"), str(tmp_path / "plan.json"), str(out)]
+        with open(logs[rank], "w") as log:
+            procs.append(subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT))
+    deadline = time.monotonic() + 500
+    # a rank that fails leaves the other waiting in a collective: stop it rather than wait
+    while any(p.poll() is None for p in procs) and time.monotonic() < deadline:
+        if any(p.poll() not in (None, 0) for p in procs):
+            break
+        time.sleep(0.5)
+    for p in procs:
+        if p.poll() is None:
+            p.kill()
+        p.wait()
+    assert [p.returncode for p in procs] == [0, 0], "\n".join(
+        f"--- rank {r} (exit {p.returncode}):\n{log.read_text()[-3000:]}" for r, (p, log) in enumerate(zip(procs, logs)))
+
+
+def test_every_family_trains_under_ddp(tmp_path, run):
+    """Two-stage late fusion (frozen branches from checkpoints, fitted on val), SSLClassifier with
+    unfreeze_after_steps, and a two-step smoke fit of every other family, on 2 processes; the
+    late-fusion checkpoint tested on 2 processes gives the single-process metrics."""
+    import torch
+    from transformers import AutoModel, Wav2Vec2Config
+
+    m = text_corpus(tmp_path, n=26)  # 15 training clips: one batch of 1, so ranks' batches differ in size
+    cfg = config(tmp_path, m)
+    w2v = tmp_path / "w2v"
+    torch.manual_seed(1)  # a tiny random wav2vec2 (LayerDrop and SpecAugment on: unused parameters)
+    AutoModel.from_config(Wav2Vec2Config(
+        hidden_size=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=32, conv_dim=[8] * 7,
+        num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=4, layerdrop=0.1)).save_pretrained(w2v)
+
+    def args(name, *model):
+        return ["--config", str(cfg), *model, "--data.init_args.batch_size", "2",
+                "--data.init_args.cache_dir", str(tmp_path / "cache"), "--trainer.logger.init_args.name", name]
+
+    # stage 1, one process: the branches late fusion loads
+    for name in ("audio_cnn", "text_kobert"):
+        r = run("fit", *args(name, "--config", str(TINY / f"{name}.yaml")), "--trainer.max_epochs", "1", cwd=tmp_path)
+        assert r.returncode == 0, r.stderr[-3000:]
+    ckpt = {n: str(tmp_path / "runs" / n / "version_0" / "checkpoints" / "last.ckpt")
+            for n in ("audio_cnn", "text_kobert")}
+    ddp = ["--trainer.devices", "2", "--trainer.strategy", "ddp"]
+    smoke = ["--trainer.max_epochs", "1", "--trainer.limit_train_batches", "2", "--trainer.limit_val_batches", "1"]
+    fusion = args("fusion", "--config", str(TINY / "late_fusion.yaml"), "--model.init_args.fusion", "probs",
+                  "--model.init_args.audio_checkpoint", ckpt["audio_cnn"],
+                  "--model.init_args.text_checkpoint", ckpt["text_kobert"], "--model.init_args.freeze_encoders", "true")
+    fusion_ckpt = tmp_path / "runs" / "fusion" / "version_0" / "checkpoints" / "last.ckpt"
+    ssl = ["--model", "zoo.models.SSLClassifier", "--model.init_args.pretrained", str(w2v)]
+    plan = [
+        {"name": "fusion", "argv": ["fit", *fusion, *ddp, "--trainer.max_epochs", "2"]},
+        {"name": "fusion_test", "argv": ["test", *fusion, *ddp, "--ckpt_path", str(fusion_ckpt),
+                                         "--eval_dir", str(tmp_path / "two")]},
+        # 4 steps an epoch on each rank: 2 with the backbone frozen, 2 training it
+        {"name": "unfreeze", "dump": ["encoder.model."],
+         "argv": ["fit", *args("unfreeze", *ssl, "--model.init_args.unfreeze_after_steps", "2",
+                               "--model.init_args.optimizer.init_args.lr", "0.01"),
+                  *ddp, "--trainer.max_epochs", "1", "--trainer.log_every_n_steps", "1"]},
+        {"name": "probe", "argv": ["fit", *args("probe", *ssl, "--model.init_args.freeze_encoder", "true",
+                                                "--model.init_args.weighted_layers", "true",
+                                                "--model.init_args.embedding_cache", str(tmp_path / "emb")),
+                                   *ddp, *smoke]},
+        {"name": "late_e2e",
+         "argv": ["fit", *args("late_e2e", "--config", str(TINY / "late_fusion.yaml")), *ddp, *smoke]},
+    ] + [{"name": n, "argv": ["fit", *args(n, "--config", str(ROOT / "configs" / "model" / f"{n}.yaml"),
+                                           "--config", str(TINY / f"{n}.yaml")), *ddp, *smoke]}
+         for n in ("egemaps_mlp", "text_kobert", "text_tfidf", "early_fusion")]
+    out = tmp_path / "out"
+    _torchrun(tmp_path, plan, out)
+    for job in plan[2:]:
+        assert (tmp_path / "runs" / job["name"] / "version_0" / "checkpoints" / "last.ckpt").is_file(), job["name"]
+    # late fusion: the DDP-trained checkpoint tested on one process gives the two-process numbers
+    r = run("test", *fusion, "--ckpt_path", str(fusion_ckpt), "--eval_dir", str(tmp_path / "one"), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:]
+    one, two = _test_row(tmp_path / "one"), _test_row(tmp_path / "two")
+    assert set(one) >= {"test/loss", "test/UA", "test/WA", "test/macro_F1"}
+    assert one.keys() == two.keys() and all(abs(one[k] - two[k]) < 1e-6 for k in one), (one, two)
+    cm = [list(map(int, row[1:])) for row in list(csv.reader(open(tmp_path / "two" / "confusion_matrix_test.csv")))[1:]]
+    assert sum(map(sum, cm)) == 7
+    # unfreeze_after_steps: after the unfreeze the backbone trained on both ranks' gradients, so
+    # the two ranks hold the same weights, and they moved from the pretrained ones
+    r0, r1 = (torch.load(out / f"unfreeze.rank{r}.pt") for r in (0, 1))
+    start = {f"encoder.model.{k}": v for k, v in AutoModel.from_pretrained(w2v).state_dict().items()}
+    layer = [k for k in r0["params"] if ".encoder.layers." in k and k.endswith("weight")]
+    assert layer and all(torch.equal(r0["params"][k], r1["params"][k]) for k in r0["params"])
+    assert all(not torch.equal(r0["params"][k], start[k]) for k in layer)
+    cnn = [k for k in r0["params"] if "feature_extractor" in k]
+    assert cnn and all(torch.equal(r0["params"][k], start[k]) for k in cnn)  # freeze_feature_encoder
+    # the logged train loss: each step's and the epoch's mean over both ranks' utterances
+    rows = list(csv.DictReader(open(tmp_path / "runs" / "unfreeze" / "version_0" / "metrics.csv")))
+    logged = {int(r["step"]): float(r["train/loss_step"]) for r in rows if r.get("train/loss_step")}
+    assert len(r0["steps"]) == len(r1["steps"]) == 4 and sorted(logged) == [0, 1, 2, 3]
+    assert any(a[2] != b[2] for a, b in zip(r0["steps"], r1["steps"]))  # a step weighs the ranks unequally
+    for i, (a, b) in enumerate(zip(r0["steps"], r1["steps"])):
+        assert abs(logged[i] - (a[1] * a[2] + b[1] * b[2]) / (a[2] + b[2])) < 1e-5, (i, a, b, logged)
+    both = r0["steps"] + r1["steps"]
+    [epoch] = [float(r["train/loss_epoch"]) for r in rows if r.get("train/loss_epoch")]
+    assert abs(epoch - sum(l * n for _, l, n in both) / sum(n for *_, n in both)) < 1e-5
+    # the frozen encoder's embedding cache, filled by both ranks: whole entries, no leftovers
+    assert list((tmp_path / "emb").rglob("*.npy")) and not list((tmp_path / "emb").rglob("*.tmp"))
+
+
+def test_models_that_need_it_set_find_unused_parameters_on_a_ddp_strategy():
+    import lightning as L
+
+    from zoo.models import AudioCNN, LateFusion, SSLClassifier
+
+    w2v = {"pretrained": None, "hidden_size": 16, "num_layers": 1, "num_heads": 2, "intermediate_size": 32,
+           "conv_dim": [8] * 7, "config_overrides": {"num_conv_pos_embeddings": 16, "num_conv_pos_embedding_groups": 4}}
+    audio = {"class_path": "zoo.models.AudioCNN", "init_args": {"channels": [4], "hidden": 4}}
+    text = {"class_path": "zoo.models.TextTfidf", "init_args": {}}
+
+    def kwargs(model, strategy="ddp"):
+        trainer = L.Trainer(accelerator="cpu", devices=1, strategy=strategy, logger=False)
+        model.trainer = trainer
+        model._configure_ddp()
+        return trainer.strategy._ddp_kwargs
+
+    cls = ["a", "b"]
+    assert kwargs(SSLClassifier(class_names=cls, unfreeze_after_steps=3, **w2v)) == {"find_unused_parameters": True}
+    assert kwargs(SSLClassifier(class_names=cls, freeze_encoder=True, **w2v)) == {}
+    assert kwargs(LateFusion(class_names=cls, audio_branch=audio, text_branch=text)) == {"find_unused_parameters": True}
+    assert kwargs(AudioCNN(class_names=cls, channels=[4], hidden=4)) == {}
+    # the user's own choice stays
+    assert kwargs(SSLClassifier(class_names=cls, **w2v), "ddp_find_unused_parameters_false") == \
+        {"find_unused_parameters": False}

@@ -127,14 +127,15 @@ def test_batched_equals_single(name, tokenizer):
     assert (noisy - batched).abs().max().item() <= 1e-4, f"{name}: padding content leaks into the logits"
 
 
-@pytest.mark.parametrize("name", ["text_cls", "text_tfidf", "late_fusion_concat", "late_fusion_tfidf_concat",
+@pytest.mark.parametrize("name", ["audio_cnn", "text_cls", "text_tfidf", "late_fusion_concat", "late_fusion_gated",
+                                  "late_fusion_attention", "late_fusion_probs", "late_fusion_tfidf_concat",
                                   "early_fusion_concat"])
 def test_gradients_reach_every_trainable_parameter(name, tokenizer):
     """Nothing trainable is left dangling (DDP fails on unused parameters)."""
     model = build(name, tokenizer).train()
     if hasattr(model, "modality_dropout"):
         model.modality_dropout = 0.0
-    loss = model(collate(items(model, tokenizer, [4000, 6000]), pad_id=tokenizer.pad_id)).sum()
-    loss.backward()
+    b = collate(items(model, tokenizer, [4000, 6000]), pad_id=tokenizer.pad_id)
+    model.loss(model(b), b).backward()  # the training loss (decision fusion: its calibration term too)
     missing = [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None]
     assert not missing, missing

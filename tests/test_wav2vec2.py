@@ -212,8 +212,9 @@ class _Recorder(L.Callback):
 
     def on_train_batch_end(self, trainer, model, outputs, batch, batch_idx):
         attn = model.encoder.model.encoder.layers[0].attention.q_proj.weight
-        self.rows.append((trainer.global_step, attn.requires_grad, attn.detach().clone(),
-                          model.encoder.model.training, model.encoder.model.feature_extractor.training))
+        self.rows.append((trainer.global_step, not model.encoder.backbone_frozen, attn.detach().clone(),
+                          model.encoder.model.training, model.encoder.model.feature_extractor.training,
+                          attn.requires_grad))
 
 
 def _loader(n=8, seed=0, batch_size=2):
@@ -242,6 +243,9 @@ def test_unfreeze_after_steps_flips_the_backbone_during_a_real_fit(checkpoints, 
     unchanged = [torch.equal(r[2], q0) for r in rec.rows]
     eval_mode = [not r[3] for r in rec.rows]
     assert frozen == unchanged == eval_mode == [True, True, False, False]
+    # frozen by running without autograd, not by requires_grad: DDP registers the parameters it
+    # syncs when it wraps the model, so those that train later must require grad from the start
+    assert all(r[5] for r in rec.rows)
     assert not any(r[4] for r in rec.rows)  # the CNN stays in eval mode ...
     cnn = model.encoder.model.feature_extractor.state_dict()
     assert all(torch.equal(cnn[k], v) for k, v in cnn0.items())  # ... and frozen

@@ -11,7 +11,9 @@ import hashlib
 import io
 import json
 import logging
+import os
 import tempfile
+import uuid
 from pathlib import Path
 from typing import Sequence
 
@@ -164,10 +166,15 @@ def train_tokenizer(texts: Sequence[str], vocab_size: int = 8000, max_length: in
         sp = spm.SentencePieceProcessor(model_proto=model.getvalue())
         pieces = [sp.id_to_piece(i) for i in range(sp.get_piece_size())
                   if not (sp.is_control(i) or sp.is_unknown(i))]
-        tmp_model = out / (KOBERT_SPM + ".tmp")
+        # several processes (DDP ranks, parallel runs) may train the same vocabulary at once: each
+        # writes its own temporary files and renames them into place (the contents are equal:
+        # the training is deterministic), so none reads a half-written file or loses its rename
+        tag = f".{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
+        tmp_vocab, tmp_model = out / (KOBERT_VOCAB + tag), out / (KOBERT_SPM + tag)
+        tmp_vocab.write_text("\n".join(list(SPECIALS) + pieces) + "\n", encoding="utf-8")
         tmp_model.write_bytes(model.getvalue())
-        (out / KOBERT_VOCAB).write_text("\n".join(list(SPECIALS) + pieces) + "\n", encoding="utf-8")
-        tmp_model.replace(out / KOBERT_SPM)
+        os.replace(tmp_vocab, out / KOBERT_VOCAB)
+        os.replace(tmp_model, out / KOBERT_SPM)  # last: its presence means both are whole
         log.info("trained a %d-piece sentencepiece tokenizer on %d training transcripts (%s)",
                  len(pieces), len(texts), out)
     tok = TextTokenizer(ZooKoBertTokenizer(vocab_file=str(out / KOBERT_SPM), vocab_txt=str(out / KOBERT_VOCAB)),

@@ -163,6 +163,10 @@ class EmotionModule(L.LightningModule):
         from torchmetrics import MeanMetric
 
         self.eval_loss = torch.nn.ModuleDict({"val": MeanMetric(), "test": MeanMetric()})
+        # the training loss likewise: each logged step value is the batch-size-weighted mean over
+        # every rank's utterances of that step (synced in forward), the epoch value over the
+        # epoch's; NaN kept (a diverged run must show it)
+        self.train_loss = MeanMetric(nan_strategy="disable", dist_sync_on_step=True)
         self._by_corpus: dict[str, dict] = {}  # stage -> corpus -> confusion counts (multi-corpus)
 
     # -- to be provided by a model family -------------------------------------------------------
@@ -250,6 +254,36 @@ class EmotionModule(L.LightningModule):
         if view is not None:
             self.prepare_stats(view)
 
+    def ddp_find_unused_parameters(self) -> bool:
+        """Whether a training step may leave a parameter that requires grad without a gradient
+        (a branch skipped for a batch, LayerDrop, a part trained only later). Under DDP such a model
+        needs ``find_unused_parameters=True`` (DDP then marks those parameters ready itself instead
+        of waiting for them, which raises "Expected to have finished reduction" at the next step);
+        :meth:`setup` sets it on a DDP strategy the user did not set it on. It costs one walk of
+        the autograd graph per step, so families whose every trainable parameter always gets a
+        gradient leave it off."""
+        return False
+
+    def _configure_ddp(self) -> None:
+        """Give a DDP strategy what this model needs, before the strategy wraps it (Lightning
+        calls ``setup`` first). ``find_unused_parameters`` set by the user
+        (``ddp_find_unused_parameters_false``, ``DDPStrategy(find_unused_parameters=...)``) is kept."""
+        trainer = self._trainer
+        if trainer is None or not self.ddp_find_unused_parameters():
+            return
+        from lightning.pytorch.strategies import DDPStrategy
+
+        strategy = trainer.strategy
+        if not isinstance(strategy, DDPStrategy):
+            return
+        kwargs = getattr(strategy, "_ddp_kwargs", None)  # the DistributedDataParallel(...) kwargs
+        if not isinstance(kwargs, dict):  # a Lightning that keeps them elsewhere
+            log.warning("%s may leave parameters unused under DDP: set strategy: "
+                        "ddp_find_unused_parameters_true", type(self).__name__)
+        elif "find_unused_parameters" not in kwargs:
+            kwargs["find_unused_parameters"] = True
+            log.debug("%s under DDP: find_unused_parameters=True", type(self).__name__)
+
     def frozen_modules(self) -> list[torch.nn.Module]:
         """Parts the model keeps fixed (frozen encoders): they stay in eval mode while it trains,
         so no dropout noise and no BatchNorm or running-statistics updates reach them."""
@@ -316,6 +350,7 @@ class EmotionModule(L.LightningModule):
 
     # -- training logic, once --------------------------------------------------------------------
     def setup(self, stage: str) -> None:
+        self._configure_ddp()
         view = self.data_view()
         if view is not None and "text" in self.inputs and hasattr(self, "prepare_tokenizer"):
             # e.g. a from-scratch text model trains its sentencepiece vocabulary on the training
@@ -423,8 +458,11 @@ class EmotionModule(L.LightningModule):
             self.eval_loss[stage].update(loss.detach(), weight=bs)
             self.log(f"{stage}/loss", self.eval_loss[stage], batch_size=bs, prog_bar=stage != "test",
                      on_step=False, on_epoch=True)
-        else:
-            self.log(f"{stage}/loss", loss, batch_size=bs, prog_bar=True, on_step=True, on_epoch=True)
+        else:  # forward, not update: Lightning logs the step value the forward computed (synced)
+            # the loss once per utterance rather than weight=bs: torchmetrics 1.9 drops the weights
+            # under nan_strategy="disable" (weighs every call 1)
+            self.train_loss(loss.detach().expand(bs))
+            self.log(f"{stage}/loss", self.train_loss, batch_size=bs, prog_bar=True, on_step=True, on_epoch=True)
         if logits is not None:
             metrics = getattr(self, f"{stage}_metrics")
             metrics.update(logits.detach(), batch.labels)

@@ -102,6 +102,8 @@ class LateFusion(TextBranchMixin, EmotionModule):
             for b in (self.audio, self.text):  # unused: no gradient (DDP would complain)
                 b.head.requires_grad_(False)
         self.missing_text = nn.Parameter(torch.zeros(self.text.embed_dim))
+        if self.decision_level:  # only the feature-level fusions read it: no gradient (DDP would complain)
+            self.missing_text.requires_grad_(False)
         if freeze_encoders:
             self.audio.requires_grad_(False)
             self.text.requires_grad_(False)
@@ -127,6 +129,12 @@ class LateFusion(TextBranchMixin, EmotionModule):
 
     def frozen_modules(self) -> list[nn.Module]:
         return [self.audio, self.text] if self.freeze_encoders else []
+
+    def ddp_find_unused_parameters(self) -> bool:
+        # trained branches: a batch without transcripts (or all hidden by modality_dropout) skips
+        # the text branch, and an SSL audio branch may drop layers (LayerDrop). Frozen branches:
+        # every trainable parameter (fusion, temperatures, missing_text) gets a gradient each step
+        return not self.freeze_encoders
 
     def prepare_stats(self, data) -> None:
         self.audio.prepare_stats(data)

@@ -162,6 +162,12 @@ class SSLClassifier(EmotionModule):
                 lora_target_modules=lora_target_modules, whisper_context=whisper_context)
         except ValueError as e:  # bad size / trainable_layers / layer: the user's to fix
             raise ZooUserError(str(e)) from e
+        if warmup:
+            # the warm-up freezes the backbone by running it without autograd, not by clearing
+            # requires_grad: DDP builds its gradient reducer from the parameters that require grad
+            # when it wraps the model (before step 0), so parameters switched on later would train
+            # on each rank's own gradients, never synced, and the ranks' weights would drift apart
+            self.encoder.set_backbone_frozen(True, keep_requires_grad=True)
         if normalize_waveform is None:
             normalize_waveform = (_checkpoint_normalises(pretrained, self.encoder.model_type) if pretrained
                                   else self.encoder.model_type != "whisper")
@@ -219,6 +225,12 @@ class SSLClassifier(EmotionModule):
                     group["lr"] = self.encoder_lr
                 groups.append(group)
         return groups
+
+    def ddp_find_unused_parameters(self) -> bool:
+        # a backbone that trains (now or after unfreeze_after_steps) leaves parameters without a
+        # gradient in some steps: the warm-up's, LayerDrop's dropped layers, SpecAugment's mask
+        # embedding when it is off or nothing is masked, layers above a chosen `layer`
+        return not self.freeze_encoder
 
     def checkpoint_hparams(self, hp: dict) -> dict:
         # self-contained: the checkpoint rebuilds the architecture from its recorded config (no

@@ -46,6 +46,7 @@ Clips longer than 30 s are cut to their first 30 s (Whisper's positions end ther
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 from typing import Any, Literal
@@ -317,11 +318,18 @@ class SSLEncoder(nn.Module):
         return [p for n, p in self.model.named_parameters()
                 if id(p) not in self._fixed and not (self.freeze_feature_encoder and self._is_feature_encoder(n))]
 
-    def set_backbone_frozen(self, frozen: bool) -> None:
-        """Freeze (requires_grad False, eval mode) or unfreeze the backbone as configured."""
+    def set_backbone_frozen(self, frozen: bool, keep_requires_grad: bool = False) -> None:
+        """Freeze (eval mode, no gradient) or unfreeze the backbone as configured.
+
+        A frozen backbone runs under ``torch.no_grad``. ``keep_requires_grad`` (the warm-up of
+        ``unfreeze_after_steps``) leaves ``requires_grad`` on the parameters that will train once
+        unfrozen: no gradient reaches them while frozen (their ``.grad`` stays None, so the
+        optimizer skips them), but DistributedDataParallel, which registers only the parameters
+        that require grad when it wraps the model, syncs their gradients after the unfreeze.
+        Otherwise frozen parameters get ``requires_grad=False``."""
         self.backbone_frozen = frozen
         self._cache_obj = None  # weights may have trained since the digest was taken
-        train = set() if frozen else {id(p) for p in self.trainable_backbone_parameters()}
+        train = set() if frozen and not keep_requires_grad else {id(p) for p in self.trainable_backbone_parameters()}
         for p in self.model.parameters():
             p.requires_grad = id(p) in train
         self.train(self.training)
@@ -492,7 +500,8 @@ class SSLEncoder(nn.Module):
         the embedding cache (``cache=False`` bypasses it, e.g. for randomly augmented input)."""
         if cache and self.cache_dir is not None and self.deterministic:
             return self._forward_cached(waveforms, lengths)
-        states, frame_lengths = self._states(waveforms, lengths)
+        with torch.no_grad() if self.backbone_frozen else contextlib.nullcontext():
+            states, frame_lengths = self._states(waveforms, lengths)
         hidden = states[0] if len(states) == 1 else self._mix(torch.stack(states, 0))
         return self.pool(hidden, frame_lengths)
 
@@ -502,9 +511,11 @@ class SSLEncoder(nn.Module):
     @property
     def deterministic(self) -> bool:
         """The backbone's output is a function of its input alone: nothing in it trains and it
-        runs in eval mode (no dropout, LayerDrop, SpecAugment). Frozen backbones are; so is a
-        branch a fusion model froze."""
-        return not self.model.training and not any(p.requires_grad for p in self.model.parameters())
+        runs in eval mode (no dropout, LayerDrop, SpecAugment). Frozen backbones are (the warm-up
+        of ``unfreeze_after_steps`` too: it runs without autograd); so is a branch a fusion model froze."""
+        if self.model.training:
+            return False
+        return self.backbone_frozen or not any(p.requires_grad for p in self.model.parameters())
 
     def _cache_pooled(self) -> bool:
         """Mean pooling commutes with the layer mix: store one pooled vector per state (S, D);

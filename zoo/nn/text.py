@@ -2,6 +2,8 @@
 directory (KoBERT by default) or built from size options when no weights are available."""
 from __future__ import annotations
 
+import os
+import uuid
 from typing import Literal
 
 import torch
@@ -136,7 +138,7 @@ def pretrain_mlm(encoder: TextEncoder, hf_tokenizer, texts: list[str], *, epochs
             losses.append(total / max(n, 1))
     encoder.bert.to(home)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".tmp{id(losses)}")
+    tmp = path.with_suffix(f".{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")  # DDP ranks write it at once
     torch.save({"state_dict": {k: v.cpu() for k, v in encoder.bert.state_dict().items()}, "losses": losses}, tmp)
     tmp.replace(path)
     return losses
