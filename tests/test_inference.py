@@ -382,3 +382,23 @@ def test_audio_cnn_speaker_adaptation_matches_training_path(clips):
     assert np.allclose(adapted, want, atol=1e-5) and not np.allclose(plain, adapted, atol=1e-4)
     with pytest.raises(ZooUserError, match="normalize: speaker"):
         zoo.load("audio-cnn-synth").adapt(files)
+
+
+def test_infer_adapt_with_the_real_speech_checkpoint(run, tmp_path, clips):
+    """`infer --adapt` standardises by the inputs' own statistics (one speaker), as
+    ``zoo.load(...).adapt(files)`` does; without it the model says it falls back."""
+    files = [str(c[0]) for c in clips[:4]]
+    r = run("infer", "--model", "emodb-compare", *files, "--out", str(tmp_path / "plain.jsonl"))
+    assert r.returncode == 0, r.stderr
+    assert "falls back to its training speakers' statistics" in r.stderr
+    r = run("infer", "--model", "emodb-compare", "--adapt", *files, "--out", str(tmp_path / "a.jsonl"))
+    assert r.returncode == 0, r.stderr
+    assert "adapted to the speaker of the 4 input file(s)" in r.stderr and "falls back" not in r.stderr
+    plain, adapted = ([json.loads(x)["probs"] for x in (tmp_path / f).read_text().splitlines()]
+                      for f in ("plain.jsonl", "a.jsonl"))
+    want = zoo.load("emodb-compare").adapt(files).predict_batch(files)
+    for a, w in zip(adapted, want):
+        assert a == pytest.approx(w["probs"], abs=1e-6)
+    assert any(a != pytest.approx(p, abs=1e-3) for a, p in zip(adapted, plain))
+    r = run("infer", "--model", "audio-cnn-synth", "--adapt", *files)
+    assert r.returncode == 2 and "normalize: speaker" in r.stderr

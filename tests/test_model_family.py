@@ -139,3 +139,31 @@ def test_gradients_reach_every_trainable_parameter(name, tokenizer):
     model.loss(model(b), b).backward()  # the training loss (decision fusion: its calibration term too)
     missing = [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None]
     assert not missing, missing
+
+
+def test_ua_is_balanced_accuracy_over_the_classes_present():
+    """UA = mean recall over the classes in the references (scikit-learn's balanced accuracy): a
+    class missing from a split (one EmoDB actor has no Disgust) is left out even when it is
+    predicted, not counted as recall 0; WA and macro-F1 as scikit-learn computes them."""
+    from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
+
+    from zoo.models.base import emotion_metrics
+
+    g = torch.Generator().manual_seed(0)
+    for absent in (None, 2):
+        target = torch.randint(0, 4, (60,), generator=g)
+        if absent is not None:
+            target[target == absent] = 0
+        preds = torch.randint(0, 4, (60,), generator=g)  # predicts the absent class too
+        m = emotion_metrics(4)
+        for k in range(0, 60, 16):  # accumulated over batches, with an ignored label
+            t = target[k:k + 16].clone()
+            t[0] = -1
+            target[k] = -1
+            m.update(preds[k:k + 16], t)
+        out = m.compute()
+        keep = target >= 0
+        t, p = target[keep].numpy(), preds[keep].numpy()
+        assert float(out["UA"]) == pytest.approx(balanced_accuracy_score(t, p), abs=1e-6)
+        assert float(out["WA"]) == pytest.approx(accuracy_score(t, p), abs=1e-6)
+        assert float(out["macro_F1"]) == pytest.approx(f1_score(t, p, average="macro", labels=[0, 1, 2, 3]), abs=1e-6)

@@ -3,7 +3,9 @@ live here once; a model family only builds its encoder(s) and maps a Batch to lo
 
 Metrics follow the SER literature:
 - WA (weighted accuracy) = overall accuracy, every utterance counts once (micro average);
-- UA (unweighted accuracy) = mean of the per-class recalls (macro recall), every class counts once;
+- UA (unweighted accuracy) = mean of the per-class recalls over the classes present in the
+  references (balanced accuracy), every class counts once; a class absent from a split (one EmoDB
+  actor has no Disgust) is left out, not counted as recall 0 because it was predicted;
 - macro-F1 = mean of the per-class F1 scores.
 They are logged as ``{stage}/WA``, ``{stage}/UA``, ``{stage}/macro_F1`` (stage = train, val, test).
 A model with dimensional targets (``targets: [arousal, valence]``) also logs, per dimension,
@@ -37,12 +39,30 @@ from ..nn.heads import Head
 log = logging.getLogger("zoo")
 
 
+class UnweightedAccuracy(MulticlassRecall):
+    """UA: the mean recall over the classes that occur in the references (scikit-learn's
+    ``balanced_accuracy_score``). torchmetrics' macro recall keeps a class with no references
+    but some predictions as recall 0, which lowers UA on any split that lacks a class (a
+    per-speaker fold); per-class counts are synced under DDP as by the parent."""
+
+    def __init__(self, num_classes: int, **kw):
+        super().__init__(num_classes=num_classes, average="none", **kw)
+
+    def compute(self) -> torch.Tensor:
+        tp, fp, tn, fn = self._final_state()
+        support = tp + fn
+        present = support > 0
+        if not bool(present.any()):
+            return torch.tensor(0.0, device=tp.device)
+        return (tp[present].float() / support[present].float()).mean()
+
+
 def emotion_metrics(num_classes: int) -> MetricCollection:
     """WA, UA and macro-F1 as SER papers define them (labels of -1 are ignored)."""
     kw = dict(num_classes=num_classes, ignore_index=-1)
     return MetricCollection({
         "WA": MulticlassAccuracy(average="micro", **kw),
-        "UA": MulticlassRecall(average="macro", **kw),
+        "UA": UnweightedAccuracy(**kw),
         "macro_F1": MulticlassF1Score(average="macro", **kw),
     })
 
