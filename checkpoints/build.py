@@ -122,7 +122,7 @@ EMODB_RECIPES: list[dict] = [
          description="eGeMAPS v02 functionals (openSMILE, 88 per clip) standardised per speaker -> MLP "
                      "128-64, trained on all ten EmoDB speakers (acted German): the compact, "
                      "interpretable-feature baseline.",
-         config="configs/emodb_egemaps.yaml", cell="egemaps_mlp", epochs=60,
+         config="configs/emodb_egemaps.yaml", cell="egemaps_mlp", epochs=74,
          args=[]),
 ]
 for _r in EMODB_RECIPES:
