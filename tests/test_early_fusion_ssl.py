@@ -128,14 +128,24 @@ def test_fits_a_few_steps_and_the_checkpoint_loads_without_the_encoder_dir(encod
         assert (loaded(b) - model(b)).abs().max() <= 1e-5
 
 
-def test_the_encoder_lr_and_unfreezing_of_the_ssl_branch(encoders, tokenizer):
-    model = make(encoders["wav2vec2"], tokenizer, unfreeze_after_steps=2, encoder_lr=1e-5)
+def test_the_encoder_lr_and_unfreezing_of_the_ssl_branch(encoders, tokenizer, tmp_path):
+    import lightning as L
+
+    model = make(encoders["wav2vec2"], tokenizer, unfreeze_after_steps=2, encoder_lr=1e-3)
     groups = model.parameter_groups()
-    assert [g["name"] for g in groups] == ["head", "encoder"] and groups[1]["lr"] == 1e-5
+    assert [g["name"] for g in groups] == ["head", "encoder"] and groups[1]["lr"] == 1e-3
     ids = [id(p) for g in groups for p in g["params"]]
     assert len(ids) == len(set(ids))
     assert set(ids) >= {id(p) for p in model.parameters() if p.requires_grad}
     assert model.audio.encoder.backbone_frozen
+    q0 = model.audio.encoder.model.encoder.layers[0].attention.q_proj.weight.detach().clone()
+    items = batch(tokenizer, [5000, 6000, 7000], labels=[0, 1, 2])
+    loader = torch.utils.data.DataLoader(items, batch_size=1, collate_fn=lambda x: collate(x, pad_id=tokenizer.pad_id))
+    trainer = L.Trainer(accelerator="cpu", max_epochs=1, logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path)
+    trainer.fit(model, loader)  # steps 0, 1 frozen; step 2 unfrozen (the branch's hook, run by early fusion)
+    assert not model.audio.encoder.backbone_frozen
+    assert not torch.equal(model.audio.encoder.model.encoder.layers[0].attention.q_proj.weight.detach(), q0)
 
 
 def test_a_non_frame_audio_branch_is_a_user_error(tokenizer):
