@@ -154,3 +154,29 @@ def test_a_text_model_fits_on_a_corpus_with_a_missing_wav(tmp_path):
     assert dm._request == model.data_request() and dm._request.tokenizer is model.tokenizer
     assert dm._request.modalities == ("text",)
     assert len(dm.split("all")) == 12 and "audio file not found" not in " ".join(dm.report["dropped"])
+
+
+def test_a_late_fusion_second_stage_is_fitted_on_the_split_it_requests(tmp_path):
+    """LateFusion(fit_on=val) hands fit_split=val and text_optional in its request: the training
+    loop iterates the validation utterances, and a row without a transcript is kept."""
+    import lightning as L
+
+    from test_model_family import AUDIO, TEXT
+    from zoo.models import LateFusion
+
+    dm = _aihub(tmp_path, on_error="skip")
+    model = LateFusion(class_names=dm.class_names, audio_branch=AUDIO, text_branch=TEXT, fit_on="val",
+                       fusion_hidden=16)
+    seen = []
+
+    class Record(L.Callback):
+        def on_train_batch_start(self, trainer, module, batch, batch_idx):
+            seen.extend(batch.ids)
+
+    trainer = L.Trainer(accelerator="cpu", max_epochs=1, logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0,
+                        callbacks=[Record()], default_root_dir=tmp_path)
+    trainer.fit(model, datamodule=dm)
+    assert dm._request.fit_split == "val" and dm._request.text_optional
+    assert sorted(seen) == sorted(u.id for u in dm.split("val"))
+    assert len(dm.split("all")) == 12  # only the row without its wav is dropped; the one without text stays
