@@ -47,6 +47,10 @@ MODELS = {
                                                  "fusion_hidden": 16}) for f in ("concat", "probs")},
     **{f"early_fusion_{j}": ("EarlyFusion", {"text_branch": TEXT, "d_model": 32, "num_heads": 2, "joint": j})
        for j in ("concat", "cross_attention")},
+    "early_fusion_ssl_wavlm": ("EarlyFusion", {"text_branch": TEXT, "d_model": 32, "num_heads": 2,
+                                               "audio_branch": {"class_path": "zoo.models.SSLClassifier",
+                                                                "init_args": {**W2V, "model_type": "wavlm",
+                                                                              "weighted_layers": True}}}),
 }
 
 
@@ -129,7 +133,7 @@ def test_batched_equals_single(name, tokenizer):
 
 @pytest.mark.parametrize("name", ["audio_cnn", "text_cls", "text_tfidf", "late_fusion_concat", "late_fusion_gated",
                                   "late_fusion_attention", "late_fusion_probs", "late_fusion_tfidf_concat",
-                                  "early_fusion_concat"])
+                                  "early_fusion_concat", "early_fusion_ssl_wavlm"])
 def test_gradients_reach_every_trainable_parameter(name, tokenizer):
     """Nothing trainable is left dangling (DDP fails on unused parameters)."""
     model = build(name, tokenizer).train()

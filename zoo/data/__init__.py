@@ -7,6 +7,7 @@ from importlib import import_module
 _EXPORTS = {
     "Batch": ".batch",
     "EmotionDataModule": ".datamodule",
+    "DataRequest": ".datamodule",
     "SplitOptions": ".splits",
     "Utterance": ".utterance",
     "AIHUB_EMOTIONS": ".corpora.aihub",

@@ -1,8 +1,16 @@
 """EmotionDataModule: the one LightningDataModule every model of the zoo uses.
 
 A corpus (``zoo.data.corpora``, passed as ``corpus=``) only says how to read its files; labels,
-validation, splits, audio loading, batching and leakage reports are shared here. The model tells the DataModule what
-it consumes (``model.inputs``: audio, text or both), so a text-only run never decodes a wav.
+validation, splits, audio loading, batching and leakage reports are shared here.
+
+Data and model meet in one direction. The model hands the DataModule a :class:`DataRequest` (what
+it consumes: audio, text or both, so a text-only run never decodes a wav; whether a transcript may
+be missing; the split its training loop iterates; its tokenizer) from its own ``setup``, and reads
+the splits through a read-only :class:`DataView`; the DataModule never reads or calls the model.
+Lightning runs the DataModule's ``setup`` before the model's, so under a trainer the work that
+depends on the request (validating the requested modalities, splitting) waits until the request
+has come (the model's ``setup`` asks for the view right after handing it) or a loader is asked for;
+without a trainer ``setup`` does it at once, for ``modalities`` or audio and text.
 """
 from __future__ import annotations
 
@@ -13,7 +21,7 @@ import math
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
-from typing import Literal, Sequence
+from typing import Any, Literal, Sequence
 
 import lightning as L
 import torch
@@ -98,6 +106,28 @@ class EmotionDataset(Dataset):
 
 
 @dataclass(frozen=True)
+class DataRequest:
+    """What a model asks of the DataModule; the model hands it over
+    (:meth:`EmotionDataModule.request`, called from ``EmotionModule.setup``), so the DataModule
+    never reads model attributes.
+
+    Args:
+        modalities: What to load: ``audio``, ``text``, ``egemaps`` (the model's ``inputs``).
+        text_optional: The model predicts without a transcript (late fusion): an utterance with
+            none is not a data problem.
+        fit_split: The split the training loader serves (a late-fusion second stage on frozen
+            branches: ``val``).
+        tokenizer: ``encode(text) -> ids`` and ``pad_id``; the items are tokenized with it (in the
+            loader workers). The model hands a new request when it gets another one (a checkpoint's).
+    """
+
+    modalities: tuple[str, ...] = ("audio", "text")
+    text_optional: bool = False
+    fit_split: Literal["train", "val"] = "train"
+    tokenizer: Any = None
+
+
+@dataclass(frozen=True)
 class DataView:
     """A read-only view of the DataModule's splits, for a model's own setup: it pulls what it needs
     from here (a from-scratch tokenizer's training transcripts, normalisation statistics, class
@@ -170,8 +200,8 @@ class EmotionDataModule(L.LightningDataModule):
         min_seconds: Refuse clips shorter than this (problems: reported, or skipped and counted
             with on_error: skip); the default 0.02 s (under one 25 ms analysis window) catches
             truncated files and stray clicks.
-        modalities: What to load (audio, text, egemaps, compare); null = what the model declares in
-            ``model.inputs``.
+        modalities: What to load (audio, text, egemaps, compare); null = what the model requests
+            (:class:`DataRequest`, handed over in the model's setup).
         predict_split: Which split ``predict`` runs on (``all`` = the whole corpus).
         test_split: Which split ``test`` runs on: ``test``, or ``all`` (the whole corpus: a
             cross-corpus test of a checkpoint trained elsewhere).
@@ -269,8 +299,11 @@ class EmotionDataModule(L.LightningDataModule):
         self._validated: set[tuple[str, str]] = set()  # (utterance id, modality) found usable
         self._bad: set[str] = set()
         self.report: dict = {}
-        #: text tokenizer (``encode(text) -> ids``, ``pad_id``); None: the model's ``tokenizer``
+        #: text tokenizer (``encode(text) -> ids``, ``pad_id``); None: the request's
         self.tokenizer = None
+        self._request: DataRequest | None = None  # handed over by the model (request())
+        self._set_up = False  # setup() has run: the modality-dependent work may be done
+        self._prepared_for = None  # (modalities, text_optional) the splits were validated for
 
     # -- corpus --------------------------------------------------------------------------------
     @property
@@ -349,19 +382,28 @@ class EmotionDataModule(L.LightningDataModule):
     def num_classes(self) -> int:
         return len(self.class_names)
 
-    # -- setup ---------------------------------------------------------------------------------
-    def _model(self):
-        return getattr(self.trainer, "lightning_module", None) if self.trainer is not None else None
+    # -- the model's request ---------------------------------------------------------------------
+    def request(self, request: DataRequest) -> None:
+        """Take the model's :class:`DataRequest` (the model calls this from its ``setup``, again
+        when its tokenizer changes). The splits are validated for its modalities when next used."""
+        if not isinstance(request, DataRequest):
+            raise TypeError(f"request() takes a zoo.data.DataRequest, got {type(request).__name__}")
+        self._request = request
+
+    def _requested(self) -> DataRequest:
+        return self._request or DataRequest()
 
     def _wanted(self) -> set[str]:
         if self.modalities is not None:
             return set(self.modalities)
-        return set(getattr(self._model(), "inputs", ("audio", "text")))
+        return set(self._requested().modalities)
 
     def _tokenizer(self):
         if self.tokenizer is not None:
             return self.tokenizer
-        return getattr(self._model(), "tokenizer", None)
+        return self._requested().tokenizer
+
+    # -- setup ---------------------------------------------------------------------------------
 
     def _validate(self, utts: list[Utterance], wanted: set[str]) -> list[Utterance]:
         """Find missing/unreadable/empty audio and missing text before the first step.
@@ -397,7 +439,7 @@ class EmotionDataModule(L.LightningDataModule):
                         if dur is not None:
                             self._durations[u.id] = dur
         # a model that predicts without a transcript (late fusion) does not need one per row
-        if "text" in wanted and not getattr(self._model(), "text_optional", False):
+        if "text" in wanted and not self._requested().text_optional:
             for u in utts:
                 if (u.id, "text") in self._validated or u.id in self._bad:
                     continue
@@ -412,6 +454,22 @@ class EmotionDataModule(L.LightningDataModule):
         return [u for u in utts if u.id not in self._bad]
 
     def setup(self, stage: str | None = None) -> None:
+        """Validate and split now when used on its own; under a trainer (which runs the model's
+        setup, and so its request, only after this) when the request has come or a loader is
+        built, still before the first step."""
+        self._set_up = True
+        if self.trainer is None:
+            self._prepare()
+
+    def _ensure_prepared(self) -> None:
+        """Validate and split for the current request if that has not been done for it."""
+        if self._set_up and self._prepared_for != self._request_key():
+            self._prepare()
+
+    def _request_key(self):
+        return frozenset(self._wanted()), self._requested().text_optional
+
+    def _prepare(self) -> None:
         utts = self._validate(self.utterances(), self._wanted())
         if not utts:
             raise CorpusError(f"{self.corpus_name}: no usable utterances after validation")
@@ -424,9 +482,11 @@ class EmotionDataModule(L.LightningDataModule):
             ok = {u.id for u in utts}
             self._splits = {s: [u for u in us if u.id in ok] for s, us in self._splits.items()}
         self.report["dropped"] = dict(self._dropped)
+        self._prepared_for = self._request_key()
 
     def view(self) -> DataView:
         """The splits as a read-only :class:`DataView` (after ``setup``), for the model's setup."""
+        self._ensure_prepared()
         if self._splits is None:
             raise RuntimeError("call setup() first")
         return DataView({s: tuple(self._splits[s]) for s in ("train", "val", "test")},
@@ -490,6 +550,7 @@ class EmotionDataModule(L.LightningDataModule):
 
     # -- loaders -------------------------------------------------------------------------------
     def split(self, name: str) -> list[Utterance]:
+        self._ensure_prepared()
         if self._splits is None:
             raise RuntimeError("call setup() first")
         if name == "all":
@@ -570,9 +631,9 @@ class EmotionDataModule(L.LightningDataModule):
     def train_dataloader(self):
         # a model may be fitted on another split: a late-fusion second stage on frozen branches
         # learns from their held-out (validation) outputs, not the ones they memorised
-        split = getattr(self._model(), "fit_split", "train")
+        split = self._requested().fit_split
         if split != "train":
-            log.info("%s: the model is fitted on the %s split (%d utterances), as it asks (fit_split)",
+            log.info("%s: the model is fitted on the %s split (%d utterances), as it requests (fit_split)",
                      self.corpus_name, split, len(self.split(split)))
         return self._loader(split, train=True)
 

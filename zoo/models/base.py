@@ -114,8 +114,12 @@ class EmotionModule(L.LightningModule):
             arousal: 0.5}``); a target not named weighs 1.
     """
 
-    #: the modalities the model consumes; the DataModule loads only these
+    #: the modalities the model consumes; the DataModule loads only these (:meth:`data_request`)
     inputs: tuple[str, ...] = ("audio",)
+    #: the model predicts without a transcript (late fusion): a missing one is not a data problem
+    text_optional: bool = False
+    #: the split the training loop iterates (a late-fusion second stage: ``val``)
+    fit_split: str = "train"
 
     def __init__(
         self,
@@ -261,6 +265,25 @@ class EmotionModule(L.LightningModule):
         raise ZooUserError(f"{type(self).__name__} does not standardise per speaker "
                            "(normalize: speaker), so there is nothing to adapt")
 
+    def data_request(self):
+        """What this model asks of the DataModule (:class:`~zoo.data.datamodule.DataRequest`): its
+        ``inputs``, ``text_optional``, ``fit_split`` and tokenizer."""
+        from ..data.datamodule import DataRequest
+
+        return DataRequest(modalities=tuple(self.inputs), text_optional=bool(self.text_optional),
+                           fit_split=self.fit_split, tokenizer=getattr(self, "tokenizer", None))
+
+    def _hand_data_request(self) -> None:
+        """Give the trainer's DataModule this model's request (model -> data: the DataModule never
+        reads the model). Called in ``setup`` (before the view, and again once the tokenizer
+        exists) and when a checkpoint brings another tokenizer."""
+        from ..data.datamodule import EmotionDataModule
+
+        trainer = self._trainer
+        dm = getattr(trainer, "datamodule", None) if trainer is not None else None
+        if isinstance(dm, EmotionDataModule):
+            dm.request(self.data_request())
+
     def data_view(self):
         """The trainer's DataModule as a read-only ``DataView``, or None (no trainer, or a
         DataModule that is not the zoo's). Data flows one way: the model reads it, the DataModule
@@ -367,16 +390,20 @@ class EmotionModule(L.LightningModule):
             from ..data.text import TextTokenizer
 
             self.set_tokenizer(TextTokenizer.from_state(checkpoint["zoo_tokenizer"]))
+            self._hand_data_request()  # restored after setup, before the loaders are built
 
     # -- training logic, once --------------------------------------------------------------------
     def setup(self, stage: str) -> None:
         self._configure_ddp()
+        # what to load first: the DataModule validates and splits for these modalities when the
+        # view is asked for (Lightning ran its setup before this one, and builds the loaders after)
+        self._hand_data_request()
         view = self.data_view()
         if view is not None and "text" in self.inputs and hasattr(self, "prepare_tokenizer"):
             # e.g. a from-scratch text model trains its sentencepiece vocabulary on the training
-            # transcripts (never on val/test: that would leak their words into the vocabulary);
-            # Lightning runs this after the DataModule's setup and before it builds its loaders
+            # transcripts (never on val/test: that would leak their words into the vocabulary)
             self.prepare_tokenizer(view.texts("train"))
+            self._hand_data_request()  # now with the tokenizer the items are encoded with
         if stage == "fit" and self.mixup_alpha > 0 and (type(self).embed is EmotionModule.embed
                                                         or not hasattr(self, "head")):
             from ..errors import ZooUserError

@@ -1,5 +1,6 @@
 """Early fusion: acoustic frames and text tokens meet before utterance pooling, in one joint
-transformer trained end to end."""
+transformer trained end to end. The acoustic frames come from the built-in log-mel front end or
+from any self-supervised speech encoder (``audio_branch``: an SSLClassifier spec)."""
 from __future__ import annotations
 
 from typing import Literal
@@ -17,15 +18,25 @@ from .text import TextBranchMixin
 
 
 class EarlyFusion(TextBranchMixin, EmotionModule):
-    """Log-mel frames (4x subsampled by convolutions) and the text encoder's token states, both
-    projected to ``d_model``, fused by a joint encoder, pooled, classified.
+    """Acoustic frames and the text encoder's token states, both projected to ``d_model``, fused
+    by a joint encoder, pooled, classified. The acoustic frames are log-mel frames (4x subsampled
+    by convolutions), or with ``audio_branch`` the frames of a self-supervised speech encoder.
 
     Args:
         text_branch: Where the token states come from: a text model spec (class_path +
             init_args), e.g. TextBERT with pretrained KoBERT or from scratch; its tokenizer is used.
-        n_mels: Mel bands of the acoustic frames.
+        audio_branch: Where the acoustic frames come from. null: the built-in log-mel front end
+            (``n_mels``, ``normalize``, ``spec_augment``). Or an audio model spec whose frames
+            are used before its pooling: ``{class_path: zoo.models.SSLClassifier, init_args:
+            {pretrained: microsoft/wavlm-base-plus, freeze_encoder: true, weighted_layers: true}}``
+            (any wav2vec2 / HuBERT / WavLM / data2vec-audio / Whisper encoder, hub id or local
+            directory, with every SSLClassifier option: frozen, weighted or chosen layer, top-k,
+            LoRA, ``encoder_lr``, ``unfreeze_after_steps``, ``embedding_cache``, ``wave_augment``);
+            its 20 ms frames are projected to ``d_model`` (no subsampling), its padded frames
+            masked out of the joint encoder, and its pooling and head are unused.
+        n_mels: Mel bands of the acoustic frames (log-mel front end only).
         normalize: Log-mel normalisation: ``global`` (running corpus statistics), ``utterance`` or
-            ``none``.
+            ``none`` (log-mel front end only).
         d_model: Width of the joint encoder.
         num_layers: Transformer layers of the joint encoder.
         num_heads: Attention heads of the joint encoder.
@@ -33,7 +44,8 @@ class EarlyFusion(TextBranchMixin, EmotionModule):
             (frames attend to tokens and tokens to frames, then pooled and concatenated).
         freeze_text_encoder: Keep the text encoder fixed (useful with a pretrained KoBERT on small data).
         dropout: Dropout in the joint encoder and before the classifier.
-        spec_augment: Frequency/time masking of the log-mels during training.
+        spec_augment: Frequency/time masking of the log-mels during training (log-mel front end
+            only; an SSL branch has its own ``spec_augment``).
     """
 
     inputs = ("audio", "text")
@@ -43,11 +55,20 @@ class EarlyFusion(TextBranchMixin, EmotionModule):
                  num_layers: int = 2, num_heads: int = 4,
                  joint: Literal["concat", "cross_attention"] = "concat",
                  freeze_text_encoder: bool = False, dropout: float = 0.1, spec_augment: bool = False,
-                 **kwargs):
+                 audio_branch: dict | None = None, **kwargs):
         super().__init__(**kwargs)
-        self.features = LogMel(self.sample_rate, n_mels=n_mels, normalize=normalize)
-        self.augment = SpecAugment() if spec_augment else nn.Identity()
-        self.subsample = ConvSubsampler(n_mels, d_model)
+        if audio_branch is None:  # the log-mel front end (the state-dict keys of older checkpoints)
+            self.audio = None
+            self.features = LogMel(self.sample_rate, n_mels=n_mels, normalize=normalize)
+            self.augment = SpecAugment() if spec_augment else nn.Identity()
+            self.subsample = ConvSubsampler(n_mels, d_model)
+        else:
+            self.audio = build_module(audio_branch, class_names=self.class_names, sample_rate=self.sample_rate)
+            if not callable(getattr(self.audio, "frames", None)) or tuple(self.audio.inputs) != ("audio",):
+                raise ZooUserError(f"early fusion's audio_branch must give frame sequences from audio (e.g. "
+                                   f"zoo.models.SSLClassifier), got {type(self.audio).__name__}")
+            self.audio.head = nn.Identity()  # only its encoder's frames are used
+            self.audio_proj = nn.Linear(self.audio.embed_dim, d_model)
         self.text = build_module(text_branch, class_names=self.class_names, sample_rate=self.sample_rate)
         if not hasattr(self.text, "encoder") or not hasattr(self.text.encoder, "frames"):
             raise ZooUserError(f"early fusion needs a text model with token states (e.g. TextBERT), "
@@ -63,7 +84,23 @@ class EarlyFusion(TextBranchMixin, EmotionModule):
 
     def checkpoint_hparams(self, hp: dict) -> dict:
         hp["text_branch"] = module_spec(self.text)  # e.g. KoBERT's architecture instead of its hub id
+        if self.audio is not None:
+            hp["audio_branch"] = module_spec(self.audio)  # the SSL encoder's config, not its hub id
         return hp
+
+    def parameter_groups(self) -> list[dict]:
+        """With an SSL branch: its groups (the backbone or its LoRA adapters at its ``encoder_lr``),
+        everything else (joint encoder, projections, text branch, head) at the optimizer's lr."""
+        if self.audio is None:
+            return super().parameter_groups()
+        audio = self.audio.parameter_groups()
+        taken = {id(p) for g in audio for p in g["params"]}
+        rest = [p for p in self.parameters() if p.requires_grad and id(p) not in taken]
+        return [{**audio[0], "params": list(audio[0]["params"]) + rest}] + audio[1:]
+
+    def on_train_batch_start(self, batch, batch_idx: int) -> None:
+        if self.audio is not None:  # the branch's unfreeze_after_steps
+            self.audio.on_train_batch_start(batch, batch_idx)
 
     def frozen_modules(self) -> list[nn.Module]:
         return [self.text] if self.freeze_text_encoder else []
@@ -71,7 +108,11 @@ class EarlyFusion(TextBranchMixin, EmotionModule):
     def embed(self, batch: Batch) -> torch.Tensor:
         if batch.input_ids is None or batch.waveforms is None:
             raise ZooUserError("early fusion needs both the audio and the transcript of every utterance")
-        feats, n = self.features(batch.waveforms, batch.lengths)
-        a, n = self.subsample(self.augment(feats), n)
+        if self.audio is None:
+            feats, n = self.features(batch.waveforms, batch.lengths)
+            a, n = self.subsample(self.augment(feats), n)
+        else:
+            a, n = self.audio.frames(batch)
+            a = self.audio_proj(a)
         t = self.text_proj(self.text.encoder.frames(batch.input_ids, batch.attention_mask))
         return self.joint(a, n, t, batch.attention_mask)

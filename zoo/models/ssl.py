@@ -185,14 +185,26 @@ class SSLClassifier(EmotionModule):
         self.embed_dim = self.encoder.out_dim
         self.head = self.make_head(self.embed_dim, hidden=head_hidden, dropout=dropout)
 
-    def embed(self, batch: Batch) -> torch.Tensor:
-        """Utterance embedding (B, embed_dim) (used by late fusion)."""
+    def _input(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor, bool]:
+        """The (augmented, in training) waveforms and lengths, and whether the cache may serve them."""
         wav, lengths = batch.waveforms, batch.lengths
         augmented = self.wave_augment is not None and self.training
         if augmented:
             wav, lengths = self.wave_augment(wav, lengths)
-        # the cache serves Lightning runs (epochs repeat); a random augmentation never repeats
-        return self.encoder(wav, lengths, cache=self._trainer is not None and not augmented)
+        # the cache serves Lightning runs (epochs repeat; a fusion model's trainer reaches its
+        # branches too); a random augmentation never repeats
+        return wav, lengths, self._trainer is not None and not augmented
+
+    def embed(self, batch: Batch) -> torch.Tensor:
+        """Utterance embedding (B, embed_dim) (used by late fusion)."""
+        wav, lengths, cache = self._input(batch)
+        return self.encoder(wav, lengths, cache=cache)
+
+    def frames(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(frames (B, T', embed_dim), frame_lengths (B,))``: the frame sequence before pooling
+        (used by early fusion); padded frames are zero (:meth:`zoo.nn.ssl.SSLEncoder.sequence`)."""
+        wav, lengths, cache = self._input(batch)
+        return self.encoder.sequence(wav, lengths, cache=cache)
 
     # -- export ----------------------------------------------------------------------------------
     hf_exportable = True  # wav2vec2 / HuBERT / WavLM / data2vec-audio ...ForSequenceClassification
@@ -244,6 +256,7 @@ class SSLClassifier(EmotionModule):
         return hp
 
     def on_train_batch_start(self, batch, batch_idx: int) -> None:
+        # also called by a fusion model holding this one as its branch (the trainer reaches both)
         n = self.unfreeze_after_steps
         if n is not None and self.encoder.backbone_frozen and self.global_step >= n:
             self.encoder.set_backbone_frozen(False)

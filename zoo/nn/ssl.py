@@ -505,6 +505,25 @@ class SSLEncoder(nn.Module):
         hidden = states[0] if len(states) == 1 else self._mix(torch.stack(states, 0))
         return self.pool(hidden, frame_lengths)
 
+    def sequence(self, waveforms: torch.Tensor, lengths: torch.Tensor,
+                 cache: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, T) zero-padded waveforms + true sample counts -> ``(frames (B, T', D), frame_lengths (B,))``:
+        the frame sequence the pooling would read (the last hidden state, the chosen ``layer`` or
+        the weighted sum of all), for a model that fuses frames (early fusion). Frames past a
+        clip's ``frame_lengths`` are zero; the valid ones are those of the clip alone.
+
+        With ``cache_dir`` set, a :attr:`deterministic` encoder's frames (every state the mix
+        reads) come from and go to the embedding cache, as in :meth:`forward`."""
+        if cache and self.cache_dir is not None and self.deterministic:
+            hidden, frame_lengths = self._padded(self._cached_states(waveforms, lengths, pooled=False),
+                                                 waveforms.device)
+            hidden = self._mix(hidden)
+        else:
+            states, frame_lengths = self._states(waveforms, lengths)
+            hidden = states[0] if len(states) == 1 else self._mix(torch.stack(states, 0))
+        valid = length_mask(frame_lengths, hidden.shape[1]).unsqueeze(-1)
+        return torch.where(valid, hidden, torch.zeros((), dtype=hidden.dtype, device=hidden.device)), frame_lengths
+
     # -- embedding cache -------------------------------------------------------------------------
     cache_dir = None  # a directory: cache the frozen encoder's outputs there (zoo.nn.cache)
 
@@ -525,13 +544,14 @@ class SSLEncoder(nn.Module):
     def _invalidate_cache(self, *args) -> None:
         self._cache_obj = None
 
-    def _embedding_cache(self):
+    def _embedding_cache(self, pooled: bool):
         from .cache import EmbeddingCache, encoder_key
 
         p = next(self.model.parameters())
         autocast = torch.is_autocast_enabled(p.device.type)
+        stored = "pooled" if pooled else "frames"
         sig = (str(p.dtype), p.device.type, autocast,
-               str(torch.get_autocast_dtype(p.device.type)) if autocast else None, str(self.cache_dir))
+               str(torch.get_autocast_dtype(p.device.type)) if autocast else None, str(self.cache_dir), stored)
         obj = getattr(self, "_cache_obj", None)
         if obj is None or obj[0] != sig:
             states = "last" if self.layer_weights is None and self.layer is None else (
@@ -539,12 +559,32 @@ class SSLEncoder(nn.Module):
             options = dict(zip(("dtype", "device", "autocast", "autocast_dtype", "dir"), sig))
             options.update(model_type=self.model_type, normalize_waveform=self.normalize_waveform,
                            whisper_context=self.whisper_context, min_samples=self.min_samples, states=states,
-                           stored="pooled" if self._cache_pooled() else "frames")
+                           stored=stored)
             self._cache_obj = obj = (sig, EmbeddingCache(self.cache_dir, encoder_key(self.model, options)))
         return obj[1]
 
     def _forward_cached(self, waveforms: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        cache = self._embedding_cache()
+        got = self._cached_states(waveforms, lengths, pooled=self._cache_pooled())
+        if self._cache_pooled():
+            dtype = self.layer_weights.dtype if self.layer_weights is not None else torch.float32
+            x = torch.stack(got).to(waveforms.device, dtype)  # (B, S, D)
+            return self._mix(x.transpose(0, 1))
+        x, frames = self._padded(got, waveforms.device)
+        return self.pool(self._mix(x), frames)
+
+    def _padded(self, got: list[torch.Tensor], dev) -> tuple[torch.Tensor, torch.Tensor]:
+        """Cached per-clip frames [(S, T'_i, D)] -> zero-padded (S, B, T', D) and frame counts."""
+        dtype = self.layer_weights.dtype if self.layer_weights is not None else torch.float32
+        frames = torch.tensor([g.shape[1] for g in got], device=dev)
+        x = torch.zeros(got[0].shape[0], len(got), int(frames.max()), got[0].shape[-1], device=dev, dtype=dtype)
+        for i, g in enumerate(got):
+            x[:, i, : g.shape[1]] = g.to(dev, dtype)
+        return x, frames
+
+    def _cached_states(self, waveforms: torch.Tensor, lengths: torch.Tensor, pooled: bool) -> list[torch.Tensor]:
+        """Each clip's states from the cache, computed and stored where missing: per clip (S, D)
+        mean-pooled states (``pooled``) or (S, T'_i, D) frames, on the CPU."""
+        cache = self._embedding_cache(pooled)
         n = lengths.tolist()
         on_cpu = waveforms.detach().float().cpu()  # one copy off the device, then hash each clip
         keys = [cache.sample_key(on_cpu[i, : n[i]]) for i in range(len(n))]
@@ -558,21 +598,13 @@ class SSLEncoder(nn.Module):
             sub_lengths = lengths.to(dev)[idx]
             with torch.no_grad():
                 states, frame_lengths = self._states(waveforms[idx, : int(sub_lengths.max())], sub_lengths)
-                if self._cache_pooled():
+                if pooled:
                     pool = MeanPooling()
                     values = torch.stack([pool(h, frame_lengths) for h in states], 1)  # (b, S, D)
                 else:
                     values = torch.stack(states, 1)  # (b, S, T', D)
             for j, i in enumerate(todo):
-                v = values[j] if self._cache_pooled() else values[j, :, : int(frame_lengths[j])]
+                v = values[j] if pooled else values[j, :, : int(frame_lengths[j])]
                 cache.put(keys[i], v)
                 got[i] = v.float().cpu()
-        dtype = self.layer_weights.dtype if self.layer_weights is not None else torch.float32
-        if self._cache_pooled():
-            x = torch.stack(got).to(dev, dtype)  # (B, S, D)
-            return self._mix(x.transpose(0, 1))
-        frames = torch.tensor([g.shape[1] for g in got], device=dev)
-        x = torch.zeros(got[0].shape[0], len(got), int(frames.max()), got[0].shape[-1], device=dev, dtype=dtype)
-        for i, g in enumerate(got):
-            x[:, i, : g.shape[1]] = g.to(dev, dtype)
-        return self.pool(self._mix(x), frames)
+        return got
