@@ -39,7 +39,7 @@ EXAMPLE_FILES = {"a.wav", "b.wav", "b.flac", "long.wav", "talk.wav", "clip.wav",
                  "audio_dir/", "preds.jsonl", "preds.csv", "track.png", "model.onnx", "FILE.csv"}
 SUFFIXES = (".yaml", ".yml", ".csv", ".tsv", ".jsonl", ".json", ".wav", ".flac", ".ckpt", ".onnx", ".png",
             ".py", ".md")
-EXTERNAL = {"chromium", "wandb", "huggingface-cli", "sha256sum", "cd", "ls", "source", "cat", "sbatch", "eval"}
+EXTERNAL = {"chromium", "cp", "wandb", "huggingface-cli", "sha256sum", "cd", "ls", "source", "cat", "sbatch", "eval"}
 
 
 def _blocks(md: Path):

@@ -112,7 +112,7 @@ class DataRequest:
     never reads model attributes.
 
     Args:
-        modalities: What to load: ``audio``, ``text``, ``egemaps`` (the model's ``inputs``).
+        modalities: What to load: ``audio``, ``text``, ``egemaps``, ``compare`` (the model's ``inputs``).
         text_optional: The model predicts without a transcript (late fusion): an utterance with
             none is not a data problem.
         fit_split: The split the training loader serves (a late-fusion second stage on frozen

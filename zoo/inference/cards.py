@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-METRIC_NAMES = {"test/WA": "WA (accuracy)", "test/UA": "UA (macro recall)", "test/macro_F1": "macro-F1",
+METRIC_NAMES = {"test/WA": "WA (accuracy)", "test/UA": "UA (mean per-class recall)", "test/macro_F1": "macro-F1",
                 "test/CCC_mean": "CCC (mean over dimensions)"}
 
 
@@ -60,7 +60,7 @@ def card_markdown(meta: dict[str, Any]) -> str:
     if metrics:
         said = []
         if any(k in metrics for k in ("test/WA", "test/UA", "test/macro_F1")):
-            said.append("WA is overall accuracy; UA is the mean of per-class recalls (unweighted accuracy); "
+            said.append("WA is overall accuracy; UA is the mean of per-class recalls over the classes present (unweighted accuracy); "
                         "macro-F1 is the mean of per-class F1 scores.")
         if any(k.startswith("test/CCC_") for k in metrics):
             said.append("CCC is Lin's concordance correlation coefficient between predicted and rated "
