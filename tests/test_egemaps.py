@@ -307,3 +307,20 @@ def test_speaker_adaptation_at_inference(tmp_path, cache_dir):
     g = Predictor(EGeMAPSMLP(class_names=CLASSES, normalize="global").eval(), None, source="t", device="cpu")
     with pytest.raises(ZooUserError, match="normalize: speaker"):
         g.adapt(files)
+
+
+def test_val_fraction_zero_trains_without_validation(tmp_path, cache_dir):
+    """A final model on every speaker (the EmoDB checkpoints' recipe): split.val_fraction 0 and
+    test_fraction 0 put every utterance in training and the fit runs with no validation loop."""
+    from zoo.data.splits import SplitOptions
+
+    manifest, rows = write_corpus(tmp_path / "corpus", 2)
+    lines = manifest.read_text().splitlines()  # drop the split column
+    manifest.write_text("\n".join(",".join(x.split(",")[:-1]) for x in lines) + "\n")
+    dm = EmotionDataModule(corpus=Manifest(path=str(manifest)), cache_dir=str(cache_dir), batch_size=4,
+                           split=SplitOptions(val_fraction=0, test_fraction=0))
+    model = EGeMAPSMLP(class_names=dm.class_names, hidden=[8])
+    t = trainer(tmp_path, max_epochs=2)
+    t.fit(model, datamodule=dm)
+    assert len(dm.split("train")) == len(rows) and not dm.split("val")
+    assert t.global_step == 2 * 4 and "val/UA" not in t.callback_metrics and "train/loss" in t.callback_metrics

@@ -37,7 +37,8 @@ class SplitOptions:
         text_disjoint: Keep identical transcripts in one split (scripted corpora reuse sentences).
         use_split_column: Use the corpus's own split (MSP-Podcast's Split_Set, a manifest's split
             column) as is when it has one.
-        val_fraction: Share of the corpus (of the non-test part for kfold) used for validation.
+        val_fraction: Share of the corpus (of the non-test part for kfold) used for validation;
+            0 trains without validation (a final model on every speaker: the last checkpoint).
         test_fraction: Share of the corpus used for testing (ignored by kfold).
         num_folds: Number of folds for ``mode: kfold``.
         fold: Which fold is the test set (0-based).
