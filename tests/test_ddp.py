@@ -89,28 +89,6 @@ def test_ddp_on_two_processes_matches_one(tmp_path, run):
 TINY = ROOT / "configs" / "model" / "tiny"
 
 
-def text_corpus(root, n=27, n_test=7, seconds=0.4):
-    """Two classes told apart by pitch and by words, with transcripts; a fixed split (4 val clips)."""
-    import numpy as np
-    import soundfile as sf
-
-    sr = 16000
-    (root / "wav").mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(0)
-    words = {"a": ["happy bright sunny day", "joy and smiles"], "b": ["sad grey rain", "tears and loss"]}
-    lines = ["path,label,text,speaker,split"]
-    t = np.arange(int(seconds * sr)) / sr
-    for i in range(n):
-        lab = "ab"[i % 2]
-        f = (180 if lab == "a" else 420) * (1 + 0.05 * rng.standard_normal())
-        x = 0.3 * np.sin(2 * np.pi * f * t) + 0.02 * rng.standard_normal(t.size)
-        sf.write(root / "wav" / f"u{i:02d}.wav", x.astype(np.float32), sr, subtype="PCM_16")
-        split = "test" if i >= n - n_test else "val" if i >= n - n_test - 4 else "train"
-        lines.append(f"wav/u{i:02d}.wav,{lab},{words[lab][i % 4 // 2]} {i},s{i % 4},{split}")
-    (root / "m.csv").write_text("\n".join(lines) + "\n")
-    return root / "m.csv"
-
-
 def _free_port() -> int:
     import socket
 
@@ -154,7 +132,7 @@ def test_every_family_trains_under_ddp(tmp_path, run):
     import torch
     from transformers import AutoModel, Wav2Vec2Config
 
-    m = text_corpus(tmp_path, n=26)  # 15 training clips: one batch of 1, so ranks' batches differ in size
+    m = tiny_corpus(tmp_path, n=26, n_test=7, seconds=0.4, text=True)  # 15 training clips: one batch of 1, so ranks' batches differ in size
     cfg = config(tmp_path, m)
     w2v = tmp_path / "w2v"
     torch.manual_seed(1)  # a tiny random wav2vec2 (LayerDrop and SpecAugment on: unused parameters)

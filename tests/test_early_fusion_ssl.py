@@ -3,9 +3,9 @@
 to a temp dir and loaded through the same ``pretrained:`` path users give (no hub access)."""
 import pytest
 import torch
-from transformers import Wav2Vec2Config, WhisperConfig
 
 from test_model_family import SENTENCES
+from test_ssl import save_tiny
 from zoo.data.batch import collate
 from zoo.data.text import train_tokenizer
 from zoo.models import EarlyFusion
@@ -15,29 +15,12 @@ CLASSES = ["Angry", "Happiness", "Neutral", "Sadness"]
 TEXT = {"class_path": "zoo.models.TextBERT",
         "init_args": {"pretrained": None, "vocab_size": 200, "hidden_size": 32, "num_layers": 1, "num_heads": 2,
                       "intermediate_size": 64}}
-CONFIGS = {
-    "wav2vec2": lambda: Wav2Vec2Config(hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                                       intermediate_size=64, conv_dim=[16] * 7, num_conv_pos_embeddings=16,
-                                       num_conv_pos_embedding_groups=4),
-    "whisper": lambda: WhisperConfig(d_model=32, encoder_layers=2, encoder_attention_heads=2, encoder_ffn_dim=64,
-                                     decoder_layers=1, decoder_attention_heads=2, decoder_ffn_dim=64, vocab_size=64,
-                                     max_target_positions=16, num_mel_bins=80, pad_token_id=0, bos_token_id=1,
-                                     eos_token_id=2, decoder_start_token_id=1),
-}
 SHIPPED = "checkpoints/early-fusion-synth.ckpt"
 
 
 @pytest.fixture(scope="module")
 def encoders(tmp_path_factory):
-    from transformers import AutoModel
-
-    out = {}
-    for name, config in CONFIGS.items():
-        torch.manual_seed(1)
-        d = tmp_path_factory.mktemp(name)
-        AutoModel.from_config(config()).save_pretrained(d)
-        out[name] = str(d)
-    return out
+    return save_tiny(tmp_path_factory, ("wav2vec2", "whisper"))  # test_ssl's tiny configs
 
 
 @pytest.fixture(scope="module")

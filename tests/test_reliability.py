@@ -18,11 +18,13 @@ from zoo.models import AudioCNN
 SR = 16000
 
 
-def tiny_corpus(root, n=24, seconds=0.5, n_test=6):
-    """Two classes told apart by pitch, four speakers; a manifest with a fixed split."""
+def tiny_corpus(root, n=24, seconds=0.5, n_test=6, text=False):
+    """Two classes told apart by pitch, four speakers; a manifest with a fixed split (4 val clips).
+    ``text``: a transcript column whose words also tell the classes apart."""
     (root / "wav").mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(0)
-    lines = ["path,label,speaker,split"]
+    words = {"a": ["happy bright sunny day", "joy and smiles"], "b": ["sad grey rain", "tears and loss"]}
+    lines = ["path,label,text,speaker,split" if text else "path,label,speaker,split"]
     t = np.arange(int(seconds * SR)) / SR
     for i in range(n):
         lab = "ab"[i % 2]
@@ -30,7 +32,8 @@ def tiny_corpus(root, n=24, seconds=0.5, n_test=6):
         x = 0.3 * np.sin(2 * np.pi * f * t) + 0.02 * rng.standard_normal(t.size)
         sf.write(root / "wav" / f"u{i:02d}.wav", x.astype(np.float32), SR, subtype="PCM_16")
         split = "test" if i >= n - n_test else "val" if i >= n - n_test - 4 else "train"
-        lines.append(f"wav/u{i:02d}.wav,{lab},s{i % 4},{split}")
+        said = f"{words[lab][i % 4 // 2]} {i}," if text else ""
+        lines.append(f"wav/u{i:02d}.wav,{lab},{said}s{i % 4},{split}")
     (root / "m.csv").write_text("\n".join(lines) + "\n")
     return root / "m.csv"
 

@@ -37,17 +37,22 @@ CONFIGS = {
 }
 
 
-@pytest.fixture(scope="module")
-def checkpoints(tmp_path_factory):
+def save_tiny(tmp_path_factory, names=None) -> dict[str, str]:
+    """name -> a folder holding that tiny random model, saved as users' local models are."""
     from transformers import AutoModel
 
     out = {}
-    for name, config in CONFIGS.items():
+    for name in names or CONFIGS:
         torch.manual_seed(1)
         d = tmp_path_factory.mktemp(name)
-        AutoModel.from_config(config()).save_pretrained(d)
+        AutoModel.from_config(CONFIGS[name]()).save_pretrained(d)
         out[name] = str(d)
     return out
+
+
+@pytest.fixture(scope="module")
+def checkpoints(tmp_path_factory):
+    return save_tiny(tmp_path_factory)
 
 
 def make(path, **kw):
