@@ -350,3 +350,24 @@ def test_datamodule_balanced_sampling(tmp_path, cache_dir):
                 seen.update(b.labels.tolist())
             assert sum(len(b) for b in dm.val_dataloader()) == 10  # evaluation untouched
         assert abs(seen[0] / sum(seen.values()) - 0.5) < 0.07, (bucketing, seen)  # 24 a vs 6 b in train
+
+
+def test_augmentation_runs_in_float32_under_bf16_autocast():
+    """trainer.precision: bf16-mixed: the waveform chain stays float32 (speed perturbation's
+    resampling convolution once came back bfloat16 and could not be written into the batch)."""
+    wav, n = sines([16000, 8000, 3001])
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out, m = augmenter(speeds=[0.9], noise_prob=1.0, snr_db=(20.0, 20.0), gain_prob=1.0)(wav, n)
+    assert out.dtype == torch.float32 and m.tolist() == [math.ceil(k / 0.9) for k in n.tolist()]
+    assert padding_is_zero(out, m)
+
+
+def test_training_batches_never_hold_a_lone_clip():
+    """BatchNorm cannot train on one clip (SpeechBrain's ECAPA raised on a 1-clip last batch of a
+    leave-one-speaker-out fold): a lone remainder joins the batch before it, nothing is lost."""
+    for n in (17, 33, 49, 801):
+        s = BucketBatchSampler(np.linspace(1, 5, n), batch_size=16, shuffle=True, seed=0, pool_batches=2)
+        batches = list(s)
+        assert min(len(b) for b in batches) > 1
+        assert sorted(i for b in batches for i in b) == list(range(n))
+        assert max(len(b) for b in batches) == 17  # the merged one

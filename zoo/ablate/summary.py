@@ -4,9 +4,10 @@ numbers come from; ``python -m zoo ablate --summary results.csv`` reruns it).
 Per cell: mean ± sample standard deviation (n - 1) over its finished runs (seeds x folds), as SER
 papers report WA (accuracy), UA (mean per-class recall) and macro-F1. The best cell (by
 ``best_by``) is compared with the second best on the runs they share (same seed and fold):
-the mean paired difference, its standard deviation, how often the best one won, a paired t-test,
-and whether the difference is larger than the seed spread (the larger of the two cells' standard
-deviations).
+the mean paired difference, its standard deviation, how often the best one won and a paired
+t-test, whose p < 0.05 is the verdict. The cells' own spread (the larger of their standard
+deviations) is reported beside it but is not the test: over folds it holds the differences
+between test speakers, which pairing removes.
 """
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ import math
 from pathlib import Path
 
 from .results import read_results
+
+SIGNIFICANCE = 0.05  # paired t-test level of the best-vs-second verdict
 
 PLOTS = {"metrics": "metrics.png", "confusion": "confusion_matrices.png", "per_class": "per_class_f1.png"}
 
@@ -113,12 +116,16 @@ def paired(best: dict, second: dict, metric: str, mode: str) -> dict:
     spread = max((s for s in (best["stats"][metric][1], second["stats"][metric][1]) if not math.isnan(s)),
                  default=float("nan"))
     t = p = float("nan")
-    if len(diffs) >= 2 and std > 1e-12:  # identical differences: no variance to test against
+    if len(diffs) >= 2 and std > 1e-12:
         p = _ttest([a[k] for k in keys], [b[k] for k in keys])
         t = mean / (std / math.sqrt(len(diffs)))
+    elif len(diffs) >= 2 and abs(mean) > 1e-12:  # the same nonzero difference on every pair: t's limit
+        t, p = math.copysign(math.inf, mean), 0.0
     return {"n": len(diffs), "pairs": keys, "diffs": diffs, "mean": mean, "std": std, "spread": spread,
             "wins": sum(d > 0 for d in diffs), "t": t, "p": p,
-            "larger_than_spread": bool(diffs) and not math.isnan(spread) and mean > spread}
+            "larger_than_spread": bool(diffs) and not math.isnan(spread) and mean > spread,
+            # the verdict: a paired test, not the cells' spread (which holds the fold differences)
+            "separated": not math.isnan(p) and p < SIGNIFICANCE and mean > 0}
 
 
 def _per_class(ok: list[dict]):
@@ -248,17 +255,26 @@ def _paired_text(s: dict) -> list[str]:
     txt = (f"Paired over {p['n']} matching {unit}: the best is ahead by {p['mean']:.3f}"
            + ("" if math.isnan(p["std"]) else f" ± {p['std']:.3f}")
            + f" {best_by} (ahead in {p['wins']} of {p['n']}).")
-    if math.isnan(p["spread"]):
-        txt += " With one run per cell there is no seed spread to compare with: one run cannot rank them."
-    elif p["larger_than_spread"]:
-        txt += (f" The difference is larger than the seed spread ({p['spread']:.3f}, the larger "
-                "standard deviation of the two cells).")
+    if p["n"] < 2:
+        txt += " One pair cannot rank them: more seeds or folds can."
+    elif math.isnan(p["p"]):
+        txt += " They tie on every pair."
+    elif math.isinf(p["t"]):
+        txt += (" Every pair differs by the same amount (no variance: t is infinite)"
+                + (": **these runs separate the two cells**." if p["separated"] else "."))
     else:
-        txt += (f" **The difference is not larger than the seed spread** ({p['spread']:.3f}, the larger "
-                "standard deviation of the two cells): these runs do not separate the two cells.")
-    if not math.isnan(p["p"]):
-        txt += f" Paired t-test: t = {p['t']:.2f}, p = {p['p']:.3f} (n = {p['n']}"
-        txt += "; with so few pairs only a large, consistent difference can reach p < 0.05)." if p["n"] < 5 else ")."
+        txt += f" Paired t-test: t = {p['t']:.2f}, p = {p['p']:.3f} (n = {p['n']})"
+        if p["separated"]:
+            txt += ": **these runs separate the two cells**."
+        else:
+            txt += (": **these runs do not separate the two cells**"
+                    + (" (with so few pairs only a large, consistent difference can reach p < 0.05)."
+                       if p["n"] < 5 else "."))
+        if not math.isnan(p["spread"]):
+            txt += (f" Each cell's runs vary by up to {p['spread']:.3f} (standard deviation); "
+                    + ("with folds, much of it is the difference between test folds (speakers, when folds "
+                       "are speaker groups), which pairing removes."
+                       if any(k[1] is not None for k in p["pairs"]) else "the spread between seeds."))
     return out + ["", txt]
 
 

@@ -199,6 +199,16 @@ class BucketBatchSampler(torch.utils.data.BatchSampler):
                 batches += [pool[i : i + self.batch_size].tolist() for i in range(0, len(pool), self.batch_size)]
             if self.drop_last:
                 batches = [b for b in batches if len(b) == self.batch_size]
+            elif self.batch_size > 1:
+                # a lone clip (a pool's remainder) joins the batch before it: BatchNorm cannot train
+                # on one value per channel (SpeechBrain's ECAPA raised on it), and one clip is a noisy step
+                merged: list[list[int]] = []
+                for b in batches:
+                    if len(b) == 1 and merged:
+                        merged[-1] = merged[-1] + b
+                    else:
+                        merged.append(b)
+                batches = merged
             perm = rng.permutation(len(batches))
             batches = [batches[i] for i in perm]
         else:

@@ -144,6 +144,11 @@ class WaveAugment(nn.Module):
         o = self.options
         if not self.training or not o.active or wav.shape[0] == 0:
             return wav, lengths
+        with torch.autocast(wav.device.type, enabled=False):  # signal processing stays float32
+            return self._augment(wav.float(), lengths)
+
+    def _augment(self, wav: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        o = self.options
         if any(s != 1.0 for s in o.speeds):
             wav, lengths = self.speed(wav, lengths)
         if o.reverb_prob > 0:
