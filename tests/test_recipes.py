@@ -371,3 +371,4 @@ def test_training_batches_never_hold_a_lone_clip():
         assert min(len(b) for b in batches) > 1
         assert sorted(i for b in batches for i in b) == list(range(n))
         assert max(len(b) for b in batches) == 17  # the merged one
+        assert len(s) == len(batches)  # what Lightning counts steps (and schedules) by

@@ -138,7 +138,8 @@ class BucketBatchSampler(torch.utils.data.BatchSampler):
     """Batches of similar duration, so padding stays small; shuffled per epoch when training.
 
     Each epoch the indices are shuffled (seed + epoch), cut into pools of ``batch_size *
-    pool_batches``, sorted by duration inside a pool and cut into batches; the batch order is
+    pool_batches``, sorted by duration inside a pool and cut into batches (a pool's lone last
+    clip joins the batch before it: BatchNorm cannot train on one clip); the batch order is
     then shuffled. Without shuffling, batches are simply sorted by length (eval). Under DDP each
     rank takes every ``num_replicas``-th batch in training, the batch list padded (repeated from
     its start) so every rank steps equally often, as gradient sync needs; in evaluation each rank
