@@ -123,7 +123,6 @@ def paired(best: dict, second: dict, metric: str, mode: str) -> dict:
         t, p = math.copysign(math.inf, mean), 0.0
     return {"n": len(diffs), "pairs": keys, "diffs": diffs, "mean": mean, "std": std, "spread": spread,
             "wins": sum(d > 0 for d in diffs), "t": t, "p": p,
-            "larger_than_spread": bool(diffs) and not math.isnan(spread) and mean > spread,
             # the verdict: a paired test, not the cells' spread (which holds the fold differences)
             "separated": not math.isnan(p) and p < SIGNIFICANCE and mean > 0}
 
