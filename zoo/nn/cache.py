@@ -22,6 +22,7 @@ import hashlib
 import json
 import logging
 import os
+import threading
 import uuid
 from pathlib import Path
 
@@ -32,6 +33,11 @@ from torch import nn
 log = logging.getLogger("zoo")
 
 FORMAT = 1  # bump when what is stored changes
+
+# np.load parses the .npy header with ast.literal_eval, which CPython 3.11 cannot run in two
+# threads at once ("SystemError: AST constructor recursion depth mismatch", python/cpython#106905);
+# the demo page serves requests from threads, so reads take turns (a read is one small file)
+_READ_LOCK = threading.Lock()
 
 
 def default_embedding_cache_dir() -> Path:
@@ -75,7 +81,8 @@ class EmbeddingCache:
     def get(self, key: str) -> torch.Tensor | None:
         path = self._path(key)
         try:
-            arr = np.load(path)
+            with _READ_LOCK:
+                arr = np.load(path)
         except FileNotFoundError:
             return None
         except (OSError, ValueError, EOFError):  # a torn write from a killed run: recompute it
