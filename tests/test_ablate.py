@@ -599,3 +599,28 @@ def test_paired_verdict_is_not_fooled_by_the_spread_between_folds(tmp_path):
 
     text = markdown(s)
     assert "these runs separate the two cells" in text and "do not separate" not in text
+
+
+def test_the_same_gain_on_every_fold_is_a_separation_in_both_tables(tmp_path):
+    """A difference with no spread (every fold +0.05) is t's limit, p = 0, for the best-vs-second
+    verdict and for the axis table alike (scipy alone says NaN there)."""
+    from zoo.ablate.summary import markdown
+
+    def results(gain):
+        lines = ["ablation,cell,aug,seed,fold,status,test/UA,runtime_s"]
+        for k, s in enumerate([0.55, 0.9, 0.7, 0.62]):
+            lines += [f"loso,aug=off,off,0,{k},ok,{s},1", f"loso,aug=on,on,0,{k},ok,{s + gain},1"]
+        path = tmp_path / f"results{gain}.csv"
+        path.write_text("\n".join(lines) + "\n")
+        return summarize(path)
+
+    s = results(0.05)
+    assert s["best"] == "aug=on" and s["paired"]["p"] == 0.0 and s["paired"]["t"] == math.inf
+    assert s["paired"]["separated"]
+    (e,) = s["effects"]
+    assert (e["axis"], e["value"], e["baseline"], e["n"], e["wins"]) == ("aug", "on", "off", 4, 4)
+    assert e["p"] == 0.0 and math.isclose(e["mean"], 0.05, abs_tol=1e-9)
+    assert "| aug | on vs off | 4 | +0.050 ± 0.000 | 4 of 4 | 0.000 |" in markdown(s)
+    # no difference at all is no evidence either way
+    flat = results(0.0)
+    assert math.isnan(flat["effects"][0]["p"]) and not flat["paired"]["separated"]

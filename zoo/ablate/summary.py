@@ -67,10 +67,14 @@ def summarize(path: Path, best_by: str | None = None, best_mode: str | None = No
 
 
 def _ttest(a: list[float], b: list[float]) -> float:
-    """Paired t-test p-value (NaN when the differences have no spread to test against)."""
+    """Paired t-test p-value: NaN under two pairs or when every difference is zero; 0 when every
+    pair differs by the same nonzero amount (t's limit; scipy would say NaN)."""
     diffs = [x - y for x, y in zip(a, b)]
-    if len(diffs) < 2 or _mean_std(diffs)[1] <= 1e-12:
+    if len(diffs) < 2:
         return float("nan")
+    mean, std = _mean_std(diffs)
+    if std <= 1e-12:
+        return 0.0 if abs(mean) > 1e-12 else float("nan")
     import warnings
 
     from scipy import stats
@@ -115,12 +119,12 @@ def paired(best: dict, second: dict, metric: str, mode: str) -> dict:
     mean, std = _mean_std(diffs)
     spread = max((s for s in (best["stats"][metric][1], second["stats"][metric][1]) if not math.isnan(s)),
                  default=float("nan"))
-    t = p = float("nan")
+    p = _ttest([a[k] for k in keys], [b[k] for k in keys])
+    t = float("nan")
     if len(diffs) >= 2 and std > 1e-12:
-        p = _ttest([a[k] for k in keys], [b[k] for k in keys])
         t = mean / (std / math.sqrt(len(diffs)))
-    elif len(diffs) >= 2 and abs(mean) > 1e-12:  # the same nonzero difference on every pair: t's limit
-        t, p = math.copysign(math.inf, mean), 0.0
+    elif p == 0.0:  # the same nonzero difference on every pair: t's limit
+        t = math.copysign(math.inf, mean)
     return {"n": len(diffs), "pairs": keys, "diffs": diffs, "mean": mean, "std": std, "spread": spread,
             "wins": sum(d > 0 for d in diffs), "t": t, "p": p,
             # the verdict: a paired test, not the cells' spread (which holds the fold differences)
