@@ -93,6 +93,17 @@ def test_speaker_normalisation_uses_each_speakers_statistics():
     assert torch.allclose(single, batched, atol=1e-3)
 
 
+def test_speaker_statistics_need_two_utterances_as_for_egemaps():
+    """One clip's statistics would be utterance normalisation, not the speaker's: such a speaker
+    keeps the global fallback, at adaptation as in training (the eGeMAPS rule)."""
+    model = AudioCNN(class_names=CLASSES, channels=[8, 16, 16], hidden=16, normalize="speaker").eval()
+    a1, a2, b1 = clips([8000, 9000, 8000], seed=4)
+    model.adapt_speakers({"a": [a1.numpy(), a2.numpy()], "b": [b1.numpy()]})
+    assert set(model.features.speaker_stats) == {"a"}
+    model.adapt_speakers({"b": [b1.numpy(), b1.numpy() * 2]})  # adds b, keeps a
+    assert set(model.features.speaker_stats) == {"a", "b"}
+
+
 def test_configure_optimizers_with_a_scheduler():
     model = AudioCNN(class_names=CLASSES, channels=[8, 16, 16], hidden=16,
                      optimizer=lambda p: torch.optim.SGD(p, lr=0.1),

@@ -193,9 +193,12 @@ class Predictor:
         if not self.module.normalizes_per_speaker:
             raise ZooUserError(f"{type(self.module).__name__} was not trained with normalize: speaker; "
                                "speaker adaptation does not apply to it")
+        from ..models.base import MIN_SPEAKER_UTTERANCES
+
         wavs = [self.load_audio(a, sample_rate) for a in audios]
-        if len(wavs) < 2:
-            raise ZooUserError(f"speaker adaptation needs at least 2 clips of the speaker, got {len(wavs)}")
+        if len(wavs) < MIN_SPEAKER_UTTERANCES:
+            raise ZooUserError(f"speaker adaptation needs at least {MIN_SPEAKER_UTTERANCES} clips of the "
+                               f"speaker, got {len(wavs)}")
         self.module.adapt_speakers({speaker: wavs})
         self.speaker = speaker
         return self

@@ -9,7 +9,7 @@ from torch import nn
 from ..data.batch import Batch
 from ..nn.audio import CNNLSTMEncoder, ECAPAEncoder, LogMel, SpecAugment
 from ..nn.augment import WaveAugment, WaveAugmentation
-from .base import EmotionModule
+from .base import MIN_SPEAKER_UTTERANCES, EmotionModule
 
 
 class AudioCNN(EmotionModule):
@@ -73,7 +73,7 @@ class AudioCNN(EmotionModule):
         for u in data.split("all"):
             if u.speaker:
                 clips.setdefault(u.speaker, []).append(torch.from_numpy(load(u.audio)))
-        self.features.set_speaker_stats(clips)
+        self.features.set_speaker_stats({s: c for s, c in clips.items() if len(c) >= MIN_SPEAKER_UTTERANCES})
 
     @property
     def normalizes_per_speaker(self) -> bool:
@@ -85,7 +85,7 @@ class AudioCNN(EmotionModule):
             super().adapt_speakers(clips)
         known = dict(self.features.speaker_stats)
         self.features.set_speaker_stats({s: [torch.as_tensor(w, dtype=torch.float32) for w in ws]
-                                         for s, ws in clips.items()})
+                                         for s, ws in clips.items() if len(ws) >= MIN_SPEAKER_UTTERANCES})
         self.features.speaker_stats = {**known, **self.features.speaker_stats}
 
     def embed(self, batch: Batch) -> torch.Tensor:

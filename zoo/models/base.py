@@ -36,6 +36,10 @@ from ..data.batch import Batch
 from ..data.utterance import DIMENSIONS
 from ..nn.heads import Head
 
+#: per-speaker standardisation: a speaker needs this many utterances for statistics of their own
+#: (else the global statistics stand in); one utterance would be utterance normalisation
+MIN_SPEAKER_UTTERANCES = 2
+
 log = logging.getLogger("zoo")
 
 

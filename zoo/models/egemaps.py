@@ -10,12 +10,10 @@ from torch import nn
 
 from ..data.batch import Batch
 from ..data.features import FEATURE_SETS, Functionals, set_dim
-from .base import EmotionModule
+from .base import MIN_SPEAKER_UTTERANCES, EmotionModule
 
 log = logging.getLogger("zoo")
 
-#: a speaker needs this many utterances for statistics of their own (else: global fallback)
-MIN_SPEAKER_UTTERANCES = 2
 #: floor of a standard deviation (features constant over the statistics' utterances)
 STD_FLOOR = 1e-4
 
