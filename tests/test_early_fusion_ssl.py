@@ -131,6 +131,43 @@ def test_the_encoder_lr_and_unfreezing_of_the_ssl_branch(encoders, tokenizer, tm
     assert not torch.equal(model.audio.encoder.model.encoder.layers[0].attention.q_proj.weight.detach(), q0)
 
 
+def test_late_fusion_trains_its_branches_at_their_own_lr_and_unfreezes_the_ssl_backbone(encoders, tokenizer, tmp_path):
+    """Joint (not frozen) late fusion: the SSL branch's encoder_lr and unfreeze_after_steps and the
+    text branch's encoder_lr hold inside the fusion model as they do alone."""
+    import lightning as L
+
+    from zoo.models import LateFusion
+
+    torch.manual_seed(0)
+    text = {**TEXT, "init_args": {**TEXT["init_args"], "encoder_lr": 5e-4}}
+    model = LateFusion(class_names=CLASSES, text_branch=text, fusion="concat",
+                       audio_branch={"class_path": "zoo.models.SSLClassifier",
+                                     "init_args": {"pretrained": encoders["wav2vec2"], "unfreeze_after_steps": 2,
+                                                   "encoder_lr": 1e-3}})
+    model.set_tokenizer(tokenizer)
+    groups = model.parameter_groups()
+    by_name = {g["name"]: g for g in groups}
+    # (concat fusion: the branches' own heads are unused, so their groups are empty and left out)
+    assert list(by_name) == ["fusion", "audio_encoder", "text_encoder"]
+    assert by_name["audio_encoder"]["lr"] == 1e-3 and by_name["text_encoder"]["lr"] == 5e-4
+    assert "lr" not in by_name["fusion"]
+    ids = [id(p) for g in groups for p in g["params"]]
+    assert len(ids) == len(set(ids)) and set(ids) >= {id(p) for p in model.parameters() if p.requires_grad}
+    backbone = {id(p) for p in model.audio.encoder.trainable_backbone_parameters()}
+    assert backbone and backbone <= set(ids)  # frozen for now, in the optimizer from the start
+    assert model.audio.encoder.backbone_frozen
+    q0 = model.audio.encoder.model.encoder.layers[0].attention.q_proj.weight.detach().clone()
+    items = batch(tokenizer, [5000, 6000, 7000], labels=[0, 1, 2])
+    loader = torch.utils.data.DataLoader(items, batch_size=1, collate_fn=lambda x: collate(x, pad_id=tokenizer.pad_id))
+    trainer = L.Trainer(accelerator="cpu", max_epochs=1, logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path)
+    trainer.fit(model, loader)
+    lrs = {g["name"]: g["lr"] for g in trainer.optimizers[0].param_groups}
+    assert lrs["audio_encoder"] == 1e-3 and lrs["text_encoder"] == 5e-4
+    assert not model.audio.encoder.backbone_frozen  # the branch's hook ran at step 2
+    assert not torch.equal(model.audio.encoder.model.encoder.layers[0].attention.q_proj.weight.detach(), q0)
+
+
 def test_a_non_frame_audio_branch_is_a_user_error(tokenizer):
     from zoo.errors import ZooUserError
 

@@ -130,6 +130,27 @@ class LateFusion(TextBranchMixin, EmotionModule):
     def frozen_modules(self) -> list[nn.Module]:
         return [self.audio, self.text] if self.freeze_encoders else []
 
+    def parameter_groups(self) -> list[dict] | list[nn.Parameter]:
+        """Branches trained with the fusion keep their own parameter groups (an SSL backbone or a
+        text encoder at its ``encoder_lr``; an SSL backbone that unfreezes later is in its group
+        from the start); everything else (fusion, the other branch parameters) at the
+        optimizer's lr."""
+        if self.freeze_encoders:
+            return super().parameter_groups()
+        own = []
+        for kind, branch in (("audio", self.audio), ("text", self.text)):
+            groups = branch.parameter_groups()
+            if groups and isinstance(groups[0], dict):
+                own += [{**g, "name": f"{kind}_{g.get('name', i)}"} for i, g in enumerate(groups) if g["params"]]
+        taken = {id(p) for g in own for p in g["params"]}
+        rest = [p for p in self.parameters() if p.requires_grad and id(p) not in taken]
+        return [{"params": rest, "name": "fusion"}] + own
+
+    def on_train_batch_start(self, batch, batch_idx: int) -> None:
+        if not self.freeze_encoders:  # a branch's unfreeze_after_steps
+            self.audio.on_train_batch_start(batch, batch_idx)
+            self.text.on_train_batch_start(batch, batch_idx)
+
     def ddp_find_unused_parameters(self) -> bool:
         # trained branches: a batch without transcripts (or all hidden by modality_dropout) skips
         # the text branch, and an SSL audio branch may drop layers (LayerDrop). Frozen branches:

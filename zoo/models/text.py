@@ -153,8 +153,8 @@ def split_lr_groups(module: nn.Module, encoder: nn.Module, encoder_lr: float | N
     if encoder_lr is None:
         return [p for p in module.parameters() if p.requires_grad]
     enc = {id(p) for p in encoder.parameters()}
-    groups = [{"params": [p for p in module.parameters() if p.requires_grad and id(p) not in enc]},
-              {"params": [p for p in encoder.parameters() if p.requires_grad], "lr": encoder_lr}]
+    groups = [{"params": [p for p in module.parameters() if p.requires_grad and id(p) not in enc], "name": "head"},
+              {"params": [p for p in encoder.parameters() if p.requires_grad], "lr": encoder_lr, "name": "encoder"}]
     return [g for g in groups if g["params"]]
 
 
