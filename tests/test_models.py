@@ -112,3 +112,20 @@ def test_configure_optimizers_with_a_scheduler():
     assert isinstance(cfg["optimizer"], torch.optim.SGD)
     assert cfg["lr_scheduler"]["scheduler"].step_size == 5 and cfg["lr_scheduler"]["monitor"] == "val/UA"
     assert isinstance(AudioCNN(class_names=CLASSES).configure_optimizers(), torch.optim.AdamW)
+
+
+def test_a_batch_with_no_loadable_clip_keeps_ddp_ranks_in_step():
+    """Alone, a training batch whose clips all failed to load is skipped (None). Under DDP the
+    other ranks would wait for its gradients forever: it becomes a zero loss whose backward gives
+    every trainable parameter a zero gradient."""
+    from types import SimpleNamespace
+
+    model = AudioCNN(class_names=CLASSES, channels=[8, 16, 16], hidden=16)
+    assert model.training_step(None, 0) is None
+    model._trainer = SimpleNamespace(world_size=2)
+    loss = model.training_step(None, 0)
+    assert loss.item() == 0.0 and loss.requires_grad
+    loss.backward()
+    grads = [p.grad for p in model.parameters() if p.requires_grad]
+    assert grads and all(g is not None and not g.any() for g in grads)
+    assert model.validation_step(None, 0) is None  # no gradients to exchange there

@@ -497,6 +497,12 @@ class EmotionModule(L.LightningModule):
 
     def _shared_step(self, batch: Batch | None, stage: str):
         if batch is None or len(batch) == 0:  # every clip of the batch failed to load
+            trainer = self._trainer
+            if stage == "train" and trainer is not None and trainer.world_size > 1:
+                # skipping would leave the other DDP ranks waiting in their gradient all-reduce
+                # forever: a zero loss that reaches every trainable parameter keeps them in step
+                return sum((p.sum() * 0.0 for p in self.parameters() if p.requires_grad),
+                           torch.zeros((), device=self.device))
             return None
         if stage == "train" and self.mixup_alpha > 0 and len(batch) > 1:
             outputs, loss = self._mixup_step(batch)
