@@ -47,7 +47,7 @@ def test_page_predicts_what_the_python_api_predicts(server, tmp_path, checkpoint
     path = tmp_path / "speech.wav"
     sf.write(path, wav.astype(np.float32), 16000)
     client = Client(server, verbose=False)
-    probs, label, info, _plane = client.predict(handle_file(str(path)), text, checkpoint, api_name="/predict")
+    probs, label, info, _plane = client.predict(handle_file(str(path)), text, checkpoint, [], api_name="/predict")
     want = zoo.load(checkpoint).predict(str(path), text=text or None)
     assert label == want["label"] == probs["label"]
     got = _confidences(probs)
@@ -56,12 +56,42 @@ def test_page_predicts_what_the_python_api_predicts(server, tmp_path, checkpoint
     assert "reads audio" in info
 
 
+def test_page_adapts_a_per_speaker_model_to_the_attached_clips(server, tmp_path):
+    """emodb-compare (normalize: speaker): with other clips of the voice attached the page says
+    what zoo.load(...).adapt([clip, *others]).predict(clip) says; without them, the plain path."""
+    from gradio_client import Client, handle_file
+
+    rng = np.random.default_rng(1)
+    t = np.arange(int(1.5 * 16000)) / 16000
+    paths = []
+    for i, f0 in enumerate([140, 170, 220]):
+        wav = 0.3 * np.sin(2 * np.pi * (f0 + 30 * np.sin(2 * np.pi * (2 + i) * t)) * t)
+        paths.append(tmp_path / f"s{i}.wav")
+        sf.write(paths[-1], (wav + 0.01 * rng.standard_normal(t.size)).astype(np.float32), 16000)
+    files = [str(p) for p in paths]
+    client = Client(server, verbose=False)
+    probs, _, info, _ = client.predict(handle_file(files[0]), "", "emodb-compare",
+                                       [handle_file(f) for f in files[1:]], api_name="/predict")
+    want = zoo.load("emodb-compare").adapt(files).predict(files[0])
+    assert _confidences(probs) == pytest.approx(want["probs"], abs=1e-5)
+    assert "Adapted to the speaker of this clip and 2 more" in info
+    probs, _, info, _ = client.predict(handle_file(files[0]), "", "emodb-compare", [], api_name="/predict")
+    plain = zoo.load("emodb-compare").predict(files[0])
+    assert _confidences(probs) == pytest.approx(plain["probs"], abs=1e-5)
+    assert plain["probs"] != pytest.approx(want["probs"], abs=1e-3)  # adaptation changed something
+    assert "attach other clips of the same voice" in info
+    # a model without per-speaker statistics ignores them and says so
+    _, _, info, _ = client.predict(handle_file(files[0]), "", "audio-cnn-synth",
+                                   [handle_file(files[1])], api_name="/predict")
+    assert "not used" in info
+
+
 def test_page_refuses_a_text_model_without_text(server, tmp_path):
     from gradio_client import Client
 
     client = Client(server, verbose=False)
     with pytest.raises(Exception, match="transcript"):
-        client.predict(None, "", "text-bert-synth", api_name="/predict")
+        client.predict(None, "", "text-bert-synth", [], api_name="/predict")
 
 
 def test_page_draws_a_dimensional_model_on_the_arousal_valence_plane(server, tmp_path):
@@ -71,7 +101,7 @@ def test_page_draws_a_dimensional_model_on_the_arousal_valence_plane(server, tmp
     path = tmp_path / "speech.wav"
     sf.write(path, (0.3 * np.sin(2 * np.pi * 200 * t)).astype(np.float32), 16000)
     client = Client(server, verbose=False)
-    _probs, label, info, plane = client.predict(handle_file(str(path)), "", "audio-cnn-dims-synth",
+    _probs, label, info, plane = client.predict(handle_file(str(path)), "", "audio-cnn-dims-synth", [],
                                                 api_name="/predict")
     want = zoo.load("audio-cnn-dims-synth").predict(str(path))
     assert label == ", ".join(f"{d} {v:.2f}" for d, v in want["dims"].items())
@@ -85,9 +115,9 @@ def test_page_refuses_an_upload_too_long_or_not_audio(server, tmp_path):
     (tmp_path / "fake.wav").write_text("not audio\n" * 100)
     client = Client(server, verbose=False)
     with pytest.raises(Exception, match="accepts up to 120 s"):
-        client.predict(handle_file(str(tmp_path / "long.wav")), "", "audio-cnn-synth", api_name="/predict")
+        client.predict(handle_file(str(tmp_path / "long.wav")), "", "audio-cnn-synth", [], api_name="/predict")
     with pytest.raises(Exception, match="not a readable audio file"):
-        client.predict(handle_file(str(tmp_path / "fake.wav")), "", "audio-cnn-synth", api_name="/predict")
+        client.predict(handle_file(str(tmp_path / "fake.wav")), "", "audio-cnn-synth", [], api_name="/predict")
 
 
 def test_upload_limits_and_the_default_host(tmp_path, monkeypatch):

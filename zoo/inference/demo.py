@@ -2,14 +2,17 @@
 
 Upload or record audio, optionally type the transcript, pick a checkpoint, and see the label with
 a bar chart of the class probabilities, and, for a model with dimensional targets, its arousal and
-valence as a point on the arousal-valence plane. The page calls ``Predictor.predict``, the same
-code as ``zoo.load(...).predict``, so the page and the Python API agree (a test checks it through
-gradio_client). Its API endpoint is ``/predict`` (audio file, transcript, checkpoint name ->
-probabilities, label, model summary, arousal-valence plot).
+valence as a point on the arousal-valence plane. A model trained with ``normalize: speaker`` (the
+EmoDB checkpoints) is adapted to the speaker when other clips of the same voice are attached
+(``Predictor.adapt`` on them and the analysed clip). The page calls ``Predictor.predict``, the
+same code as ``zoo.load(...).predict``, so the page and the Python API agree (a test checks it
+through gradio_client). Its API endpoint is ``/predict`` (audio file, transcript, checkpoint name,
+the speaker's other clips -> probabilities, label, model summary, arousal-valence plot).
 """
 from __future__ import annotations
 
 import os
+import threading
 from typing import Any
 
 from ..errors import ZooUserError
@@ -118,22 +121,41 @@ def build_demo(model: str | None = None, *, registry: str | None = None, trust: 
         return cache[name]
 
     get(default)  # fail at start-up, not on the first click
+    # gradio serves clicks from threads and a Predictor's speaker adaptation is its state: one
+    # prediction (adapt + predict) at a time
+    lock = threading.Lock()
 
-    def predict(audio: str | None, text: str | None, checkpoint: str):
+    def predict(audio: str | None, text: str | None, checkpoint: str, speaker_clips=None):
         m = get(checkpoint or default)
         text = (text or "").strip() or None
+        clips = [str(c) for c in (speaker_clips or [])]  # type="filepath": paths
         if m.uses_audio and not audio:
             raise gr.Error("Upload or record some speech first.")
         if m.needs_text and not text:
             raise gr.Error(f"{checkpoint} reads the transcript: type it in the text box.")
+        adapts = bool(clips) and m.uses_audio and m.module.normalizes_per_speaker
         try:
             if m.uses_audio:
-                check_upload(audio, max_mb, max_seconds)
-            r = m.predict(audio if m.uses_audio else None, text)
+                for f in [audio, *clips]:
+                    check_upload(f, max_mb, max_seconds)
+            with lock:
+                m.adapt([audio, *clips] if adapts else None)
+                try:
+                    r = m.predict(audio if m.uses_audio else None, text)
+                finally:
+                    m.adapt(None)
         except ZooUserError as e:
             raise gr.Error(str(e))
+        note = ""
+        if adapts:
+            note = f" Adapted to the speaker of this clip and {len(clips)} more."
+        elif clips:
+            note = " The speaker's other clips are not used: this model does not standardise per speaker."
+        elif m.uses_audio and m.module.normalizes_per_speaker:
+            note = (" Trained with per-speaker standardisation: attach other clips of the same voice "
+                    "to adapt it (without them it uses its training speakers' statistics).")
         fig = av_plane(r.get("dims"))
-        return r["probs"], _label_text(r), _summary(m), fig
+        return r["probs"], _label_text(r), _summary(m) + note, fig
 
     with gr.Blocks(title="zoo: speech emotion recognition") as app:
         gr.Markdown("## zoo: speech emotion recognition\nUpload or record speech, add the transcript if "
@@ -144,6 +166,9 @@ def build_demo(model: str | None = None, *, registry: str | None = None, trust: 
                 text = gr.Textbox(example_text, label="transcript (text and fusion models)",
                                   placeholder="나 어제 헤어졌어")
                 ckpt = gr.Dropdown(names, value=default, label="checkpoint")
+                speaker = gr.File(file_count="multiple", type="filepath", file_types=["audio"],
+                                  label="other clips of the same speaker (optional: adapts the models "
+                                        "trained with per-speaker standardisation, e.g. emodb-compare)")
                 button = gr.Button("Recognise emotion", variant="primary")
             with gr.Column():
                 probs = gr.Label(num_top_classes=max(1, len(get(default).class_names)), label="class probabilities")
@@ -151,8 +176,8 @@ def build_demo(model: str | None = None, *, registry: str | None = None, trust: 
                 plane = gr.Plot(label="arousal-valence plane (models with dimensional targets)")
                 info = gr.Markdown(_summary(get(default)))
         outputs = [probs, label, info, plane]
-        button.click(predict, [audio, text, ckpt], outputs, api_name="predict")
+        button.click(predict, [audio, text, ckpt, speaker], outputs, api_name="predict")
         ckpt.change(lambda n: _summary(get(n)), [ckpt], [info], api_name=False)
         if example:
-            app.load(predict, [audio, text, ckpt], outputs, api_name=False)
+            app.load(predict, [audio, text, ckpt, speaker], outputs, api_name=False)
     return app
