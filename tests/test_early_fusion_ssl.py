@@ -111,9 +111,19 @@ def test_fits_a_few_steps_and_the_checkpoint_loads_without_the_encoder_dir(encod
         assert (loaded(b) - model(b)).abs().max() <= 1e-5
 
 
-def test_the_encoder_lr_and_unfreezing_of_the_ssl_branch(encoders, tokenizer, tmp_path):
+def fit_three_steps(model, tokenizer, tmp_path):
+    """One epoch of three one-clip batches (steps 0, 1, 2); returns the trainer."""
     import lightning as L
 
+    items = batch(tokenizer, [5000, 6000, 7000], labels=[0, 1, 2])
+    loader = torch.utils.data.DataLoader(items, batch_size=1, collate_fn=lambda x: collate(x, pad_id=tokenizer.pad_id))
+    trainer = L.Trainer(accelerator="cpu", max_epochs=1, logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path)
+    trainer.fit(model, loader)
+    return trainer
+
+
+def test_the_encoder_lr_and_unfreezing_of_the_ssl_branch(encoders, tokenizer, tmp_path):
     model = make(encoders["wav2vec2"], tokenizer, unfreeze_after_steps=2, encoder_lr=1e-3)
     groups = model.parameter_groups()
     assert [g["name"] for g in groups] == ["head", "encoder"] and groups[1]["lr"] == 1e-3
@@ -122,11 +132,7 @@ def test_the_encoder_lr_and_unfreezing_of_the_ssl_branch(encoders, tokenizer, tm
     assert set(ids) >= {id(p) for p in model.parameters() if p.requires_grad}
     assert model.audio.encoder.backbone_frozen
     q0 = model.audio.encoder.model.encoder.layers[0].attention.q_proj.weight.detach().clone()
-    items = batch(tokenizer, [5000, 6000, 7000], labels=[0, 1, 2])
-    loader = torch.utils.data.DataLoader(items, batch_size=1, collate_fn=lambda x: collate(x, pad_id=tokenizer.pad_id))
-    trainer = L.Trainer(accelerator="cpu", max_epochs=1, logger=False, enable_checkpointing=False,
-                        enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path)
-    trainer.fit(model, loader)  # steps 0, 1 frozen; step 2 unfrozen (the branch's hook, run by early fusion)
+    fit_three_steps(model, tokenizer, tmp_path)  # steps 0, 1 frozen; step 2 unfrozen (the branch's hook, run by early fusion)
     assert not model.audio.encoder.backbone_frozen
     assert not torch.equal(model.audio.encoder.model.encoder.layers[0].attention.q_proj.weight.detach(), q0)
 
@@ -134,8 +140,6 @@ def test_the_encoder_lr_and_unfreezing_of_the_ssl_branch(encoders, tokenizer, tm
 def test_late_fusion_trains_its_branches_at_their_own_lr_and_unfreezes_the_ssl_backbone(encoders, tokenizer, tmp_path):
     """Joint (not frozen) late fusion: the SSL branch's encoder_lr and unfreeze_after_steps and the
     text branch's encoder_lr hold inside the fusion model as they do alone."""
-    import lightning as L
-
     from zoo.models import LateFusion
 
     torch.manual_seed(0)
@@ -157,11 +161,7 @@ def test_late_fusion_trains_its_branches_at_their_own_lr_and_unfreezes_the_ssl_b
     assert backbone and backbone <= set(ids)  # frozen for now, in the optimizer from the start
     assert model.audio.encoder.backbone_frozen
     q0 = model.audio.encoder.model.encoder.layers[0].attention.q_proj.weight.detach().clone()
-    items = batch(tokenizer, [5000, 6000, 7000], labels=[0, 1, 2])
-    loader = torch.utils.data.DataLoader(items, batch_size=1, collate_fn=lambda x: collate(x, pad_id=tokenizer.pad_id))
-    trainer = L.Trainer(accelerator="cpu", max_epochs=1, logger=False, enable_checkpointing=False,
-                        enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path)
-    trainer.fit(model, loader)
+    trainer = fit_three_steps(model, tokenizer, tmp_path)
     lrs = {g["name"]: g["lr"] for g in trainer.optimizers[0].param_groups}
     assert lrs["audio_encoder"] == 1e-3 and lrs["text_encoder"] == 5e-4
     assert not model.audio.encoder.backbone_frozen  # the branch's hook ran at step 2
