@@ -83,8 +83,8 @@ def main(argv=None) -> None:
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--accelerator", default="auto")
     ap.add_argument("--precision", default="32-true")
-    ap.add_argument("--utterances", type=int, help="alias of --size (benchmarks/run.py)")
-    ap.add_argument("--json", help="write the rows for benchmarks/run.py's cache suite")
+    ap.add_argument("--utterances", type=int, help="alias of --size (python -m benchmarks.run)")
+    ap.add_argument("--json", help="write the rows for the cache suite of python -m benchmarks.run")
     a = ap.parse_args(argv)
     if a.utterances:
         a.size = a.utterances

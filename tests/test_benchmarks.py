@@ -2,18 +2,21 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+# this checkout's zoo and benchmarks package first, whichever zoo the environment has installed
+ENV = dict(os.environ, PYTHONPATH=str(ROOT))
 
 
 def test_benchmark_suites_run_and_report_goals(tmp_path):
     out = tmp_path / "bench.json"
-    r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "run.py"), "--quick", "--scale", "0.1",
+    r = subprocess.run([sys.executable, "-m", "benchmarks.run", "--quick", "--scale", "0.1",
                         "--suite", "rates", "index", "bucketing", "data", "--json", str(out)],
-                       capture_output=True, text=True, timeout=600, cwd=ROOT)
+                       capture_output=True, text=True, timeout=600, cwd=ROOT, env=ENV)
     assert r.returncode == 0, r.stderr[-2000:]
     doc = json.loads(out.read_text())
     assert doc["versions"]["torch"] and doc["machine"]["cpus"]
@@ -26,3 +29,27 @@ def test_benchmark_suites_run_and_report_goals(tmp_path):
     # bucketing pads less than random batching on the same durations
     assert pad["padded share, length-bucketed batches"] < pad["padded share, random batches"]
     assert "== data:" in r.stdout and "goal:" in r.stdout
+
+
+def _run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, *args], capture_output=True, text=True, timeout=120, cwd=ROOT, env=ENV)
+
+
+def test_help_lists_every_registered_suite():
+    r = _run("-c", "import json; from benchmarks.suites import SUITES; "
+                   "print(json.dumps({k: m.DESCRIPTION for k, m in SUITES.items()}))")
+    assert r.returncode == 0, r.stderr[-2000:]
+    suites = json.loads(r.stdout)
+    assert {"data", "rates", "index", "bucketing", "train", "cache", "infer"} <= set(suites)
+    r = _run("-m", "benchmarks.run", "--help")
+    assert r.returncode == 0, r.stderr[-2000:]
+    for name, description in suites.items():
+        # each suite's row in the table: its name, then the start of its description
+        assert f"  {name:<11}{description.split()[0]} " in r.stdout
+
+
+def test_old_spelling_names_the_new_one():
+    r = _run(str(ROOT / "benchmarks" / "run.py"), "--quick")
+    assert r.returncode != 0
+    assert r.stderr.strip() == "run the benchmarks as a module from the repository root: " \
+                               "python -m benchmarks.run --quick"

@@ -180,9 +180,10 @@ def test_documented_command(doc, line, cmd, run, run_config, monkeypatch):
         return
     if cmd[0] in EXTERNAL or cmd[:2] == ["python", "-c"] or re.match(r"^\w+=", cmd[0]):
         return
-    assert cmd[:3] == ["python", "-m", "zoo"], f"{where}: a command this test does not know how to check"
+    bench = cmd[:3] == ["python", "-m", "benchmarks.run"]
+    assert bench or cmd[:3] == ["python", "-m", "zoo"], f"{where}: a command this test does not know how to check"
     args = cmd[3:]
-    if args and args[0] in LIGHTNING:
+    if not bench and args and args[0] in LIGHTNING:
         args = [run_config if (a.startswith("runs/") and a.endswith(".yaml")) else a for a in args]
         asks_help = any(a in ("-h", "--help") or a.endswith(".help") for a in args)
         r = run(*args, *([] if asks_help or "--print_config" in args else ["--print_config"]))
@@ -196,7 +197,11 @@ def test_documented_command(doc, line, cmd, run, run_config, monkeypatch):
         raise _Parsed(ns)
 
     monkeypatch.setattr(argparse.ArgumentParser, "parse_args", parse_and_stop)
-    from zoo.cli import main
+    if bench:
+        monkeypatch.syspath_prepend(str(ROOT))
+        from benchmarks.run import main
+    else:
+        from zoo.cli import main
 
     try:
         main(args)
