@@ -159,7 +159,7 @@ def read_audio(path: str) -> tuple[np.ndarray, int]:
 def resample(wav: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
     """Resample a mono float32 signal with soxr (its default HQ quality).
 
-    Measured by ``benchmarks/run.py --suite rates`` (3 s clips, one core): soxr is 1.5-5x faster
+    Measured by ``python -m benchmarks.run --suite rates`` (3 s clips, one core): soxr is 1.5-5x faster
     than torchaudio's windowed sinc at every rate the corpora use (8 kHz: 7,400 against 1,700
     files/s; 48 kHz: 2,300 against 1,000), and torchaudio's cost grows with the reduced ratio
     (24,414 Hz -> 16 kHz: seconds per clip), so every rate goes through soxr.

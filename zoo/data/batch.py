@@ -88,7 +88,7 @@ def collate(items: Sequence[dict | None], pad_id: int = 0) -> Batch | None:
     if "audio" in items[0]:
         # padded in numpy: torch's copies here go through its intra-op thread pool, which on
         # busy cores costs 5-30x more than the copy itself (32 clips of 1-10 s: 13 ms in numpy,
-        # 57 ms torch row by row, up to 390 ms pad_sequence; benchmarks/run.py --suite data)
+        # 57 ms torch row by row, up to 390 ms pad_sequence; python -m benchmarks.run --suite data)
         lens = [it["audio"].shape[0] for it in items]
         buf = np.zeros((len(items), max(lens)), dtype=np.float32)
         for i, it in enumerate(items):
