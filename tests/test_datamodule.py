@@ -187,7 +187,7 @@ def test_second_stage_validates_only_new_modalities(tmp_path, cache_dir):
 def test_min_agreement_on_training_rows_only_keeps_the_test_set(tmp_path, cache_dir):
     """Label ablations compare min_agreement values on one test set: scope `train` filters
     train and val only, scope `all` (the default) filters before the split."""
-    from zoo.data.synthetic import generate
+    from zoo.data.synth import generate
 
     root = generate(tmp_path / "synth", size=120, seed=2, workers=1)
 

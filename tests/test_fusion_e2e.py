@@ -15,7 +15,7 @@ import torch
 
 from zoo.cli import build_cli, main
 from zoo.data.batch import collate
-from zoo.data.synthetic import generate
+from zoo.data.synth import generate
 
 ROOT = Path(__file__).resolve().parents[1]
 CHANCE = 1 / 7

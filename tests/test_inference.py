@@ -25,7 +25,7 @@ FAMILIES = {"AudioCNN", "TextBERT", "LateFusion", "EarlyFusion", "Wav2Vec2Classi
 @pytest.fixture(scope="module")
 def clips(tmp_path_factory):
     """Six synthetic utterances (48 kHz mono) with their transcripts."""
-    from zoo.data.synthetic import generate
+    from zoo.data.synth import generate
 
     root = generate(tmp_path_factory.mktemp("synth") / "c", size=14, seed=3, workers=1)
     rows = list(csv.DictReader(open(root / "synthetic.csv", encoding="cp949")))[:6]

@@ -2,7 +2,7 @@
 import re
 from pathlib import Path
 
-from zoo.data.synthetic import generate
+from zoo.data.synth import generate
 
 ROOT = Path(__file__).resolve().parents[1]
 

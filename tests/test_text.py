@@ -128,7 +128,7 @@ def test_a_text_only_run_never_opens_audio(tmp_path, monkeypatch):
 
     from zoo.data import EmotionDataModule
     from zoo.data.corpora import AIHub
-    from zoo.data.synthetic import generate
+    from zoo.data.synth import generate
 
     corpus = generate(tmp_path / "synth", size=40, seed=0)
 

@@ -12,7 +12,7 @@ from typing import Optional
 LIGHTNING_COMMANDS = ("fit", "validate", "test", "predict")
 # command -> (module whose ``main(argv)`` runs it, one line of help); imported only when run
 EXTRA_COMMANDS = {
-    "synth": ("zoo.data.synthetic",
+    "synth": ("zoo.data.synth.command",
               "generate the synthetic Korean corpus in the AI Hub layout (python -m zoo synth --help)"),
     "manifest": ("zoo.data.export_manifest",
                  "write a registered corpus as a manifest CSV (python -m zoo manifest --help)"),

@@ -1,6 +1,6 @@
 """The embedded synthetic Korean corpus (AI Hub layout), generated on first use and cached.
 
-The generator is :mod:`zoo.data.synthetic` (``python -m zoo synth``); this adapter makes it a
+The generator is :mod:`zoo.data.synth` (``python -m zoo synth``); this adapter makes it a
 corpus like any other: :meth:`Synthetic.prepare` writes the corpus once (a file lock keeps
 parallel runs from clobbering each other) and the AI Hub adapter reads it. Each utterance
 also gets ``dims`` (arousal, valence in [0, 1]) from the generator's ``synthetic_meta.csv``.
@@ -55,7 +55,7 @@ class Synthetic(AIHub, name="synthetic"):
         return out
 
     def prepare(self) -> None:
-        from zoo.data.synthetic import generate
+        from zoo.data.synth import generate
 
         generate(self.root, size=self.size, seed=self.corpus_seed, voice=self.voice,
                  words=self.words, both=self.both)
@@ -74,7 +74,7 @@ def _meta_dims(root: Path) -> dict[str, dict[str, float]]:
     """wav_id -> {arousal, valence} from the generator's meta sidecar (empty when it has none)."""
     import csv
 
-    from zoo.data.synthetic import META_NAME
+    from zoo.data.synth import META_NAME
 
     path = root / META_NAME
     if not path.is_file():
