@@ -174,7 +174,7 @@ def slim(src: Path, dst: Path) -> None:
 
 def build(recipe: dict, runs: Path) -> dict:
     from zoo.inference.registry import sha256_of
-    from zoo.models.base import load_module, module_spec
+    from zoo.models.loading import load_module, module_spec
 
     name = recipe["name"]
     for dep in recipe.get("needs", []):

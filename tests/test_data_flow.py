@@ -10,7 +10,8 @@ import torch
 
 from test_model_family import SENTENCES, TEXT
 from zoo.data.audio import AudioLoader
-from zoo.data.datamodule import DataView, EmotionDataset
+from zoo.data.contract import DataView
+from zoo.data.dataset import EmotionDataset
 from zoo.data.text import train_tokenizer
 from zoo.data.utterance import Utterance
 

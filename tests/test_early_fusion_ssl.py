@@ -9,7 +9,7 @@ from test_ssl import save_tiny
 from zoo.data.batch import collate
 from zoo.data.text import train_tokenizer
 from zoo.models import EarlyFusion
-from zoo.models.base import load_module
+from zoo.models.loading import load_module
 
 CLASSES = ["Angry", "Happiness", "Neutral", "Sadness"]
 TEXT = {"class_path": "zoo.models.TextBERT",

@@ -16,7 +16,7 @@ from zoo.data.batch import collate
 from zoo.errors import ZooUserError
 from zoo.inference.export import export, export_hf, export_onnx, onnx_graph
 from zoo.inference.predictor import Predictor
-from zoo.models.base import build_module
+from zoo.models.loading import build_module
 
 CLASSES = ["Angry", "Happiness", "Neutral", "Sadness"]
 SR = 16000

@@ -89,7 +89,7 @@ def test_audio_run_writes_its_outputs(stages):
 
 
 def test_stage_two_trains_only_the_fusion_head(stages):
-    from zoo.models.base import load_module
+    from zoo.models.loading import load_module
 
     fusion = load_module(stages["fusion"][1])
     audio, text = load_module(stages["audio"][1]), load_module(stages["text"][1])
@@ -132,7 +132,7 @@ def test_second_stage_on_held_out_outputs_is_calibrated_where_the_train_fitted_o
     epoch repeated one batch order (test UA 0.502 against 0.584); since the sampler draws a new
     order per epoch the branches generalise better and, on this 72-utterance test split, the
     train-fitted mixture scores 0.628 UA against 0.601 (NLL 1.32 against 1.47)."""
-    from zoo.models.base import load_module
+    from zoo.models.loading import load_module
 
     t_train = load_module(stages["fusion_on_train"][1]).fusion.temperatures
     t_val = load_module(stages["fusion"][1]).fusion.temperatures
@@ -142,7 +142,7 @@ def test_second_stage_on_held_out_outputs_is_calibrated_where_the_train_fitted_o
 
 
 def test_late_fusion_predicts_without_a_transcript(stages):
-    from zoo.models.base import load_module
+    from zoo.models.loading import load_module
 
     fusion = load_module(stages["fusion"][1]).eval()
     g = torch.Generator().manual_seed(0)

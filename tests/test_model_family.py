@@ -151,7 +151,7 @@ def test_ua_is_balanced_accuracy_over_the_classes_present():
     predicted, not counted as recall 0; WA and macro-F1 as scikit-learn computes them."""
     from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
 
-    from zoo.models.base import emotion_metrics
+    from zoo.models.metrics import emotion_metrics
 
     g = torch.Generator().manual_seed(0)
     for absent in (None, 2):

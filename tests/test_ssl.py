@@ -17,7 +17,7 @@ from transformers import (
 from zoo.data.batch import collate
 from zoo.errors import ZooUserError
 from zoo.models import SSLClassifier
-from zoo.models.base import build_module, module_spec
+from zoo.models.loading import build_module, module_spec
 from zoo.nn.ssl import whisper_log_mel, whisper_mel_filters
 
 CLASSES = ["Angry", "Happiness", "Neutral", "Sadness"]
@@ -323,7 +323,7 @@ def test_a_lora_model_trained_by_lightning_loads_offline(checkpoints, tmp_path):
 
     import lightning as L
 
-    from zoo.models.base import load_module
+    from zoo.models.loading import load_module
 
     src = tmp_path / "hubert"
     shutil.copytree(checkpoints["hubert"], src)

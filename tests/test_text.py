@@ -10,7 +10,7 @@ from zoo.data.text import (SPECIALS, TextTokenizer, ZooKoBertTokenizer, load_tok
                            train_tokenizer)
 from zoo.errors import ZooUserError
 from zoo.models import TextBERT
-from zoo.models.base import load_module
+from zoo.models.loading import load_module
 
 CLASSES = ["Angry", "Happiness", "Neutral", "Sadness"]
 SENTENCES = ["나 어제 헤어졌어", "오늘 정말 기분이 좋아", "왜 이렇게 화가 나는지 모르겠어",
@@ -134,8 +134,8 @@ def test_a_text_only_run_never_opens_audio(tmp_path, monkeypatch):
 
     def no_audio(*args, **kwargs):
         raise AssertionError("a text-only run opened an audio file")
-    for name in ("zoo.data.audio.AudioLoader.__call__", "zoo.data.datamodule.audio_info",
-                 "zoo.data.datamodule.audio_exists", "zoo.data.datamodule.file_digest"):
+    for name in ("zoo.data.audio.AudioLoader.__call__", "zoo.data.probe.audio_info",
+                 "zoo.data.probe.audio_exists", "zoo.data.datamodule.file_digest"):
         monkeypatch.setattr(name, no_audio)
     dm = EmotionDataModule(corpus=AIHub(root=str(corpus)), batch_size=8, cache_dir=None)
     model = TextBERT(class_names=dm.class_names, pretrained=None, **TINY)
@@ -161,7 +161,7 @@ def test_checkpoints_of_pretrained_models_load_without_the_pretrained_files(toke
     from transformers import BertConfig, BertModel
 
     from zoo.models import LateFusion
-    from zoo.models.base import load_module
+    from zoo.models.loading import load_module
 
     d = tmp_path / "tiny-kobert"
     BertModel(BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=1,

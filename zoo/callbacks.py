@@ -165,7 +165,7 @@ class PredictionWriter(BasePredictionWriter):
                     if r["id"] not in seen:
                         seen.add(r["id"])
                         rows.append(r)
-        from zoo.models.base import run_dir
+        from zoo.models.plots import run_dir
 
         path = Path(self.path) if self.path else run_dir(trainer) / "predictions.jsonl"
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -188,7 +188,7 @@ def print_run_summary(trainer, config_path: str | None = None, data_root_key: st
     matrix, and the commands to try next (printed, so a first run shows the way on)."""
     if not trainer.is_global_zero:
         return
-    from zoo.models.base import run_dir
+    from zoo.models.plots import run_dir
 
     run = run_dir(trainer)
     cb = trainer.checkpoint_callback

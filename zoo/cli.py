@@ -225,7 +225,7 @@ def build_cli(args: list[str] | None = None, run: bool = True):
         def _summary(self):
             from zoo.callbacks import print_run_summary
 
-            from zoo.models.base import run_dir
+            from zoo.models.plots import run_dir
 
             run = run_dir(self.trainer)
             config = run / "config.yaml"

@@ -211,7 +211,7 @@ def normalize_branch(spec, where: str):
         return spec
     from jsonargparse import get_loader
 
-    from .models.base import _resolve_model_class
+    from .models.loading import _resolve_model_class
 
     if not spec.get("class_path"):
         raise ZooUserError(f"{where}: a branch needs a class_path (e.g. zoo.models.TextBERT), got {spec!r}. "
@@ -248,7 +248,7 @@ def normalize_branches(cfg) -> None:
                 continue
             spec = init[key]
             if not spec.get("class_path"):  # only nested keys given: on top of the class's default
-                from .models.base import _resolve_model_class
+                from .models.loading import _resolve_model_class
 
                 cls = cls or _resolve_model_class(model.class_path)
                 default = inspect.signature(cls.__init__).parameters.get(key)

@@ -57,7 +57,7 @@ def read_metrics_csv(path: Path) -> tuple[dict[str, float], int | None]:
 
 
 def read_confusion(path: Path) -> tuple[list[str], list[list[int]]] | None:
-    """``confusion_matrix_test.csv`` as written by zoo.models.base.save_confusion_matrix."""
+    """``confusion_matrix_test.csv`` as written by zoo.models.plots.save_confusion_matrix."""
     try:
         with open(path, newline="", encoding="utf-8") as f:
             rows = list(csv.reader(f))

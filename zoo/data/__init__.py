@@ -7,7 +7,8 @@ from importlib import import_module
 _EXPORTS = {
     "Batch": ".batch",
     "EmotionDataModule": ".datamodule",
-    "DataRequest": ".datamodule",
+    "DataRequest": ".contract",
+    "DataView": ".contract",
     "SplitOptions": ".splits",
     "Utterance": ".utterance",
     "AIHUB_EMOTIONS": ".corpora.aihub",

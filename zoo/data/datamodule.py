@@ -3,10 +3,8 @@
 A corpus (``zoo.data.corpora``, passed as ``corpus=``) only says how to read its files; labels,
 validation, splits, audio loading, batching and leakage reports are shared here.
 
-Data and model meet in one direction. The model hands the DataModule a :class:`DataRequest` (what
-it consumes: audio, text or both, so a text-only run never decodes a wav; whether a transcript may
-be missing; the split its training loop iterates; its tokenizer) from its own ``setup``, and reads
-the splits through a read-only :class:`DataView`; the DataModule never reads or calls the model.
+The model hands the DataModule a :class:`~zoo.data.contract.DataRequest` and reads the splits
+through a :class:`~zoo.data.contract.DataView` (the contract: :mod:`zoo.data.contract`).
 Lightning runs the DataModule's ``setup`` before the model's, so under a trainer the work that
 depends on the request (validating the requested modalities, splitting) waits until the request
 has come (the model's ``setup`` asks for the view right after handing it) or a loader is asked for;
@@ -16,143 +14,31 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from dataclasses import dataclass
-import math
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 from functools import partial
-from typing import Any, Literal, Sequence
+from typing import Literal
 
 import lightning as L
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 
 from ..errors import CorpusError, OnError, ProblemLog, ZooUserError
-from .audio import AudioLoader, audio_exists, audio_info, default_cache_dir, file_digest
-from .batch import BucketBatchSampler, LengthSortedSampler, collate, make_item
+from .audio import AudioLoader, default_cache_dir, file_digest
+from .batch import BucketBatchSampler, LengthSortedSampler, collate
+from .contract import FROM_AUDIO, DataRequest, DataView, Modality
 from .corpora.base import Corpus
-from .labels import apply_label_policy, meets_agreement, soft_label
-from .splits import SplitOptions, assign_splits, leakage_report
-from .rows import drop_excluded_problems, normalize_text, read_exclude_list, respell_labels, spellings
-from .utterance import DIMENSIONS, Utterance
+from .dataset import EmotionDataset
+from .labelling import labelled_utterances, problem_source
+from .labels import LabelMode, TieBreak, meets_agreement
+from .probe import probe_audio
+from .report import setup_report
+from .rows import read_exclude_list
+from .splits import SplitOptions, assign_splits
+from .utterance import Utterance
 
 log = logging.getLogger("zoo")
 
-LabelMode = Literal["majority", "soft"]
-TieBreak = Literal["intensity", "first", "drop"]
-#: what a model can consume: raw audio, the transcript, openSMILE functionals computed from the
-#: audio (eGeMAPS v02, ComParE 2016: zoo.data.features.FEATURE_SETS)
-Modality = Literal["audio", "text", "egemaps", "compare"]
-#: modalities read from the audio file
-_FROM_AUDIO = {"audio", "egemaps", "compare"}
-
-
-def _source(u: Utterance) -> str:
-    """The file a problem with this utterance should name: its CSV/manifest, else its audio."""
-    return u.meta.get("csv") or u.meta.get("manifest") or u.audio or u.id
-
-
-class EmotionDataset(Dataset):
-    """Items for one split. A clip that fails to decode yields None (dropped by collate, logged)."""
-
-    def __init__(self, utts: Sequence[Utterance], class_names: Sequence[str], *,
-                 audio: AudioLoader | None, text: bool, soft: bool, max_samples: int | None,
-                 random_crop: bool, tokenizer=None, features=None, dims: bool = False):
-        self.utts = list(utts)
-        self.index = {c: i for i, c in enumerate(class_names)}
-        self.class_names = list(class_names)
-        self.audio = audio
-        self.text = text
-        self.soft = soft
-        self.max_samples = max_samples
-        self.random_crop = random_crop
-        self.tokenizer = tokenizer  # has encode(text) -> ids; runs here, i.e. in the workers
-        self.features = features  # callable(audio path) -> 1-D tensor (cached utterance features)
-        self.dims = dims  # add the dimensional ratings (NaN where an utterance has none)
-
-    def __len__(self) -> int:
-        return len(self.utts)
-
-    def __getitem__(self, i: int) -> dict | None:
-        u = self.utts[i]
-        soft = dims = wav = features = None
-        if self.soft:
-            soft = torch.tensor(soft_label(u, self.class_names, ignore_unknown=True), dtype=torch.float32)
-        if self.dims:
-            dims = torch.tensor([u.dims.get(d, math.nan) for d in DIMENSIONS], dtype=torch.float32)
-        if self.audio is not None:
-            try:
-                wav = torch.from_numpy(self.audio(u.audio))
-            except Exception as e:  # one bad file must not end an epoch hours in
-                log.warning("skipping %s (%s): cannot decode audio: %s", u.id, u.audio, e)
-                return None
-            if wav.numel() == 0:
-                log.warning("skipping %s (%s): zero-length audio", u.id, u.audio)
-                return None
-            if self.max_samples and wav.shape[0] > self.max_samples:
-                extra = wav.shape[0] - self.max_samples
-                start = int(torch.randint(0, extra + 1, ())) if self.random_crop else extra // 2
-                wav = wav[start : start + self.max_samples]
-        if self.features is not None:
-            try:
-                features = self.features(u.audio)
-            except Exception as e:
-                log.warning("skipping %s (%s): cannot compute features: %s", u.id, u.audio, e)
-                return None
-        # the corpus of each utterance of a multi-corpus corpus: per-corpus metrics
-        return make_item(u.id, self.index.get(u.label, -1), speaker=u.speaker, audio=wav, features=features,
-                         text=u.text, with_text=self.text, tokenizer=self.tokenizer, soft=soft, dims=dims,
-                         corpus=u.meta.get("corpus"))
-
-
-@dataclass(frozen=True)
-class DataRequest:
-    """What a model asks of the DataModule; the model hands it over
-    (:meth:`EmotionDataModule.request`, called from ``EmotionModule.setup``), so the DataModule
-    never reads model attributes.
-
-    Args:
-        modalities: What to load: ``audio``, ``text``, ``egemaps``, ``compare`` (the model's ``inputs``).
-        text_optional: The model predicts without a transcript (late fusion): an utterance with
-            none is not a data problem.
-        fit_split: The split the training loader serves (a late-fusion second stage on frozen
-            branches: ``val``).
-        tokenizer: ``encode(text) -> ids`` and ``pad_id``; the items are tokenized with it (in the
-            loader workers). The model hands a new request when it gets another one (a checkpoint's).
-    """
-
-    modalities: tuple[str, ...] = ("audio", "text")
-    text_optional: bool = False
-    fit_split: Literal["train", "val"] = "train"
-    tokenizer: Any = None
-
-
-@dataclass(frozen=True)
-class DataView:
-    """A read-only view of the DataModule's splits, for a model's own setup: it pulls what it needs
-    from here (a from-scratch tokenizer's training transcripts, normalisation statistics, class
-    counts) instead of the DataModule calling into the model. ``splits`` hold train, val and
-    test as tuples; ``sample_rate`` and ``cache_dir`` are what the audio is decoded with."""
-
-    splits: dict[str, tuple[Utterance, ...]]
-    class_names: tuple[str, ...]
-    sample_rate: int
-    cache_dir: str | None
-
-    def split(self, name: str) -> tuple[Utterance, ...]:
-        """The utterances of ``train``, ``val``, ``test`` or ``all`` (the three in that order)."""
-        if name == "all":
-            return tuple(u for s in ("train", "val", "test") for u in self.splits[s])
-        return self.splits[name]
-
-    def texts(self, name: str = "train") -> list[str]:
-        """The transcripts of a split ("" where an utterance has none)."""
-        return [u.text or "" for u in self.split(name)]
-
-    @property
-    def train_class_counts(self) -> list[int]:
-        c = Counter(u.label for u in self.splits["train"])
-        return [c.get(k, 0) for k in self.class_names]
+__all__ = ["DataRequest", "DataView", "EmotionDataModule", "EmotionDataset"]
 
 
 class EmotionDataModule(L.LightningDataModule):
@@ -316,53 +202,11 @@ class EmotionDataModule(L.LightningDataModule):
     def utterances(self) -> list[Utterance]:
         """Corpus with the label policy applied (cached; cheap: no audio is opened)."""
         if self._utts is None:
-            problems = ProblemLog(self.on_error)
-            utts = [normalize_text(u) for u in self.corpus.load(problems)]
-            n_read = len(utts)
-            n_excluded = 0
-            if self._exclude is not None:
-                kept_ = [u for u in utts if u.id not in self._exclude and u.audio not in self._exclude]
-                if len(kept_) < len(utts):
-                    log.info("%s: %d utterance(s) left out by the exclude list %s", self.corpus_name,
-                             len(utts) - len(kept_), self.exclude)
-                n_excluded = len(utts) - len(kept_)
-                utts = kept_
             whole = self.min_agreement if self.min_agreement_scope == "all" else 0.0
-            utts, dropped = apply_label_policy(utts, tie_break=self.tie_break,
-                                               min_agreement=whole, problems=problems)
-            defaults = self.corpus.default_class_names
-            if self._label_map is not None:
-                from .label_map import apply_label_map
-
-                utts, unmapped = apply_label_map(utts, self._label_map)
-                dropped.update(unmapped)
-                defaults = self._label_map.classes
-            names = self._class_names or list(defaults or spellings(utts))
-            respelled = respell_labels(utts, names)
-            if respelled:
-                log.info("%s: %d label(s) matched to a class name by case and spacing (e.g. %s)",
-                         self.corpus_name, sum(respelled.values()),
-                         ", ".join(f"{a!r} -> {b!r}" for a, b in list(respelled)[:3]))
-            known = set(names)
-            kept = []
-            for u in utts:
-                if u.label in known:
-                    kept.append(u)
-                else:
-                    problems.add(_source(u),
-                                 f"label {u.label!r} is not one of class_names {names}",
-                                 row=u.meta.get("row"), column="label")
-            if self._exclude is not None:  # rows the reader refused, named "FILE, row N"
-                n_excluded += drop_excluded_problems(problems, self._exclude)
-            problems.check(f"{self.corpus_name}")  # raises, or (on_error=skip) reports the drops
-            self._dropped = Counter(dropped)
-            if n_excluded:
-                self._dropped["excluded (exclude list)"] = n_excluded
-            self._dropped.update(problems.counts())
-            skipped = getattr(self.corpus, "skipped", None)  # files the adapter passed over on purpose
-            if skipped is not None and skipped.counts:
-                self._dropped.update(skipped.dropped())
-                log.info("%s: skipped %s", self.corpus_name, skipped)
+            kept, names, self._dropped, n_read = labelled_utterances(
+                self.corpus, ProblemLog(self.on_error), tie_break=self.tie_break, min_agreement=whole,
+                label_map=self._label_map, class_names=self._class_names, exclude=self._exclude,
+                exclude_file=self.exclude)
             self._class_names = names
             if not kept:
                 raise CorpusError(
@@ -412,32 +256,16 @@ class EmotionDataModule(L.LightningDataModule):
         (e.g. a test run of a fusion model) checks only what is new, and rows found bad stay out.
         """
         problems = ProblemLog(self.on_error)
-        if wanted & _FROM_AUDIO:  # features are computed from the audio file
+        if wanted & FROM_AUDIO:  # features are computed from the audio file
             todo = [u for u in utts if (u.id, "audio") not in self._validated and u.id not in self._bad]
-
-            def check(u: Utterance):
-                if not u.audio:
-                    return u, f"no audio file found for {u.id}", None
-                if not audio_exists(u.audio):
-                    return u, "audio file not found", None
-                if not self.validate_audio:
-                    return u, None, None
-                try:
-                    return u, None, audio_info(u.audio)[2]
-                except Exception as e:
-                    return u, f"unreadable audio: {e}", None
-            with ThreadPoolExecutor(8) as pool:
-                for u, err, dur in pool.map(check, todo):
-                    if err is None and dur is not None and dur < self.min_seconds:
-                        err = f"shorter than min_seconds ({dur:.2f} s < {self.min_seconds})"
-                    if err:
-                        problems.add(u.audio or _source(u),
-                                     err, row=u.meta.get("row"))
-                        self._bad.add(u.id)
-                    else:
-                        self._validated.add((u.id, "audio"))
-                        if dur is not None:
-                            self._durations[u.id] = dur
+            for u, err, dur in probe_audio(todo, read_header=self.validate_audio, min_seconds=self.min_seconds):
+                if err:
+                    problems.add(u.audio or problem_source(u), err, row=u.meta.get("row"))
+                    self._bad.add(u.id)
+                else:
+                    self._validated.add((u.id, "audio"))
+                    if dur is not None:
+                        self._durations[u.id] = dur
         # a model that predicts without a transcript (late fusion) does not need one per row
         if "text" in wanted and not self._requested().text_optional:
             for u in utts:
@@ -446,7 +274,7 @@ class EmotionDataModule(L.LightningDataModule):
                 if (u.text or "").strip():
                     self._validated.add((u.id, "text"))
                 else:
-                    problems.add(_source(u),
+                    problems.add(problem_source(u),
                                  "empty transcript", row=u.meta.get("row"), column="text")
                     self._bad.add(u.id)
         problems.check(f"{self.corpus_name} (modalities: {', '.join(sorted(wanted))})")
@@ -519,33 +347,11 @@ class EmotionDataModule(L.LightningDataModule):
             raise CorpusError(f"{self.corpus_name}: min_agreement {self.min_agreement} leaves no training rows")
 
     def _log_report(self, utts: list[Utterance]) -> None:
-        splits = self._splits
-        names = self.class_names
-        lines = [f"{self.corpus_name}: {len(utts)} utterances, {len(names)} classes, split by "
-                 f"{self.report['split_source']}"]
-        if self._dropped:
-            lines.append("  dropped: " + ", ".join(f"{n} {r}" for r, n in self._dropped.most_common()))
-        if self.max_seconds:
-            # a long file is decoded once into the cache, but only max_seconds of it enter a batch
-            long = [d for u in utts if (d := self._durations.get(u.id, 0.0)) > self.max_seconds]
-            self.report["cropped"] = len(long)
-            if long:
-                lines.append(f"  cropped to max_seconds ({self.max_seconds:g} s): {len(long)} clip(s), "
-                             f"the longest {max(long):.1f} s")
-        for s in ("train", "val", "test"):
-            c = Counter(u.label for u in splits[s])
-            lines.append(f"  {s:5s} {len(splits[s]):6d}  " + " ".join(f"{k}={c.get(k, 0)}" for k in names))
-        if self.check_leakage:
-            flat = [u for s in ("train", "val", "test") for u in splits[s]]
-            idx, start = {}, 0
-            for s in ("train", "val", "test"):
-                idx[s] = list(range(start, start + len(splits[s])))
-                start += len(splits[s])
-            leak = leakage_report(flat, idx, digest=file_digest if self._wanted() & _FROM_AUDIO else None)
-            self.report["leakage"] = leak
-            lines.append("  leakage check: " + ", ".join(f"{k}={v}" for k, v in leak.items()))
-        self.report["counts"] = {s: len(v) for s, v in splits.items()}
-        self.report["dropped"] = dict(self._dropped)
+        lines, entries = setup_report(
+            self.corpus_name, utts, self._splits, self.class_names, split_source=self.report["split_source"],
+            dropped=self._dropped, max_seconds=self.max_seconds, durations=self._durations,
+            check_leakage=self.check_leakage, digest=file_digest if self._wanted() & FROM_AUDIO else None)
+        self.report.update(entries)
         log.info("\n".join(lines))
 
     # -- loaders -------------------------------------------------------------------------------
@@ -567,7 +373,7 @@ class EmotionDataModule(L.LightningDataModule):
         audio = AudioLoader(self.sample_rate, self.cache_dir) if "audio" in wanted else None
         max_samples = int(self.max_seconds * self.sample_rate) if self.max_seconds else None
         features = None
-        feature_sets = sorted(wanted & (_FROM_AUDIO - {"audio"}))
+        feature_sets = sorted(wanted & (FROM_AUDIO - {"audio"}))
         if len(feature_sets) > 1:
             raise ValueError(f"one openSMILE feature set per model, got {feature_sets}")
         if feature_sets:

@@ -353,7 +353,7 @@ def main_export(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--format", choices=["hf", "onnx"], required=True)
     ap.add_argument("--out", required=True, help="a directory (hf) or a .onnx file")
     a = ap.parse_args(argv)
-    from ..models.base import load_module
+    from ..models.loading import load_module
     from .cards import card_markdown
     from .export import export
     from .registry import resolve
@@ -368,7 +368,7 @@ def main_export(argv: Sequence[str] | None = None) -> None:
 
 
 def _card_meta(module, entry, source: str) -> dict:
-    from ..models.base import module_spec
+    from ..models.loading import module_spec
 
     if entry is not None:
         meta = {k: v for k, v in vars(entry).items() if k != "base"}

@@ -42,7 +42,7 @@ class Predictor:
     """A zoo model ready for inference.
 
     Args:
-        module: A trained ``EmotionModule`` (from ``zoo.models.base.load_module``).
+        module: A trained ``EmotionModule`` (from ``zoo.models.loading.load_module``).
         entry: Its registry entry, when it came from the registry (metrics, card, corpus).
         device: ``cpu``, ``cuda``, ... (default: cuda when available).
         batch_size: Clips (or windows) per forward pass.
@@ -341,7 +341,7 @@ def load(name_or_path: str | os.PathLike, *, registry: str | os.PathLike | None 
     Registry files are verified against their sha256 before loading; every checkpoint is
     unpickled with ``weights_only`` (no code runs on load) unless ``trust=True``.
     """
-    from ..models.base import load_module
+    from ..models.loading import load_module
     from .registry import resolve
 
     path, entry = resolve(name_or_path, registry)

@@ -188,7 +188,7 @@ def resolve(name_or_path: str | os.PathLike, registry: str | os.PathLike | None 
     """A verified local checkpoint file for a registry name or a path, and its entry if known.
 
     A path that is not in the registry loads with a warning: nothing vouches for its contents
-    (it is still unpickled with ``weights_only``, see ``zoo.models.base.load_module``).
+    (it is still unpickled with ``weights_only``, see ``zoo.models.loading.load_module``).
     """
     reg = Registry.load(registry)
     s = str(name_or_path)

@@ -1,40 +1,26 @@
 """EmotionModule: the one LightningModule base class. Loss, metrics, optimisation and predict
 live here once; a model family only builds its encoder(s) and maps a Batch to logits.
 
-Metrics follow the SER literature:
-- WA (weighted accuracy) = overall accuracy, every utterance counts once (micro average);
-- UA (unweighted accuracy) = mean of the per-class recalls over the classes present in the
-  references (balanced accuracy), every class counts once; a class absent from a split (one EmoDB
-  actor has no Disgust) is left out, not counted as recall 0 because it was predicted;
-- macro-F1 = mean of the per-class F1 scores.
-They are logged as ``{stage}/WA``, ``{stage}/UA``, ``{stage}/macro_F1`` (stage = train, val, test).
-A model with dimensional targets (``targets: [arousal, valence]``) also logs, per dimension,
-``{stage}/CCC_<dim>`` (Lin's concordance correlation coefficient) and ``{stage}/MAE_<dim>``, and
-``{stage}/CCC_mean`` over its dimensions; torchmetrics syncs all of them across DDP ranks.
+The metrics (WA, UA, macro-F1; CCC and MAE per dimension) are defined in :mod:`zoo.models.metrics`,
+the confusion-matrix figure in :mod:`zoo.models.plots`, checkpoint loading and model specs in
+:mod:`zoo.models.loading`.
 """
 from __future__ import annotations
 
 import logging
-from contextlib import contextmanager
-from pathlib import Path
 from typing import Literal, Sequence
 
 import lightning as L
 import torch
 import torch.nn.functional as F
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
-from torchmetrics import MetricCollection
-from torchmetrics.classification import (
-    MulticlassAccuracy,
-    MulticlassConfusionMatrix,
-    MulticlassF1Score,
-    MulticlassRecall,
-)
-from torchmetrics.regression import ConcordanceCorrCoef, MeanAbsoluteError
+from torchmetrics.classification import MulticlassConfusionMatrix
 
 from ..data.batch import Batch
 from ..data.utterance import DIMENSIONS
 from ..nn.heads import Head
+from .metrics import corpus_scores, count_by_corpus, dimension_metrics, emotion_metrics
+from .plots import save_confusion_matrix
 
 #: per-speaker standardisation: a speaker needs this many utterances for statistics of their own
 #: (else the global statistics stand in); one utterance would be utterance normalisation
@@ -43,50 +29,8 @@ MIN_SPEAKER_UTTERANCES = 2
 log = logging.getLogger("zoo")
 
 
-class UnweightedAccuracy(MulticlassRecall):
-    """UA: the mean recall over the classes that occur in the references (scikit-learn's
-    ``balanced_accuracy_score``). torchmetrics' macro recall keeps a class with no references
-    but some predictions as recall 0, which lowers UA on any split that lacks a class (a
-    per-speaker fold); per-class counts are synced under DDP as by the parent."""
-
-    def __init__(self, num_classes: int, **kw):
-        super().__init__(num_classes=num_classes, average="none", **kw)
-
-    def compute(self) -> torch.Tensor:
-        tp, fp, tn, fn = self._final_state()
-        support = tp + fn
-        present = support > 0
-        if not bool(present.any()):
-            return torch.tensor(0.0, device=tp.device)
-        return (tp[present].float() / support[present].float()).mean()
-
-
-def emotion_metrics(num_classes: int) -> MetricCollection:
-    """WA, UA and macro-F1 as SER papers define them (labels of -1 are ignored)."""
-    kw = dict(num_classes=num_classes, ignore_index=-1)
-    return MetricCollection({
-        "WA": MulticlassAccuracy(average="micro", **kw),
-        "UA": UnweightedAccuracy(**kw),
-        "macro_F1": MulticlassF1Score(average="macro", **kw),
-    })
-
-
 #: what a model can be trained to predict: the class, and the dimensional ratings
 Target = Literal["category", "arousal", "valence", "dominance"]
-
-
-def dimension_metrics(dims: Sequence[str]) -> torch.nn.ModuleDict:
-    """``CCC_<dim>`` and ``MAE_<dim>`` per dimension, and ``CCC_mean`` (their mean, computed from
-    the per-dimension metrics, so it is always their exact average)."""
-    out = {}
-    for d in dims:
-        out[f"CCC_{d}"] = ConcordanceCorrCoef()
-        out[f"MAE_{d}"] = MeanAbsoluteError()
-    total = None
-    for d in dims:
-        total = out[f"CCC_{d}"] if total is None else total + out[f"CCC_{d}"]
-    out["CCC_mean"] = total / len(dims)  # a CompositionalMetric: computed from the children's states
-    return torch.nn.ModuleDict(out)
 
 
 class EmotionModule(L.LightningModule):
@@ -251,7 +195,7 @@ class EmotionModule(L.LightningModule):
     # -- corpus statistics and checkpoint extras -------------------------------------------------
     def prepare_stats(self, data) -> None:
         """Corpus statistics the model needs before a stage (e.g. per-speaker normalisation),
-        pulled from ``data``, the DataModule's read-only :class:`~zoo.data.datamodule.DataView`
+        pulled from ``data``, the DataModule's read-only :class:`~zoo.data.contract.DataView`
         (``split(name)``, ``sample_rate``, ``cache_dir``); called at the start of fit, validate,
         test and predict."""
 
@@ -270,9 +214,9 @@ class EmotionModule(L.LightningModule):
                            "(normalize: speaker), so there is nothing to adapt")
 
     def data_request(self):
-        """What this model asks of the DataModule (:class:`~zoo.data.datamodule.DataRequest`): its
+        """What this model asks of the DataModule (:class:`~zoo.data.contract.DataRequest`): its
         ``inputs``, ``text_optional``, ``fit_split`` and tokenizer."""
-        from ..data.datamodule import DataRequest
+        from ..data.contract import DataRequest
 
         return DataRequest(modalities=tuple(self.inputs), text_optional=bool(self.text_optional),
                            fit_split=self.fit_split, tokenizer=getattr(self, "tokenizer", None))
@@ -547,36 +491,15 @@ class EmotionModule(L.LightningModule):
     def _count_by_corpus(self, stage: str, preds: torch.Tensor, labels: torch.Tensor,
                          corpora: Sequence[str]) -> None:
         """A confusion matrix per corpus (counts: summed across ranks at the epoch's end)."""
-        store = self._by_corpus.setdefault(stage, {})
-        for name in set(corpora):
-            sel = torch.tensor([c == name for c in corpora]) & (labels >= 0)
-            cm = store.setdefault(name, torch.zeros(self.num_classes, self.num_classes, dtype=torch.long))
-            y, p = labels[sel], preds[sel]
-            cm.index_put_((y, p), torch.ones_like(y), accumulate=True)
+        count_by_corpus(self._by_corpus.setdefault(stage, {}), self.num_classes, preds, labels, corpora)
 
     def _log_by_corpus(self, stage: str) -> None:
         """``{stage}/UA/<corpus>`` and ``{stage}/WA/<corpus>`` for a multi-corpus DataModule
-        (UA: the mean recall over the classes present in that corpus's split). Under DDP the
-        counts of every rank are summed first, so each utterance counts once wherever it ran."""
-        store = self._by_corpus.pop(stage, {})
-        trainer = self._trainer
-        world = trainer.world_size if trainer is not None else 1
-        names = set(store)
-        if world > 1 and torch.distributed.is_available() and torch.distributed.is_initialized():
-            every: list = [None] * world  # a rank may have seen none of a corpus's utterances
-            torch.distributed.all_gather_object(every, sorted(names))
-            names = set().union(*every)
-        for name in sorted(names):
-            cm = store.get(name, torch.zeros(self.num_classes, self.num_classes, dtype=torch.long))
-            if world > 1:
-                cm = trainer.strategy.reduce(cm.to(self.device), reduce_op="sum").cpu()
-            cm = cm.double()
-            total, seen = cm.sum(), cm.sum(1) > 0
-            if total == 0:
-                continue
-            recalls = cm.diagonal()[seen] / cm.sum(1)[seen]
-            self.log(f"{stage}/UA/{name}", recalls.mean().float(), on_epoch=True)
-            self.log(f"{stage}/WA/{name}", (cm.diagonal().sum() / total).float(), on_epoch=True)
+        (:func:`zoo.models.metrics.corpus_scores`)."""
+        scores = corpus_scores(self._by_corpus.pop(stage, {}), self.num_classes, self._trainer, self.device)
+        for name, (ua, wa) in scores.items():
+            self.log(f"{stage}/UA/{name}", ua, on_epoch=True)
+            self.log(f"{stage}/WA/{name}", wa, on_epoch=True)
 
     def on_validation_epoch_end(self) -> None:
         self._log_by_corpus("val")
@@ -675,144 +598,3 @@ def _check_targets(targets, weights) -> tuple[list[str], dict[str, float]]:
     if extra or any(not isinstance(v, (int, float)) or v < 0 for v in weights.values()):
         raise ZooUserError(f"target_weights: one weight >= 0 per name in targets {targets}, got {weights}")
     return targets, {k: float(v) for k, v in weights.items()}
-
-
-def run_dir(trainer) -> Path:
-    """The run's folder, as ``trainer.log_dir`` names it, without its broadcast: under DDP
-    ``trainer.log_dir`` is a collective, so rank 0 alone asking for it would wait forever."""
-    lg = trainer.loggers[0] if trainer.loggers else None
-    d = getattr(lg, "log_dir", None) or getattr(lg, "save_dir", None) if lg is not None else None
-    return Path(d or trainer.default_root_dir)
-
-
-def save_confusion_matrix(cm: torch.Tensor, class_names: Sequence[str], trainer, stage: str) -> Path | None:
-    """Write the confusion matrix (counts + row-normalised PNG, and a CSV) to the log dir and
-    hand the figure to the logger (wandb image / TensorBoard figure) when it takes images."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    out_dir = run_dir(trainer)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    counts = cm.numpy()
-    norm = counts / counts.sum(axis=1, keepdims=True).clip(min=1)
-    n = len(class_names)
-    fig, ax = plt.subplots(figsize=(1.1 * n + 2.5, 1.0 * n + 2))
-    im = ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
-    ax.set_xticks(range(n), class_names, rotation=45, ha="right")
-    ax.set_yticks(range(n), class_names)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    for i in range(n):
-        for j in range(n):
-            ax.text(j, i, f"{norm[i, j]:.2f}\n({int(counts[i, j])})", ha="center", va="center",
-                    fontsize=7, color="white" if norm[i, j] > 0.5 else "black")
-    ax.set_title(f"{stage} confusion matrix (rows: recall per true class)")
-    fig.colorbar(im, ax=ax, fraction=0.046)
-    fig.tight_layout()
-    png = out_dir / f"confusion_matrix_{stage}.png"
-    fig.savefig(png, dpi=120)
-    with open(out_dir / f"confusion_matrix_{stage}.csv", "w", encoding="utf-8") as f:
-        f.write("true\\pred," + ",".join(class_names) + "\n")
-        for i, name in enumerate(class_names):
-            f.write(name + "," + ",".join(str(int(v)) for v in counts[i]) + "\n")
-    for lg in trainer.loggers:
-        try:
-            if hasattr(lg, "log_image"):  # WandbLogger
-                lg.log_image(key=f"{stage}/confusion_matrix", images=[str(png)])
-            elif hasattr(getattr(lg, "experiment", None), "add_figure"):  # TensorBoard
-                lg.experiment.add_figure(f"{stage}/confusion_matrix", fig)
-        except Exception as e:  # a logger that cannot take images must not fail the test run
-            log.debug("could not log the confusion matrix to %s: %s", type(lg).__name__, e)
-    plt.close(fig)
-    log.info("confusion matrix written to %s", png)
-    return png
-
-
-def load_module(path: str, map_location: str | torch.device = "cpu", *, trust: bool = False) -> EmotionModule:
-    """A zoo model from a checkpoint written by ``python -m zoo fit`` (its class is recorded in it).
-
-    The file is unpickled with ``weights_only=True``: tensors, numbers, strings and containers
-    only, so a crafted checkpoint cannot run code on load. ``trust=True`` lifts that restriction
-    for a checkpoint that holds other Python objects and whose source you trust.
-    """
-    import io
-    import pickle
-
-    from ..errors import ZooUserError
-
-    if not Path(path).is_file():
-        raise ZooUserError(f"checkpoint not found: {path}")
-    data = Path(path).read_bytes()
-    weights_only = not trust
-    try:
-        ckpt = torch.load(io.BytesIO(data), map_location="cpu", weights_only=weights_only)
-    except pickle.UnpicklingError as e:
-        raise ZooUserError(
-            f"{path} holds pickled Python objects beyond weights and settings, which could run "
-            f"arbitrary code when loaded. Load it only if you trust its source: zoo.load(..., "
-            f"trust=True) or --trust.\n  ({str(e).splitlines()[0]})") from e
-    except Exception as e:
-        raise ZooUserError(f"cannot read the checkpoint {path}: {e}") from e
-    class_path = ckpt.get("hyper_parameters", {}).get("_class_path") if isinstance(ckpt, dict) else None
-    if not class_path:
-        raise ZooUserError(f"{path} does not record which model class wrote it (train it with python -m zoo fit)")
-    # the class is resolved here: Lightning drops `_class_path` for a base class without **kwargs
-    cls = _resolve_model_class(class_path)
-    try:
-        with _own_hparams():
-            model = cls.load_from_checkpoint(io.BytesIO(data), map_location=map_location,
-                                             weights_only=weights_only)
-    except Exception as e:
-        raise ZooUserError(f"cannot load the zoo checkpoint {path}: {e}") from e
-    return model
-
-
-def module_spec(model: EmotionModule) -> dict:
-    """The class path and init args that rebuild ``model`` (without its weights)."""
-    args = {k: v for k, v in model.checkpoint_hparams(dict(model.hparams)).items()
-            if k not in ("class_names", "sample_rate") and not k.startswith("_")}
-    return {"class_path": f"{type(model).__module__}.{type(model).__name__}", "init_args": args}
-
-
-def build_module(spec: dict, **fixed) -> EmotionModule:
-    """Instantiate ``{"class_path": ..., "init_args": {...}}`` (a zoo model), adding ``fixed``
-    arguments such as class_names; a bare class name is looked up in ``zoo.models``."""
-    from ..errors import ZooUserError
-
-    path = spec.get("class_path")
-    if not path:
-        raise ZooUserError(f"a model spec needs a class_path, got {spec!r}")
-    cls = _resolve_model_class(path)
-    with _own_hparams():
-        return cls(**{**dict(spec.get("init_args") or {}), **fixed})
-
-
-def _resolve_model_class(path: str) -> type[EmotionModule]:
-    """A zoo model class by dotted path (``zoo.models.AudioCNN``) or bare name (``AudioCNN``)."""
-    import importlib
-
-    from ..errors import ZooUserError
-
-    module, _, name = path.rpartition(".")
-    try:
-        cls = getattr(importlib.import_module(module or "zoo.models"), name)
-    except (ImportError, AttributeError) as e:
-        raise ZooUserError(f"unknown model class {path!r}: {e}") from e
-    if not (isinstance(cls, type) and issubclass(cls, EmotionModule)):
-        raise ZooUserError(f"{path!r} is not a zoo model (a subclass of zoo.models.EmotionModule)")
-    return cls
-
-
-@contextmanager
-def _own_hparams():
-    """A model built inside another's __init__ (a fusion branch) records its own init args:
-    LightningCLI's context would otherwise hand it the outer model's hyper-parameters."""
-    from lightning.pytorch.core.mixins.hparams_mixin import _given_hyperparameters
-
-    token = _given_hyperparameters.set(None)
-    try:
-        yield
-    finally:
-        _given_hyperparameters.reset(token)

@@ -12,7 +12,8 @@ from ..data.batch import Batch
 from ..errors import ZooUserError
 from ..nn.audio import LogMel, SpecAugment
 from ..nn.fusion import ConvSubsampler, JointEncoder
-from .base import EmotionModule, build_module, module_spec
+from .base import EmotionModule
+from .loading import build_module, module_spec
 from .late_fusion import DEFAULT_TEXT
 from .text import TextBranchMixin
 

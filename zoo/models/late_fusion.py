@@ -20,7 +20,8 @@ from torch import nn
 from ..data.batch import Batch
 from ..errors import ZooUserError
 from ..nn.fusion import FUSIONS, DecisionFusion
-from .base import EmotionModule, build_module, load_module, module_spec
+from .base import EmotionModule
+from .loading import build_module, load_module, module_spec
 from .text import TextBranchMixin
 
 log = logging.getLogger("zoo")
