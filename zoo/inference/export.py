@@ -7,9 +7,10 @@
   card) that ``transformers.pipeline("audio-classification", model=dir)`` loads and that gives
   the zoo model's probabilities on the same clip.
 - :func:`export_onnx`: an audio-only model (``AudioCNN`` with the CNN-BiLSTM encoder,
-  ``SSLClassifier`` but Whisper's) becomes one ONNX file. The graph is the model family's
-  (``export_graph``: :class:`zoo.nn.audio.CNNLSTMGraph`, :class:`zoo.nn.ssl.graph.SSLGraph`). Inputs: ``waveform`` float32 (batch, samples),
-  zero-padded, at the model's sample rate, and ``lengths`` int64 (batch,), the true sample counts;
+  ``SSLClassifier`` but Whisper's) becomes one ONNX file; the graph is the model family's
+  (``export_graph``: :class:`zoo.nn.audio.CNNLSTMGraph`, :class:`zoo.nn.ssl.graph.SSLGraph`).
+  Inputs: ``waveform`` float32 (batch, samples), zero-padded, at the model's sample rate, and
+  ``lengths`` int64 (batch,), the true sample counts;
   outputs: ``logits`` and ``probs`` (batch, classes), and ``dims`` (batch, dimensions) for a model
   with dimensional targets (a dimension-only model has ``dims`` alone). Both axes are dynamic, and
   padding is masked as in the zoo, so a clip gets the same output alone and in a padded batch. The
