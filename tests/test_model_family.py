@@ -6,6 +6,7 @@ import torch
 
 from zoo.data.batch import collate
 from zoo.data.text import train_tokenizer
+from zoo.nn.ssl import MODEL_TYPES, family_for
 
 CLASSES = ["Angry", "Happiness", "Neutral", "Sadness"]
 SENTENCES = ["나 어제 헤어졌어", "오늘 정말 기분이 좋아 진짜 너무 좋아서 날아갈 것 같아",
@@ -17,6 +18,8 @@ TFIDF = {"class_path": "zoo.models.TextTfidf", "init_args": {}}
 AUDIO = {"class_path": "zoo.models.AudioCNN", "init_args": {"channels": [8, 16, 16], "hidden": 16}}
 W2V = dict(pretrained=None, hidden_size=32, num_layers=2, num_heads=2, intermediate_size=64,
            conv_dim=[16] * 7)
+# a tiny random model of every SSL type in the family table (zoo.nn.ssl), built from size options
+SSL = {t: family_for(t).tiny_init_args(t) for t in MODEL_TYPES}
 
 # name -> (class name, init args); one entry per family and per padding-relevant variant
 MODELS = {
@@ -29,8 +32,7 @@ MODELS = {
     "wav2vec2_group_norm": ("Wav2Vec2Classifier", {**W2V, "feat_extract_norm": "group"}),
     "wav2vec2_layer_norm_weighted": ("Wav2Vec2Classifier", {**W2V, "feat_extract_norm": "layer",
                                                             "weighted_layers": True, "pooling": "attentive"}),
-    "ssl_wavlm_weighted": ("SSLClassifier", {**W2V, "model_type": "wavlm", "weighted_layers": True}),
-    "ssl_whisper_encoder": ("SSLClassifier", {**W2V, "model_type": "whisper", "num_mel_bins": 80}),
+    **{f"ssl_{t}": ("SSLClassifier", {**args, "weighted_layers": True}) for t, args in SSL.items()},
     "egemaps_mlp": ("EGeMAPSMLP", {"hidden": [16]}),
     **{f"late_fusion_{f}": ("LateFusion", {"audio_branch": AUDIO, "text_branch": TEXT, "fusion": f,
                                            "fusion_hidden": 16})

@@ -1,51 +1,62 @@
 """SSLClassifier over every transformers speech encoder type: loading by local dir, padding
-exactness, Whisper's log-mel front end, freezing modes, LoRA, self-contained checkpoints.
+exactness, Whisper's log-mel front end, freezing modes, LoRA, exports, the embedding cache,
+self-contained checkpoints.
 
-Tiny random models of each architecture are written with save_pretrained to a temp dir and loaded
-back through the same ``pretrained:`` path users give (no hub access)."""
+The types come from the SSL family table (zoo.nn.ssl): a type registered there is tested here
+with no edit. Tiny random models of each (the family's ``tiny_config``) are written with
+save_pretrained to a temp dir and loaded back through the same ``pretrained:`` path users give
+(no hub access)."""
+import re
+
 import pytest
 import torch
-from transformers import (
-    Data2VecAudioConfig,
-    HubertConfig,
-    WavLMConfig,
-    Wav2Vec2Config,
-    WhisperConfig,
-    WhisperFeatureExtractor,
-)
+from transformers import WhisperFeatureExtractor
 
 from zoo.data.batch import collate
 from zoo.errors import ZooUserError
 from zoo.models import SSLClassifier
 from zoo.models.loading import build_module, module_spec
-from zoo.nn.ssl import whisper_log_mel, whisper_mel_filters
+from zoo.nn.ssl import (
+    MODEL_TYPES,
+    SSLFamily,
+    SSLType,
+    Wav2Vec2Like,
+    families,
+    family_for,
+    register_family,
+    ssl_type,
+    whisper_log_mel,
+    whisper_mel_filters,
+)
 
 CLASSES = ["Angry", "Happiness", "Neutral", "Sadness"]
-W2V = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, conv_dim=[16] * 7,
-           num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=4)
-CONFIGS = {
-    "wav2vec2": lambda: Wav2Vec2Config(**W2V),
-    "xlsr": lambda: Wav2Vec2Config(feat_extract_norm="layer", do_stable_layer_norm=True, **W2V),
-    "hubert": lambda: HubertConfig(**W2V),
-    "wavlm": lambda: WavLMConfig(**W2V),
-    "wavlm_large": lambda: WavLMConfig(feat_extract_norm="layer", do_stable_layer_norm=True, **W2V),
-    "data2vec": lambda: Data2VecAudioConfig(**{**W2V, "num_conv_pos_embeddings": 3, "conv_pos_kernel_size": 5}),
-    "whisper": lambda: WhisperConfig(d_model=32, encoder_layers=2, encoder_attention_heads=2, encoder_ffn_dim=64,
-                                     decoder_layers=1, decoder_attention_heads=2, decoder_ffn_dim=64, vocab_size=64,
-                                     max_target_positions=16, num_mel_bins=80, pad_token_id=0, bos_token_id=1,
-                                     eos_token_id=2, decoder_start_token_id=1),
-}
+# every tiny test model: each type in its default layout ("wavlm") and in each of the layouts its
+# SSLType lists ("wavlm-large": LayerNorm CNN, pre-LN transformer)
+CASES = {t.name + (f"-{v}" if v else ""): (t.name, v)
+         for f in families().values() for t in f.types for v in ("", *t.variants)}
+TYPES = list(MODEL_TYPES)  # the case of each type in its default layout is named by the type
+LAYOUTS = [c for c in CASES if c not in TYPES]
+W2V_CASES = [c for c, (t, _) in CASES.items() if isinstance(family_for(t), Wav2Vec2Like)]
+HF_EXPORTABLE = [t for t in TYPES if ssl_type(t).hf_classifier]
+ONNX_EXPORTABLE = [t for t in TYPES if family_for(t).onnx_exportable]
+
+
+def cycle(options: list[dict], types: list[str]) -> list[tuple[str, dict]]:
+    """(type, options) pairs giving each type the next of ``options`` in turn: every type and every
+    option combination is run, without running every pair."""
+    return [(t, options[i % len(options)]) for i, t in enumerate(types)]
 
 
 def save_tiny(tmp_path_factory, names=None) -> dict[str, str]:
-    """name -> a folder holding that tiny random model, saved as users' local models are."""
+    """case name -> a folder holding that tiny random model, saved as users' local models are."""
     from transformers import AutoModel
 
     out = {}
-    for name in names or CONFIGS:
+    for name in names or CASES:
+        model_type, variant = CASES[name]
         torch.manual_seed(1)
         d = tmp_path_factory.mktemp(name)
-        AutoModel.from_config(CONFIGS[name]()).save_pretrained(d)
+        AutoModel.from_config(family_for(model_type).tiny_config(model_type, variant)).save_pretrained(d)
         out[name] = str(d)
     return out
 
@@ -74,19 +85,63 @@ def batch_of(waves, labels=None):
     return collate([{"id": str(i), "label": int(y), "audio": w} for i, (w, y) in enumerate(zip(waves, labels))])
 
 
+# -- the table ------------------------------------------------------------------------------------
+def test_the_docs_table_is_generated_from_the_family_table():
+    from zoo.nn.ssl.table import DOC, configs_by_type, render
+
+    doc = DOC.read_text(encoding="utf-8")
+    assert render(doc) == doc, "docs/models.md is stale: run python -m zoo.nn.ssl.table"
+    assert all(f"| `{t}` |" in doc for t in MODEL_TYPES)
+    assert set(configs_by_type()) <= set(MODEL_TYPES)  # every SSL config names a type of the table
+
+
+def test_an_unknown_model_type_is_a_user_error_listing_the_choices():
+    with pytest.raises(ZooUserError, match=re.escape(f"model_type must be one of {', '.join(MODEL_TYPES)}, got 'wav2vec3'")):
+        SSLClassifier(pretrained=None, model_type="wav2vec3", class_names=CLASSES)
+
+
+def test_the_cli_lists_the_types_of_the_table(run):
+    r = run("fit", "--model.help", "SSLClassifier")
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "--model.model_type {" + ",".join(MODEL_TYPES) + "}" in r.stdout
+
+
+def test_a_family_or_type_is_registered_once(monkeypatch):
+    import zoo.nn.ssl.base as base
+
+    monkeypatch.setattr(base, "_FAMILIES", dict(base._FAMILIES))
+    monkeypatch.setattr(base, "_TYPES", dict(base._TYPES))
+
+    class Another(SSLFamily):
+        types = (SSLType("wavlm", "WavLM again", "WavLMConfig", "WavLMModel"),)
+
+    with pytest.raises(ValueError, match="'wavlm'.* registered twice"):
+        register_family(Another)
+    with pytest.raises(ValueError, match="Wav2Vec2Like is already registered"):
+        register_family(type("Wav2Vec2Like", (SSLFamily,), {"types": ()}))
+
+    class New(SSLFamily):
+        types = (SSLType("new-type", "New", "Wav2Vec2Config", "Wav2Vec2Model"),)
+
+    register_family(New)
+    assert isinstance(family_for("new-type"), New) and "new-type" in base.model_types()
+
+
 # -- loading ----------------------------------------------------------------------------------------
-@pytest.mark.parametrize("name", list(CONFIGS))
+@pytest.mark.parametrize("name", list(CASES))
 def test_each_architecture_loads_from_a_local_dir(checkpoints, name):
     from transformers import AutoModel
 
+    model_type, variant = CASES[name]
     model = make(checkpoints[name])
-    saved = AutoModel.from_pretrained(checkpoints[name])
-    if name == "whisper":
-        saved = saved.encoder
+    saved = family_for(model_type).backbone(AutoModel.from_pretrained(checkpoints[name]))  # Whisper: its encoder
     loaded = model.encoder.model.state_dict()
     assert loaded.keys() == saved.state_dict().keys()
     assert all(torch.equal(loaded[k], v) for k, v in saved.state_dict().items())
-    assert model.encoder.model_type == CONFIGS[name]().model_type
+    assert model.encoder.model_type == model_type
+    assert type(model.encoder.model).__name__.startswith(type(saved).__name__)
+    for k, v in ssl_type(model_type).variants.get(variant, {}).items():  # the layout asked for
+        assert getattr(model.encoder.model.config, k) == v
     assert model.embed_dim == 32
 
 
@@ -99,7 +154,7 @@ def test_an_unsupported_architecture_is_a_user_error(tmp_path):
         make(str(tmp_path))
 
 
-@pytest.mark.parametrize("name", ["hubert", "wavlm", "wavlm_large", "data2vec"])
+@pytest.mark.parametrize("name", W2V_CASES)
 def test_an_unpadded_clip_gives_hugging_faces_own_features(checkpoints, name):
     """The re-run CNN + encoder equal the model's own forward on one clip (no padding involved)."""
     model = make(checkpoints[name]).eval()
@@ -116,8 +171,11 @@ def test_an_unpadded_clip_gives_hugging_faces_own_features(checkpoints, name):
 VARIANTS = {"last": {}, "weighted_attentive": {"weighted_layers": True, "pooling": "attentive"}, "layer1": {"layer": 1}}
 
 
-@pytest.mark.parametrize("variant", list(VARIANTS))
-@pytest.mark.parametrize("name", list(CONFIGS))
+# every type with and without the hidden states; one chosen layer once per family; every other
+# layout with all its hidden states
+@pytest.mark.parametrize("name,variant", [(t, v) for t in TYPES for v in ("last", "weighted_attentive")] +
+                         [(f.types[0].name, "layer1") for f in families().values()] +
+                         [(c, "weighted_attentive") for c in LAYOUTS])
 def test_batched_equals_single_and_padding_is_irrelevant(checkpoints, name, variant):
     model = make(checkpoints[name], **VARIANTS[variant])
     if model.encoder.layer_weights is not None:  # non-uniform weights, so every layer matters
@@ -174,20 +232,30 @@ def _trainable(model):
     return {n for n, p in model.named_parameters() if p.requires_grad}
 
 
-@pytest.mark.parametrize("name", ["whisper", "wavlm", "data2vec"])
+@pytest.mark.parametrize("name", TYPES)
 def test_freezing_modes(checkpoints, name):
+    from transformers import AutoModel
+
     head = {"head.1.weight", "head.1.bias"}
+    family = family_for(name)
     frozen = make(checkpoints[name], freeze_encoder=True, layer=1).train()
     assert _trainable(frozen) == head and not frozen.encoder.model.training
     top = make(checkpoints[name], trainable_layers=1).train()
     layers = top.encoder.layers
     assert layers[1].training and not layers[0].training
     assert _trainable(top) - head and all(".layers.1." in n or "layer_norm" in n for n in _trainable(top) - head)
-    full = make(checkpoints[name], encoder_lr=1e-5, optimizer=lambda p: torch.optim.AdamW(p, lr=1e-3))
-    cnn = "conv" if name == "whisper" else "feature_extractor"
-    assert not any(cnn in n.split(".")[2] for n in _trainable(full) - head)  # freeze_feature_encoder
-    if name == "whisper":  # Whisper's sinusoidal positions never train
-        assert "encoder.model.embed_positions.weight" not in _trainable(full)
+    # no LayerDrop (wav2vec2-layout default 0.1), so the gradient check below is about freezing only
+    full = make(checkpoints[name], encoder_lr=1e-5, optimizer=lambda p: torch.optim.AdamW(p, lr=1e-3),
+                config_overrides={"layerdrop": 0.0})
+    backbone = {n.removeprefix("encoder.model.") for n in _trainable(full) - head}
+    assert backbone and not any(n.startswith(family.front_end_prefixes) for n in backbone)  # freeze_feature_encoder
+    assert any(n.startswith(family.front_end_prefixes) for n, _ in full.encoder.model.named_parameters())
+    # parameters transformers keeps fixed (Whisper's sinusoidal positions) never train
+    fixed = {n for n, p in family.backbone(AutoModel.from_pretrained(checkpoints[name])).named_parameters()
+             if not p.requires_grad}
+    assert not fixed & backbone
+    if name == "whisper":
+        assert fixed == {"embed_positions.weight"}
     assert [g["lr"] for g in full.configure_optimizers().param_groups] == [1e-3, 1e-5]
     b = batch_of(clips([8000, 5000]), labels=[0, 1])
     full.train()
@@ -203,13 +271,15 @@ def test_layer_and_weighted_layers_exclude_each_other(checkpoints):
 
 
 # -- LoRA -------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("name", ["wav2vec2", "wavlm", "whisper"])
+@pytest.mark.parametrize("name", TYPES)
 def test_lora_trains_only_the_adapters_and_the_head(checkpoints, name):
     model = make(checkpoints[name], lora_rank=4, lora_alpha=8, encoder_lr=1e-2,
                  optimizer=lambda p: torch.optim.AdamW(p, lr=1e-2))
     before = {k: v.clone() for k, v in model.state_dict().items()}
     lora = {n for n in before if "lora_" in n}
     assert lora and all(n.endswith("weight") for n in lora)
+    adapted = {n.split(".lora_")[0].rsplit(".", 1)[-1] for n in lora}
+    assert adapted == set(ssl_type(name).lora_targets)  # the type's default targets
     opt = model.configure_optimizers()
     model.train()
     waves, labels = clips([6000, 9000, 4000, 7000], seed=2), [0, 1, 2, 3]
@@ -223,14 +293,16 @@ def test_lora_trains_only_the_adapters_and_the_head(checkpoints, name):
     assert changed == lora | {"head.1.weight", "head.1.bias"}, changed ^ (lora | {"head.1.weight", "head.1.bias"})
 
 
-def test_wavlm_lora_on_the_attention_projections_is_refused(checkpoints):
-    with pytest.raises(ZooUserError, match="WavLM's attention reads q_proj"):
-        make(checkpoints["wavlm"], lora_rank=4, lora_target_modules=["q_proj", "v_proj"])
+@pytest.mark.parametrize("name", [t for t in TYPES if ssl_type(t).lora_bypassed])
+def test_lora_on_modules_the_forward_bypasses_is_refused(checkpoints, name):
+    """WavLM's attention reads its q/k/v weights directly: adapters there would never run."""
+    with pytest.raises(ZooUserError, match=f"{re.escape(ssl_type(name).title)}'s attention reads q_proj"):
+        make(checkpoints[name], lora_rank=4, lora_target_modules=["q_proj", "v_proj"])
 
 
 # -- checkpoints ------------------------------------------------------------------------------------
-@pytest.mark.parametrize("name,kw", [("wavlm", {"lora_rank": 2}), ("whisper", {"weighted_layers": True}),
-                                     ("data2vec", {}), ("hubert", {"normalize_waveform": None})])
+@pytest.mark.parametrize("name,kw", cycle([{"lora_rank": 2}, {"weighted_layers": True}, {},
+                                           {"normalize_waveform": None}], TYPES))
 def test_a_checkpoint_rebuilds_without_the_pretrained_dir(checkpoints, name, kw, tmp_path):
     import shutil
 
@@ -258,9 +330,9 @@ def test_a_checkpoint_rebuilds_without_the_pretrained_dir(checkpoints, name, kw,
 
 
 # -- exports ----------------------------------------------------------------------------------------
-@pytest.mark.parametrize("name,kw", [("hubert", {"layer": 1}), ("wavlm", {"lora_rank": 2, "weighted_layers": True}),
-                                     ("data2vec", {})])
-def test_hf_export_of_each_wav2vec2_style_encoder(checkpoints, name, kw, tmp_path):
+@pytest.mark.parametrize("name,kw", cycle([{"layer": 1}, {"lora_rank": 2, "weighted_layers": True}, {}],
+                                          HF_EXPORTABLE))
+def test_hf_export_of_each_type(checkpoints, name, kw, tmp_path):
     from transformers import AutoFeatureExtractor, AutoModelForAudioClassification
 
     from zoo.inference.export import export_hf
@@ -275,7 +347,7 @@ def test_hf_export_of_each_wav2vec2_style_encoder(checkpoints, name, kw, tmp_pat
                 p.normal_()
     out = export_hf(model, tmp_path / "hf")
     hf = AutoModelForAudioClassification.from_pretrained(out).eval()
-    assert type(hf).__name__.startswith({"hubert": "Hubert", "wavlm": "WavLM", "data2vec": "Data2VecAudio"}[name])
+    assert type(hf).__name__ == ssl_type(name).hf_classifier
     fe = AutoFeatureExtractor.from_pretrained(out)
     w = clips([9137])[0]
     with torch.no_grad():
@@ -295,17 +367,20 @@ def test_whisper_exports_are_refused(checkpoints, tmp_path):
         onnx_graph(model)
 
 
-def test_onnx_export_of_a_lora_wavlm(checkpoints, tmp_path):
+@pytest.mark.parametrize("name,kw", cycle([{"lora_rank": 2}, {"freeze_encoder": True, "weighted_layers": True}],
+                                          ONNX_EXPORTABLE))
+def test_onnx_export_of_each_type(checkpoints, name, kw, tmp_path):
     import numpy as np
     import onnxruntime as ort
 
     from zoo.inference.export import export_onnx
 
-    model = make(checkpoints["wavlm"], lora_rank=2).eval()
+    # a frozen encoder keeps its embedding cache: the graph must trace the encoder, not the cache
+    model = make(checkpoints[name], embedding_cache=str(tmp_path / "cache"), **kw).eval()
     with torch.no_grad():
         model.head[-1].weight.mul_(20)
         for n, p in model.named_parameters():
-            if "lora_B" in n:
+            if "lora_B" in n or "layer_weights" in n:  # zero at the start: make them count
                 p.normal_(0, 0.5)
     path = export_onnx(model, tmp_path / "m.onnx")
     waves = clips([9000, 4000])
@@ -316,6 +391,8 @@ def test_onnx_export_of_a_lora_wavlm(checkpoints, tmp_path):
     with torch.no_grad():
         want = model(b).numpy()
     assert np.abs(logits - want).max() < 1e-4
+    assert np.ptp(want, axis=1).min() > 0.05  # not uniform: a wrong graph would show
+    assert not list((tmp_path / "cache").rglob("*.npy"))  # the export ran the encoder, not the cache
 
 
 def test_a_lora_model_trained_by_lightning_loads_offline(checkpoints, tmp_path):
@@ -345,9 +422,8 @@ def test_a_lora_model_trained_by_lightning_loads_offline(checkpoints, tmp_path):
 
 
 # -- embedding cache --------------------------------------------------------------------------------
-@pytest.mark.parametrize("name,kw", [("wavlm", {"weighted_layers": True}),
-                                     ("whisper", {"layer": 1, "pooling": "attentive"}),
-                                     ("hubert", {}), ("data2vec", {"weighted_layers": True, "pooling": "attentive"})])
+@pytest.mark.parametrize("name,kw", cycle([{"weighted_layers": True}, {"layer": 1, "pooling": "attentive"}, {},
+                                           {"weighted_layers": True, "pooling": "attentive"}], TYPES))
 def test_cached_logits_equal_uncached_ones(checkpoints, name, kw, tmp_path):
     model = make(checkpoints[name], freeze_encoder=True, embedding_cache=str(tmp_path / "c"), **kw).eval()
     if model.encoder.layer_weights is not None:

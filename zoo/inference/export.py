@@ -1,13 +1,16 @@
 """Export a trained zoo model for use without the zoo.
 
 - :func:`export_hf`: an ``SSLClassifier`` (``Wav2Vec2Classifier``) becomes a standard Hugging Face
-  ``Wav2Vec2ForSequenceClassification`` directory (HuBERT, WavLM, data2vec-audio: their
-  ``...ForSequenceClassification``; LoRA adapters merged; Whisper is refused) (config with ``id2label``, safetensors weights,
-  ``Wav2Vec2FeatureExtractor``, model card) that ``transformers.pipeline("audio-classification",
-  model=dir)`` loads and that gives the zoo model's probabilities on the same clip.
+  ``Wav2Vec2ForSequenceClassification`` directory (the other wav2vec2-layout types: their
+  ``...ForSequenceClassification``, as the SSL family table says; LoRA adapters merged; Whisper is
+  refused) (config with ``id2label``, safetensors weights, ``Wav2Vec2FeatureExtractor``, model
+  card) that ``transformers.pipeline("audio-classification", model=dir)`` loads and that gives
+  the zoo model's probabilities on the same clip.
 - :func:`export_onnx`: an audio-only model (``AudioCNN`` with the CNN-BiLSTM encoder,
-  ``SSLClassifier`` but Whisper's) becomes one ONNX file. Inputs: ``waveform`` float32 (batch, samples),
-  zero-padded, at the model's sample rate, and ``lengths`` int64 (batch,), the true sample counts;
+  ``SSLClassifier`` but Whisper's) becomes one ONNX file; the graph is the model family's
+  (``export_graph``: :class:`zoo.nn.audio.CNNLSTMGraph`, :class:`zoo.nn.ssl.graph.SSLGraph`).
+  Inputs: ``waveform`` float32 (batch, samples), zero-padded, at the model's sample rate, and
+  ``lengths`` int64 (batch,), the true sample counts;
   outputs: ``logits`` and ``probs`` (batch, classes), and ``dims`` (batch, dimensions) for a model
   with dimensional targets (a dimension-only model has ``dims`` alone). Both axes are dynamic, and
   padding is masked as in the zoo, so a clip gets the same output alone and in a padded batch. The
@@ -54,21 +57,21 @@ def _hf_head(module) -> nn.Linear:
     from ..nn.pooling import MeanPooling
 
     if not getattr(module, "hf_exportable", False):  # the family says whether HF has its twin
+        from ..nn.ssl import families
+
         hint = " (use --format onnx)" if tuple(module.inputs) == ("audio",) else ""
+        targets = [t.hf_classifier for f in families().values() for t in f.types if t.hf_classifier]
         raise ZooUserError(
             f"--format hf exports SSLClassifier / Wav2Vec2Classifier models only (to transformers' "
-            f"Wav2Vec2ForSequenceClassification and its HuBERT / WavLM / data2vec-audio siblings); "
-            f"{type(module).__name__} has no Hugging Face counterpart{hint}")
+            f"{', '.join(targets)}); {type(module).__name__} has no Hugging Face counterpart{hint}")
     if getattr(module, "dim_names", None):
         raise ZooUserError(
             f"this model predicts dimensions ({', '.join(module.dim_names)}), and the Hugging Face "
             "audio classifiers have class logits only, so the Hugging Face export would drop them: "
             "export it with --format onnx (its dims output)")
-    if module.encoder.whisper:
-        raise ZooUserError(
-            "a Whisper-encoder model cannot be exported to Hugging Face exactly: "
-            "WhisperForAudioClassification mean-pools all 1500 frames of the 30 s window, padding "
-            "included, while this model pools the clip's own frames; use the zoo checkpoint itself")
+    refusal = module.encoder.family.hf_export_refusal(module.encoder)
+    if refusal:
+        raise ZooUserError(refusal)
     if not isinstance(module.encoder.pool, MeanPooling):
         raise ZooUserError(
             "this model was trained with pooling: attentive, and Wav2Vec2ForSequenceClassification "
@@ -100,7 +103,7 @@ def export_hf(module, out_dir: str | Path, card: str | None = None) -> Path:
     """
     linear = _hf_head(module)
     try:
-        from transformers import AutoModelForAudioClassification, Wav2Vec2FeatureExtractor
+        from transformers import AutoModelForAudioClassification
     except ImportError as e:  # pragma: no cover - transformers is a core dependency
         raise ZooUserError(f"--format hf needs transformers: {e}") from e
 
@@ -130,12 +133,7 @@ def export_hf(module, out_dir: str | Path, card: str | None = None) -> Path:
         elif enc.layer is not None:
             hf.layer_weights.fill_(-1e4)
             hf.layer_weights[enc.layer] = 0.0
-    # HF's convention (its conversion scripts): checkpoints with a LayerNorm CNN (large-lv60,
-    # XLS-R) take an attention mask, GroupNorm ones (base) are run without one
-    feature_extractor = Wav2Vec2FeatureExtractor(
-        feature_size=1, sampling_rate=int(module.sample_rate), padding_value=0.0,
-        do_normalize=bool(enc.normalize_waveform),
-        return_attention_mask=getattr(config, "feat_extract_norm", "layer") == "layer")
+    feature_extractor = enc.family.hf_feature_extractor(enc, module.sample_rate)
 
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
@@ -197,131 +195,6 @@ def _hf_card(module, card: str | None, config) -> str:
 
 
 # -- ONNX -------------------------------------------------------------------------------------------
-class _DFTMelSpectrogram(nn.Module):
-    """torchaudio's ``MelSpectrogram(center=False, power=2)`` as a strided conv1d with a fixed,
-    windowed DFT basis (real and imaginary rows) followed by the same mel filterbank.
-
-    ONNX export of ``torch.stft`` is not usable here (complex tensors: the TorchScript exporter
-    refuses them, the dynamo one emits an op invalid at opset 17), while a conv1d exports
-    everywhere and equals the STFT up to float rounding."""
-
-    def __init__(self, mel: nn.Module):
-        super().__init__()
-        spec = mel.spectrogram
-        if spec.center or spec.pad or spec.normalized or spec.power != 2.0 or not spec.onesided:
-            raise ZooUserError("ONNX export supports the zoo's own log-mel front end only "
-                               "(center=False, power 2, no padding or normalisation)")
-        n_fft, win = spec.n_fft, spec.window.double()
-        if win.numel() < n_fft:  # torch.stft centres a shorter window inside n_fft
-            left = (n_fft - win.numel()) // 2
-            win = nn.functional.pad(win, (left, n_fft - win.numel() - left))
-        k = torch.arange(n_fft // 2 + 1, dtype=torch.float64)[:, None]
-        t = torch.arange(n_fft, dtype=torch.float64)[None, :]
-        phase = 2 * torch.pi * ((k * t) % n_fft) / n_fft  # reduced mod n_fft: exact angles
-        basis = torch.cat([torch.cos(phase) * win, -torch.sin(phase) * win])  # (2F, n_fft)
-        self.register_buffer("basis", basis.float()[:, None, :])
-        self.register_buffer("fb", mel.mel_scale.fb.detach().clone().float())
-        self.hop = spec.hop_length
-        self.n_freq = n_fft // 2 + 1
-
-    def forward(self, wav: torch.Tensor) -> torch.Tensor:
-        """(B, T) -> (B, n_mels, frames), as ``MelSpectrogram`` returns it."""
-        y = nn.functional.conv1d(wav[:, None, :], self.basis, stride=self.hop)
-        re, im = y[:, : self.n_freq], y[:, self.n_freq :]
-        power = re * re + im * im  # (B, F, frames)
-        return torch.matmul(power.transpose(1, 2), self.fb).transpose(1, 2)
-
-
-class _MaskedBiLSTM(nn.Module):
-    """A batch-first bidirectional ``nn.LSTM`` over zero-padded sequences without packing.
-
-    ``pack_padded_sequence`` does not export to ONNX. Padding after a clip cannot change the
-    forward direction's valid outputs; the backward direction must start at each clip's last
-    valid frame, so it runs on each sequence reversed within its own length, and its outputs are
-    put back in order. Outputs on padded frames are garbage; the zoo's pooling masks them."""
-
-    def __init__(self, lstm: nn.LSTM):
-        super().__init__()
-        if not (lstm.bidirectional and lstm.batch_first) or lstm.proj_size or not lstm.bias:
-            raise ZooUserError("ONNX export supports the zoo's batch-first bidirectional LSTM only")
-        self.fwd, self.bwd = nn.ModuleList(), nn.ModuleList()
-        for layer in range(lstm.num_layers):
-            for suffix, dest in (("", self.fwd), ("_reverse", self.bwd)):
-                one = nn.LSTM(lstm.input_size if layer == 0 else 2 * lstm.hidden_size, lstm.hidden_size,
-                              batch_first=True)
-                with torch.no_grad():
-                    for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
-                        getattr(one, f"{name}_l0").copy_(getattr(lstm, f"{name}_l{layer}{suffix}"))
-                dest.append(one)
-
-    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        t = torch.arange(x.shape[1], device=x.device)[None, :]
-        last = lengths[:, None] - 1
-        order = torch.where(t <= last, last - t, t)  # reverses the valid part, keeps the padding
-        for fwd, bwd in zip(self.fwd, self.bwd):
-            f, _ = fwd(x)
-            r, _ = bwd(x.gather(1, order[:, :, None].expand(-1, -1, x.shape[2])))
-            b = r.gather(1, order[:, :, None].expand(-1, -1, r.shape[2]))  # the reversal is its own inverse
-            x = torch.cat([f, b], dim=-1)
-        return x
-
-
-class _AudioCNNGraph(nn.Module):
-    """AudioCNN (CNN-BiLSTM encoder) with export-friendly parts: the DFT-conv mel front end and
-    the unpacked BiLSTM. Everything else is copies of the model's own modules and code (copies:
-    the model itself stays as it was, and a LightningModule copy would drag its Trainer along)."""
-
-    def __init__(self, module):
-        super().__init__()
-        from ..nn.audio import CNNLSTMEncoder
-
-        if not isinstance(module.encoder, CNNLSTMEncoder):
-            raise ZooUserError(
-                "ONNX export of AudioCNN needs encoder: cnn_lstm; the ecapa encoder (SpeechBrain's "
-                "ECAPA-TDNN) evaluates each clip in its own Python loop, which cannot be exported")
-        self.features = copy.deepcopy(module.features)
-        self.encoder = copy.deepcopy(module.encoder)
-        self.head = copy.deepcopy(module.head)
-        if self.features.normalize == "speaker":
-            # the graph cannot hold per-speaker statistics; clips of unknown speakers use the
-            # global ones (what zoo.load(...).predict does too)
-            log.warning("normalize: speaker: the ONNX model normalises every clip with the global "
-                        "statistics (as for an unknown speaker)")
-            self.features.normalize = "global"
-        self.features.mel = _DFTMelSpectrogram(self.features.mel)
-        self.lstm = _MaskedBiLSTM(self.encoder.lstm)
-        self.pad = self.features.n_fft - 1
-
-    def forward(self, waveform: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        # extra zeros after every clip are masked like any padding; they spare the graph LogMel's
-        # shape-dependent branch for clips shorter than one window
-        waveform = nn.functional.pad(waveform, (0, self.pad))
-        feats, n = self.features(waveform, lengths)
-        # CNNLSTMEncoder.forward with the unpacked BiLSTM (the tests compare the two)
-        enc = self.encoder
-        x = feats.unsqueeze(1)
-        for block in enc.blocks:
-            x, n = block(x, n)
-        x = torch.relu(enc.proj(x.permute(0, 2, 1, 3).flatten(2)))
-        n = n.clamp(min=1)
-        return self.head(enc.pool(self.lstm(x, n), n))
-
-
-class _Wav2Vec2Graph(nn.Module):
-    """Wav2Vec2Classifier's encoder and head as they are: traceable, and they mask padding."""
-
-    def __init__(self, module):
-        super().__init__()
-        self.encoder = copy.deepcopy(module.encoder)
-        self.head = copy.deepcopy(module.head)
-        self.pad = self.encoder.min_samples - 1
-
-    def forward(self, waveform: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        # as above: trailing zeros are masked, and no clip is shorter than the CNN's receptive field
-        waveform = nn.functional.pad(waveform, (0, self.pad))
-        return self.head(self.encoder(waveform, lengths))  # Wav2Vec2Classifier.forward
-
-
 class _WithProbs(nn.Module):
     """The head's outputs as named graph outputs: logits and probs (when the model has classes),
     dims (when it has dimensions)."""

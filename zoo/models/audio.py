@@ -7,7 +7,8 @@ import torch
 from torch import nn
 
 from ..data.batch import Batch
-from ..nn.audio import CNNLSTMEncoder, ECAPAEncoder, LogMel, SpecAugment
+from ..errors import ZooUserError
+from ..nn.audio import CNNLSTMEncoder, CNNLSTMGraph, ECAPAEncoder, LogMel, SpecAugment
 from ..nn.augment import WaveAugment, WaveAugmentation
 from .base import MIN_SPEAKER_UTTERANCES, EmotionModule
 
@@ -58,9 +59,11 @@ class AudioCNN(EmotionModule):
 
     def export_graph(self):
         """ONNX: the model with a DFT-conv mel front end and an unpacked BiLSTM (same outputs)."""
-        from ..inference.export import _AudioCNNGraph
-
-        return _AudioCNNGraph(self)
+        if not isinstance(self.encoder, CNNLSTMEncoder):
+            raise ZooUserError(
+                "ONNX export of AudioCNN needs encoder: cnn_lstm; the ecapa encoder (SpeechBrain's "
+                "ECAPA-TDNN) evaluates each clip in its own Python loop, which cannot be exported")
+        return CNNLSTMGraph(self.features, self.encoder, self.head)
 
     def prepare_stats(self, data) -> None:
         """Per-speaker log-mel statistics from every utterance of the data (labels unused)."""

@@ -1,5 +1,6 @@
-"""One classifier over every transformers speech encoder: wav2vec2 / XLS-R, HuBERT, WavLM,
-data2vec-audio, Whisper's encoder -> pooling -> classifier."""
+"""One classifier over every transformers speech encoder of the SSL family table
+(:mod:`zoo.nn.ssl`: wav2vec2 / XLS-R, HuBERT, WavLM, data2vec-audio, UniSpeech, UniSpeech-SAT,
+Whisper's encoder) -> pooling -> classifier."""
 from __future__ import annotations
 
 import logging
@@ -10,7 +11,7 @@ import torch
 from ..data.batch import Batch
 from ..errors import ZooUserError
 from ..nn.augment import WaveAugment, WaveAugmentation
-from ..nn.ssl import ModelType, SSLEncoder
+from ..nn.ssl import ModelType, SSLEncoder, family_for
 from .base import EmotionModule
 
 log = logging.getLogger("zoo")
@@ -20,11 +21,12 @@ _NOT_ARCHITECTURE = ("architectures", "transformers_version", "torch_dtype", "dt
 
 
 def _checkpoint_normalises(pretrained: str, model_type: str) -> bool:
-    """``do_normalize`` of the checkpoint's preprocessor_config.json; without one: True (what
-    wav2vec2 / XLS-R / data2vec-audio were trained on), False for Whisper (log-mel only)."""
-    if model_type == "whisper":
+    """``do_normalize`` of the checkpoint's preprocessor_config.json; without one: the family's
+    default (True for the wav2vec2 layout, what wav2vec2 / XLS-R / data2vec-audio were trained
+    on; False for Whisper, which never reads one: log-mel only)."""
+    default = family_for(model_type).normalize_waveform_default
+    if not default:
         return False
-    default = True
     try:
         from transformers import AutoFeatureExtractor
 
@@ -39,10 +41,11 @@ def _checkpoint_normalises(pretrained: str, model_type: str) -> bool:
 class SSLClassifier(EmotionModule):
     """Fine-tuning, LoRA or SUPERB-style probing of a self-supervised speech encoder on raw 16 kHz audio.
 
-    The encoder is any transformers checkpoint whose ``model_type`` is ``wav2vec2`` (also XLS-R
-    and its Korean fine-tunes), ``hubert``, ``wavlm``, ``data2vec-audio`` or ``whisper`` (its
-    encoder on log-mel features, see :mod:`zoo.nn.ssl` for how short clips are handled). Every
-    type is padding-exact: a clip gets the same logits alone and in a padded batch.
+    The encoder is any transformers checkpoint whose ``model_type`` is in the SSL family table
+    (:data:`zoo.nn.ssl.MODEL_TYPES`, listed in docs/models.md): ``wav2vec2`` also runs XLS-R and
+    its Korean fine-tunes, ``whisper`` Whisper's encoder on log-mel features (see
+    :mod:`zoo.nn.ssl.whisper` for how short clips are handled). Every type is padding-exact: a
+    clip gets the same logits alone and in a padded batch.
 
     Freezing modes: ``freeze_encoder`` + ``weighted_layers`` (SUPERB: frozen upstream, learnable
     layer weights) or + ``layer`` (one chosen hidden layer); ``trainable_layers`` (top-k
@@ -55,8 +58,8 @@ class SSLClassifier(EmotionModule):
             ``facebook/wav2vec2-xls-r-300m``, ``kresnik/wav2vec2-large-xlsr-korean``, ...) or a local
             directory written by ``save_pretrained``; its ``config.json`` names the architecture.
             ``null`` trains a ``model_type`` model of the size below from scratch.
-        model_type: Architecture when ``pretrained`` is null: ``wav2vec2``, ``hubert``, ``wavlm``,
-            ``data2vec-audio`` or ``whisper`` (a checkpoint names its own).
+        model_type: Architecture when ``pretrained`` is null: one of the table's types (the CLI's
+            choices; a checkpoint names its own).
         hidden_size: Transformer width (only when ``pretrained`` is null).
         num_layers: Transformer layers (only when ``pretrained`` is null).
         num_heads: Attention heads (only when ``pretrained`` is null).
@@ -101,9 +104,9 @@ class SSLClassifier(EmotionModule):
             weights stay frozen and the adapters train (with ``encoder_lr``). null: no LoRA.
         lora_alpha: LoRA scaling numerator (the update is scaled by alpha / rank).
         lora_dropout: Dropout on the LoRA branch's input.
-        lora_target_modules: Names of the linear layers to adapt; null: ``q_proj`` and ``v_proj``
-            (WavLM: ``intermediate_dense`` and ``output_dense``, because its attention bypasses
-            the q/k/v modules).
+        lora_target_modules: Names of the linear layers to adapt; null: the type's default,
+            ``q_proj`` and ``v_proj`` (WavLM: ``intermediate_dense`` and ``output_dense``, because
+            its attention bypasses the q/k/v modules).
         spec_augment: SpecAugment-style time masking of the CNN features (the checkpoint's
             ``mask_time_prob``) while the backbone is fine-tuned; never in eval; not Whisper.
         dropout: Dropout before the classifier (and after its hidden layer).
@@ -146,7 +149,7 @@ class SSLClassifier(EmotionModule):
         if lora_rank is not None and (freeze_encoder or trainable_layers is not None):
             raise ZooUserError("lora_rank trains adapters in every layer on a frozen encoder: it takes neither "
                                "freeze_encoder: true (nothing would train) nor trainable_layers")
-        if (pretrained is not None or model_type == "whisper") and self.sample_rate != 16000:
+        if (pretrained is not None or family_for(model_type).fixed_sample_rate) and self.sample_rate != 16000:
             raise ZooUserError(f"pretrained speech encoders take 16 kHz audio, but the data is at "
                                f"{self.sample_rate} Hz: set data.sample_rate: 16000")
         warmup = unfreeze_after_steps is not None and unfreeze_after_steps > 0
@@ -170,7 +173,7 @@ class SSLClassifier(EmotionModule):
             self.encoder.set_backbone_frozen(True, keep_requires_grad=True)
         if normalize_waveform is None:
             normalize_waveform = (_checkpoint_normalises(pretrained, self.encoder.model_type) if pretrained
-                                  else self.encoder.model_type != "whisper")
+                                  else self.encoder.family.normalize_waveform_default)
             self._record_hparam("normalize_waveform", normalize_waveform)
         self.encoder.normalize_waveform = normalize_waveform
         if embedding_cache is True:
@@ -207,17 +210,12 @@ class SSLClassifier(EmotionModule):
         return self.encoder.sequence(wav, lengths, cache=cache)
 
     # -- export ----------------------------------------------------------------------------------
-    hf_exportable = True  # wav2vec2 / HuBERT / WavLM / data2vec-audio ...ForSequenceClassification
+    hf_exportable = True  # the family says for which types (SSLType.hf_classifier)
 
     def export_graph(self):
-        """ONNX: the encoder and head as they are (traceable, padding masked); not Whisper."""
-        from ..errors import ZooUserError
-        from ..inference.export import _Wav2Vec2Graph
-
-        if self.encoder.whisper:
-            raise ZooUserError("--format onnx does not export Whisper-encoder models: their log-mel front "
-                               "end (torch.stft) has no exact ONNX graph here; use the zoo checkpoint itself")
-        return _Wav2Vec2Graph(self)
+        """ONNX: the encoder and head as they are (traceable, padding masked), where the family
+        can be traced (not Whisper)."""
+        return self.encoder.export_graph(self.head)
 
     # -- optimisation ---------------------------------------------------------------------------
     def parameter_groups(self) -> list[dict]:

@@ -5,11 +5,17 @@ same output alone or inside a padded batch (eval mode).
 """
 from __future__ import annotations
 
+import copy
+import logging
+
 import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from ..errors import ZooUserError
 from .pooling import AttentivePooling, length_mask
+
+log = logging.getLogger("zoo")
 
 
 class RunningFeatureNorm(nn.Module):
@@ -221,13 +227,17 @@ class CNNLSTMEncoder(nn.Module):
         self.pool = AttentivePooling(2 * hidden)
         self.out_dim = 2 * hidden
 
-    def forward(self, feats: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    def frames(self, feats: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, T, F) log-mels -> the BiLSTM's input (B, T', 2 * hidden) and its lengths (>= 1)."""
         x = feats.unsqueeze(1)  # (B, 1, T, F)
         for b in self.blocks:
             x, lengths = b(x, lengths)
         x = x.permute(0, 2, 1, 3).flatten(2)  # (B, T', C*F')
         x = torch.relu(self.proj(x))
-        lengths = lengths.clamp(min=1)
+        return x, lengths.clamp(min=1)
+
+    def forward(self, feats: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        x, lengths = self.frames(feats, lengths)
         packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
         out, _ = self.lstm(packed)
         out, _ = pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])
@@ -255,3 +265,103 @@ class ECAPAEncoder(nn.Module):
                               for i, n in enumerate(lengths)])
         rel = lengths.float() / feats.shape[1]  # SpeechBrain takes relative lengths
         return self.net(feats, rel).squeeze(1)
+
+
+# -- ONNX export ----------------------------------------------------------------------------------
+class DFTMelSpectrogram(nn.Module):
+    """torchaudio's ``MelSpectrogram(center=False, power=2)`` as a strided conv1d with a fixed,
+    windowed DFT basis (real and imaginary rows) followed by the same mel filterbank.
+
+    ONNX export of ``torch.stft`` is not usable here (complex tensors: the TorchScript exporter
+    refuses them, the dynamo one emits an op invalid at opset 17), while a conv1d exports
+    everywhere and equals the STFT up to float rounding."""
+
+    def __init__(self, mel: nn.Module):
+        super().__init__()
+        spec = mel.spectrogram
+        if spec.center or spec.pad or spec.normalized or spec.power != 2.0 or not spec.onesided:
+            raise ZooUserError("ONNX export supports the zoo's own log-mel front end only "
+                               "(center=False, power 2, no padding or normalisation)")
+        n_fft, win = spec.n_fft, spec.window.double()
+        if win.numel() < n_fft:  # torch.stft centres a shorter window inside n_fft
+            left = (n_fft - win.numel()) // 2
+            win = nn.functional.pad(win, (left, n_fft - win.numel() - left))
+        k = torch.arange(n_fft // 2 + 1, dtype=torch.float64)[:, None]
+        t = torch.arange(n_fft, dtype=torch.float64)[None, :]
+        phase = 2 * torch.pi * ((k * t) % n_fft) / n_fft  # reduced mod n_fft: exact angles
+        basis = torch.cat([torch.cos(phase) * win, -torch.sin(phase) * win])  # (2F, n_fft)
+        self.register_buffer("basis", basis.float()[:, None, :])
+        self.register_buffer("fb", mel.mel_scale.fb.detach().clone().float())
+        self.hop = spec.hop_length
+        self.n_freq = n_fft // 2 + 1
+
+    def forward(self, wav: torch.Tensor) -> torch.Tensor:
+        """(B, T) -> (B, n_mels, frames), as ``MelSpectrogram`` returns it."""
+        y = nn.functional.conv1d(wav[:, None, :], self.basis, stride=self.hop)
+        re, im = y[:, : self.n_freq], y[:, self.n_freq :]
+        power = re * re + im * im  # (B, F, frames)
+        return torch.matmul(power.transpose(1, 2), self.fb).transpose(1, 2)
+
+
+class MaskedBiLSTM(nn.Module):
+    """A batch-first bidirectional ``nn.LSTM`` over zero-padded sequences without packing.
+
+    ``pack_padded_sequence`` does not export to ONNX. Padding after a clip cannot change the
+    forward direction's valid outputs; the backward direction must start at each clip's last
+    valid frame, so it runs on each sequence reversed within its own length, and its outputs are
+    put back in order. Outputs on padded frames are garbage; the zoo's pooling masks them."""
+
+    def __init__(self, lstm: nn.LSTM):
+        super().__init__()
+        if not (lstm.bidirectional and lstm.batch_first) or lstm.proj_size or not lstm.bias:
+            raise ZooUserError("ONNX export supports the zoo's batch-first bidirectional LSTM only")
+        self.fwd, self.bwd = nn.ModuleList(), nn.ModuleList()
+        for layer in range(lstm.num_layers):
+            for suffix, dest in (("", self.fwd), ("_reverse", self.bwd)):
+                one = nn.LSTM(lstm.input_size if layer == 0 else 2 * lstm.hidden_size, lstm.hidden_size,
+                              batch_first=True)
+                with torch.no_grad():
+                    for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+                        getattr(one, f"{name}_l0").copy_(getattr(lstm, f"{name}_l{layer}{suffix}"))
+                dest.append(one)
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        t = torch.arange(x.shape[1], device=x.device)[None, :]
+        last = lengths[:, None] - 1
+        order = torch.where(t <= last, last - t, t)  # reverses the valid part, keeps the padding
+        for fwd, bwd in zip(self.fwd, self.bwd):
+            f, _ = fwd(x)
+            r, _ = bwd(x.gather(1, order[:, :, None].expand(-1, -1, x.shape[2])))
+            b = r.gather(1, order[:, :, None].expand(-1, -1, r.shape[2]))  # the reversal is its own inverse
+            x = torch.cat([f, b], dim=-1)
+        return x
+
+
+class CNNLSTMGraph(nn.Module):
+    """The ONNX graph of log-mel front end + :class:`CNNLSTMEncoder` + head (AudioCNN): the
+    encoder's own :meth:`CNNLSTMEncoder.frames` and pooling, with the export-friendly parts
+    swapped in (the DFT-conv mel front end, the unpacked BiLSTM). Copies: the model itself stays
+    as it was (and a LightningModule copy would drag its Trainer along)."""
+
+    def __init__(self, features: LogMel, encoder: CNNLSTMEncoder, head: nn.Module):
+        super().__init__()
+        self.features = copy.deepcopy(features)
+        self.encoder = copy.deepcopy(encoder)
+        self.head = copy.deepcopy(head)
+        if self.features.normalize == "speaker":
+            # the graph cannot hold per-speaker statistics; clips of unknown speakers use the
+            # global ones (what zoo.load(...).predict does too)
+            log.warning("normalize: speaker: the ONNX model normalises every clip with the global "
+                        "statistics (as for an unknown speaker)")
+            self.features.normalize = "global"
+        self.features.mel = DFTMelSpectrogram(self.features.mel)
+        self.lstm = MaskedBiLSTM(self.encoder.lstm)
+        self.pad = self.features.n_fft - 1
+
+    def forward(self, waveform: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        # extra zeros after every clip are masked like any padding; they spare the graph LogMel's
+        # shape-dependent branch for clips shorter than one window
+        waveform = nn.functional.pad(waveform, (0, self.pad))
+        feats, n = self.features(waveform, lengths)
+        x, n = self.encoder.frames(feats, n)
+        return self.head(self.encoder.pool(self.lstm(x, n), n))

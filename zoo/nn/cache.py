@@ -30,6 +30,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from .pooling import MeanPooling
+
 log = logging.getLogger("zoo")
 
 FORMAT = 1  # bump when what is stored changes
@@ -109,3 +111,102 @@ def encoder_key(model: nn.Module, options: dict) -> str:
     cfg_json = cfg.to_json_string(use_diff=False) if cfg is not None and hasattr(cfg, "to_json_string") else ""
     return json.dumps({"weights": weights_digest(model), "config": cfg_json, **options}, sort_keys=True,
                       default=str)
+
+
+class CachedEncoderMixin:
+    """The embedding cache of an encoder module (mixed into :class:`zoo.nn.ssl.SSLEncoder`).
+
+    The host module provides ``model`` (the backbone whose weights key the cache),
+    ``backbone_frozen``, ``pool``, ``layer_weights``, ``_states(waveforms, lengths) -> (states,
+    frame_lengths)`` (the S hidden states its trainable part reads), ``_mix(stacked)`` (S states ->
+    one) and ``_cache_options()`` (the options that shape its output, part of the key). The cache
+    stores each clip's states; the trainable mix and pooling run on them every time, so gradients
+    still reach them.
+    """
+
+    cache_dir = None  # a directory: cache the frozen encoder's outputs there
+
+    @property
+    def deterministic(self) -> bool:
+        """The backbone's output is a function of its input alone: nothing in it trains and it
+        runs in eval mode (no dropout, LayerDrop, SpecAugment). Frozen backbones are (the warm-up
+        of ``unfreeze_after_steps`` too: it runs without autograd); so is a branch a fusion model froze."""
+        if self.model.training:
+            return False
+        return self.backbone_frozen or not any(p.requires_grad for p in self.model.parameters())
+
+    def _use_cache(self, cache: bool) -> bool:
+        return cache and self.cache_dir is not None and self.deterministic
+
+    def _cache_pooled(self) -> bool:
+        """Mean pooling commutes with the layer mix: store one pooled vector per state (S, D);
+        attentive pooling needs the frames (S, T', D)."""
+        return isinstance(self.pool, MeanPooling)
+
+    def _invalidate_cache(self, *args) -> None:
+        self._cache_obj = None
+
+    def _embedding_cache(self, pooled: bool) -> EmbeddingCache:
+        p = next(self.model.parameters())
+        autocast = torch.is_autocast_enabled(p.device.type)
+        stored = "pooled" if pooled else "frames"
+        sig = (str(p.dtype), p.device.type, autocast,
+               str(torch.get_autocast_dtype(p.device.type)) if autocast else None, str(self.cache_dir), stored)
+        obj = getattr(self, "_cache_obj", None)
+        if obj is None or obj[0] != sig:
+            options = dict(zip(("dtype", "device", "autocast", "autocast_dtype", "dir"), sig))
+            options.update(self._cache_options(), stored=stored)
+            self._cache_obj = obj = (sig, EmbeddingCache(self.cache_dir, encoder_key(self.model, options)))
+        return obj[1]
+
+    def _forward_cached(self, waveforms: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """(B, D) pooled embeddings with the backbone's part from the cache."""
+        got = self._cached_states(waveforms, lengths, pooled=self._cache_pooled())
+        if self._cache_pooled():
+            dtype = self.layer_weights.dtype if self.layer_weights is not None else torch.float32
+            x = torch.stack(got).to(waveforms.device, dtype)  # (B, S, D)
+            return self._mix(x.transpose(0, 1))
+        x, frames = self._padded(got, waveforms.device)
+        return self.pool(self._mix(x), frames)
+
+    def _sequence_cached(self, waveforms: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(mixed frames (B, T', D), frame_lengths)`` from the cache (padded frames zero)."""
+        hidden, frame_lengths = self._padded(self._cached_states(waveforms, lengths, pooled=False), waveforms.device)
+        return self._mix(hidden), frame_lengths
+
+    def _padded(self, got: list[torch.Tensor], dev) -> tuple[torch.Tensor, torch.Tensor]:
+        """Cached per-clip frames [(S, T'_i, D)] -> zero-padded (S, B, T', D) and frame counts."""
+        dtype = self.layer_weights.dtype if self.layer_weights is not None else torch.float32
+        frames = torch.tensor([g.shape[1] for g in got], device=dev)
+        x = torch.zeros(got[0].shape[0], len(got), int(frames.max()), got[0].shape[-1], device=dev, dtype=dtype)
+        for i, g in enumerate(got):
+            x[:, i, : g.shape[1]] = g.to(dev, dtype)
+        return x, frames
+
+    def _cached_states(self, waveforms: torch.Tensor, lengths: torch.Tensor, pooled: bool) -> list[torch.Tensor]:
+        """Each clip's states from the cache, computed and stored where missing: per clip (S, D)
+        mean-pooled states (``pooled``) or (S, T'_i, D) frames, on the CPU."""
+        cache = self._embedding_cache(pooled)
+        n = lengths.tolist()
+        on_cpu = waveforms.detach().float().cpu()  # one copy off the device, then hash each clip
+        keys = [cache.sample_key(on_cpu[i, : n[i]]) for i in range(len(n))]
+        got: list = [cache.get(k) for k in keys]
+        todo = [i for i, g in enumerate(got) if g is None]
+        cache.hits += len(n) - len(todo)
+        cache.misses += len(todo)
+        dev = waveforms.device
+        if todo:
+            idx = torch.tensor(todo, device=dev)
+            sub_lengths = lengths.to(dev)[idx]
+            with torch.no_grad():
+                states, frame_lengths = self._states(waveforms[idx, : int(sub_lengths.max())], sub_lengths)
+                if pooled:
+                    pool = MeanPooling()
+                    values = torch.stack([pool(h, frame_lengths) for h in states], 1)  # (b, S, D)
+                else:
+                    values = torch.stack(states, 1)  # (b, S, T', D)
+            for j, i in enumerate(todo):
+                v = values[j] if pooled else values[j, :, : int(frame_lengths[j])]
+                cache.put(keys[i], v)
+                got[i] = v.float().cpu()
+        return got
