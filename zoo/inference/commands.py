@@ -103,20 +103,32 @@ def read_transcripts(path: str) -> dict[str, str]:
     return out
 
 
-def transcribe(files: Sequence[Path], model: str, device: str | None = None) -> list[str]:
-    """Transcripts from a transformers ASR pipeline. Audio goes in as arrays at the pipeline's own
-    rate (no ffmpeg needed)."""
+def load_asr(model: str, device: str | None = None):
+    """``fn(wav, sample_rate) -> text`` from a transformers automatic-speech-recognition model (hub
+    id or local dir). Audio goes in as arrays at the pipeline's own rate (no ffmpeg needed)."""
     try:
         from transformers import pipeline
     except ImportError as e:  # pragma: no cover - transformers is a dependency
         raise ZooUserError(f"--asr needs transformers: {e}") from e
-    from ..data.audio import read_audio, resample
+    from ..data.audio import resample
 
     try:
         asr = pipeline("automatic-speech-recognition", model=model, device=device or -1)
     except Exception as e:
         raise ZooUserError(f"--asr {model}: cannot load the ASR model: {e}") from e
     sr = int(getattr(asr.feature_extractor, "sampling_rate", 16000))
+
+    def fn(wav, sample_rate: int) -> str:
+        res = asr({"raw": resample(wav, sample_rate, sr), "sampling_rate": sr})
+        return (res.get("text") or "").strip()
+    return fn
+
+
+def transcribe(files: Sequence[Path], model: str, device: str | None = None) -> list[str]:
+    """Transcripts of files from a transformers ASR model (see ``load_asr``)."""
+    from ..data.audio import read_audio
+
+    asr = load_asr(model, device)
     out = []
     for f in files:
         try:
@@ -125,8 +137,7 @@ def transcribe(files: Sequence[Path], model: str, device: str | None = None) -> 
             log.warning("--asr: cannot read %s: %s", f, e)
             out.append("")
             continue
-        res = asr({"raw": resample(wav, fsr, sr), "sampling_rate": sr})
-        out.append((res.get("text") or "").strip())
+        out.append(asr(wav, fsr))
     return out
 
 
