@@ -11,6 +11,7 @@ const FRAME_SECONDS = 0.05;
 
 const live = {
   card: null, colors: {}, ws: null, ctx: null, media: null, node: null,
+  drawnTo: 0,  // seconds of timeline drawn (ticks)
   segments: [],  // every segment event received, in order (the table and the timeline show them)
   partial: null,
 };
@@ -84,17 +85,15 @@ function placeBlock(el, e) {
 
 function extendTimeline(t) {
   const tl = $("timeline");
-  const want = Math.ceil(t + 5) * PX_PER_SECOND;
-  if (tl.offsetWidth < want) {
-    const from = Math.floor(tl.offsetWidth / PX_PER_SECOND);
-    tl.style.width = `${want}px`;
-    for (let s = from; s <= t + 5; s++) {
-      if (s % 5 === 0 && !tl.querySelector(`.tick[data-s="${s}"]`)) {
-        const k = document.createElement("div");
-        k.className = "tick"; k.dataset.s = s; k.style.left = `${s * PX_PER_SECOND}px`; k.textContent = `${s}s`;
-        tl.appendChild(k);
-      }
+  const want = Math.ceil(t + 5);  // seconds drawn: a little room ahead of the newest audio
+  if (want > live.drawnTo) {
+    tl.style.width = `${want * PX_PER_SECOND}px`;
+    for (let s = Math.ceil(live.drawnTo / 5) * 5; s <= want; s += 5) {  // a tick every 5 s
+      const k = document.createElement("div");
+      k.className = "tick"; k.style.left = `${s * PX_PER_SECOND}px`; k.textContent = `${s} s`;
+      tl.appendChild(k);
     }
+    live.drawnTo = want + 1;
   }
   const wrap = tl.parentElement;  // keep the newest audio in view
   wrap.scrollLeft = Math.max(0, t * PX_PER_SECOND - wrap.clientWidth + 80);
@@ -182,6 +181,7 @@ async function start() {
     live.ctx = new AudioContext();
     const ctx = live.ctx;
     const src = ctx.createMediaStreamSource(live.media);
+    $("status").textContent = "connecting…";  // the server's "ready" says "streaming at ... Hz"
     const proto = location.protocol === "https:" ? "wss:" : "ws:";
     const ws = new WebSocket(`${proto}//${location.host}/stream`);
     ws.binaryType = "arraybuffer";
@@ -210,7 +210,6 @@ async function start() {
     src.connect(live.node);
     live.node.connect(mute);
     mute.connect(ctx.destination);
-    $("status").textContent = `listening at ${ctx.sampleRate} Hz…`;
     $("mic").textContent = "Stop";
     $("mic").classList.add("stop");
   } catch (err) {
