@@ -28,6 +28,8 @@ EXTRA_COMMANDS = {
              "a local web page to try a model on (gradio; python -m zoo demo --help)"),
     "listen": ("zoo.live.listen",
                "live emotion recognition from the microphone or a file (python -m zoo listen --help)"),
+    "segeval": ("zoo.live.evaluate",
+                "score VAD segments against fixed windows on joined test utterances (python -m zoo segeval --help)"),
     "ablate": ("zoo.ablate",
                "run an ablation grid and write results.csv, summary.md and plots (python -m zoo ablate --help)"),
 }
