@@ -322,4 +322,25 @@ class Segmenter:
             self._next_partial += self._partial
 
 
-__all__ = ["Segmenter", "Cut", "RATE", "WINDOW", "DEFAULTS"]
+def add_vad_arguments(ap) -> None:
+    """The segmenter's options on an argparse parser (``infer``, ``listen``, ``segeval``)."""
+    g = ap.add_argument_group("voice activity detection (Silero VAD; docs/live.md)")
+    g.add_argument("--vad-threshold", type=float, default=DEFAULTS["threshold"],
+                   help="speech probability from which a 32 ms window is speech (default %(default)s)")
+    g.add_argument("--vad-min-speech", type=float, default=DEFAULTS["min_speech"],
+                   help="drop segments shorter than this, in seconds (default %(default)s)")
+    g.add_argument("--vad-min-silence", type=float, default=DEFAULTS["min_silence"],
+                   help="seconds of silence that end a segment (default %(default)s)")
+    g.add_argument("--vad-pad", type=float, default=DEFAULTS["pad"],
+                   help="seconds of audio kept on each side of a segment (default %(default)s)")
+    g.add_argument("--vad-max-segment", type=float, default=DEFAULTS["max_segment"],
+                   help="longer turns are cut, at their longest pause, in seconds (default %(default)s)")
+
+
+def vad_options(args) -> dict:
+    """``Segmenter`` keyword arguments from the parsed ``add_vad_arguments`` options."""
+    return dict(threshold=args.vad_threshold, min_speech=args.vad_min_speech, min_silence=args.vad_min_silence,
+                pad=args.vad_pad, max_segment=args.vad_max_segment)
+
+
+__all__ = ["Segmenter", "add_vad_arguments", "vad_options", "Cut", "RATE", "WINDOW", "DEFAULTS"]
