@@ -1,6 +1,7 @@
 """The live page in a real browser: headless Chromium whose fake microphone plays a synthetic talk
 (looping) streams it to ``python -m zoo serve`` through the page's own AudioWorklet and WebSocket
-code, and the labels the page shows must be those ``zoo.stream`` gives for the same file.
+code, and the labels the page shows must be those ``python -m zoo infer --segment vad`` gives for
+the same file.
 
 The model's class names are the AI Hub corpus's Korean ones (분노, 혐오, ...), so the page must
 carry Hangul from the server to the screen.
@@ -16,6 +17,7 @@ Set ZOO_LIVE_SCREENSHOT=docs/live.png to write the page's screenshot there (the 
 """
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import time
@@ -56,20 +58,15 @@ def predictor():
 
 @pytest.fixture(scope="module")
 def talk(predictor, tmp_path_factory):
-    """A 48 kHz talk of two utterances with different, clearly predicted labels, and its segments."""
+    """A 48 kHz talk of two utterances with different, clearly predicted labels."""
     from zoo.data.audio import resample
-    from zoo.live.stream import Stream
 
     root = tmp_path_factory.mktemp("browser")
     utts = confident_utterances(predictor, synthetic_utterances(root / "synth"), 2)
     x = join([resample(w, sr, RATE) for w, sr in utts], RATE)
     wav = root / "talk.wav"
     soundfile.write(wav, x, RATE, subtype="PCM_16")
-    x16, _ = soundfile.read(wav, dtype="float32")
-    # what `python -m zoo infer --segment vad` reports for the file: the stream of it, pushed whole
-    segs = [e for e in Stream(predictor, sample_rate=RATE).run(x16, RATE) if e["type"] == "segment"]
-    assert len(segs) == 2 and segs[0]["label"] != segs[1]["label"], segs
-    return wav, len(x) / RATE, segs
+    return wav, len(x) / RATE
 
 
 @pytest.fixture(scope="module")
@@ -122,11 +119,15 @@ def match(page: list[dict], ref: list[dict], period: float) -> list[tuple[dict, 
     return best
 
 
-def test_live_page_labels_equal_the_stream(browser, server, talk):
+def test_live_page_labels_equal_infer_segment_vad(browser, server, talk, run):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    wav, period, ref = talk
+    wav, period = talk
+    cli = run("infer", "--model", "audio-cnn-synth", "--segment", "vad", "--device", "cpu", "--no-progress", str(wav))
+    assert cli.returncode == 0, cli.stderr
+    ref = [{**seg, "label": KOREAN[seg["label"]]} for seg in json.loads(cli.stdout.strip().splitlines()[-1])["track"]]
+    assert len(ref) == 2 and ref[0]["label"] != ref[1]["label"], ref
     browser.get(server.http + "/")
     WebDriverWait(browser, 20).until(lambda d: "audio-cnn-synth" in d.find_element(By.ID, "model").text)
     assert "분노" in browser.find_element(By.ID, "legend").text  # the class names, in Hangul
