@@ -97,9 +97,9 @@ def pcm(x: np.ndarray, fmt: str) -> bytes:
 
 
 async def stream_audio(url: str, x: np.ndarray, sr: int = SR, fmt: str = "pcm16", frame: float = 0.1,
-                       options: dict | None = None, pace: float = 0.0) -> list[dict]:
+                       options: dict | None = None, pace: float = 0.0, origin: str | None = None) -> list[dict]:
     """Every message the server sends for ``x`` sent in frames of ``frame`` seconds, then end."""
-    async with connect(url, max_size=None) as ws:
+    async with connect(url, max_size=None, origin=origin) as ws:
         first = {"sample_rate": sr, "format": fmt, **({"options": options} if options else {})}
         await ws.send(json.dumps(first))
         data, step = pcm(x, fmt), int(frame * sr) * (2 if fmt == "pcm16" else 4)
@@ -129,7 +129,11 @@ def assert_serves(server, talks, refs) -> None:
 
 async def violate(url: str, *messages, wait: float = 10.0) -> tuple[dict, int]:
     """Send ``messages`` (str: text, bytes: binary) and return the server's error event and close code."""
-    async with connect(url, max_size=None) as ws:
+    return await violate_from(None, url, *messages, wait=wait)
+
+
+async def violate_from(origin: str | None, url: str, *messages, wait: float = 10.0) -> tuple[dict, int]:
+    async with connect(url, max_size=None, origin=origin) as ws:
         try:
             for m in messages:
                 await ws.send(m)
@@ -203,6 +207,9 @@ def test_predict_refusals(server, talks, refs, tmp_path):
     assert r.status_code == 413, r.text
     r = httpx.post(server.http + "/predict", files={"file": ("notes.wav", b"not audio at all", "audio/wav")})
     assert r.status_code == 415 and "notes.wav" in r.json()["error"]
+    r = httpx.post(server.http + "/predict", files={"file": ("long.wav", long.read_bytes(), "audio/wav")},
+                   headers={"origin": "http://evil.example"})
+    assert r.status_code == 403 and "another site" in r.json()["error"]
     r = httpx.post(server.http + "/predict", data={"text": "no file"})
     assert r.status_code in (400, 422) and "'file'" in r.json()["error"]
     assert httpx.get(server.http + "/health").status_code == 200
@@ -237,8 +244,8 @@ def test_stream_options(server, predictor, talks):
 def test_concurrent_streams_share_one_batched_model(server, talks, refs):
     """Three streams at once (two with the same talk, one quieter): segments that end together go
     through one predict_batch, and every stream gets what it would get alone."""
-    batches = server.app.state.batcher.batches
-    before = len(batches)
+    batcher = server.app.state.batcher
+    before = batcher.calls
 
     async def three():
         # lockstep: every stream sends its next frame, then all wait a little
@@ -247,7 +254,9 @@ def test_concurrent_streams_share_one_batched_model(server, talks, refs):
     got = arun(three())
     for events, ref in zip(got, (refs[0], refs[1], refs[0])):
         assert_same_segments(events, ref)
-    assert max(batches[before:]) > 1, f"no batch held segments of several streams: {batches[before:]}"
+    # (requests merged, clips): each request is one stream's push waiting on the model thread
+    batches = list(batcher.batches)[-(batcher.calls - before):]
+    assert max(r for r, _ in batches) > 1, f"no batch held several streams' segments: {batches}"
 
 
 # -- the protocol's refusals ----------------------------------------------------------------------------
@@ -311,6 +320,15 @@ def test_stream_length_limit(server, talks, refs):
     err, code = arun(violate(server.ws, HELLO, *frames))
     assert code == 1008 and "40 s of audio" in err["error"], err
     assert_serves(server, talks, refs)
+
+
+def test_other_sites_pages_are_refused(server, talks, refs):
+    """A web page of another site may not use the local server through the visitor's browser."""
+    err, code = arun(violate_from("http://evil.example", server.ws, HELLO))
+    assert code == 1008 and "another site" in err["error"] and "evil.example" in err["error"], err
+    host = server.http.removeprefix("http://")
+    events = arun(stream_audio(server.ws, talks[2], frame=0.5, origin=f"http://{host}"))  # the server's own page
+    assert_same_segments(events, refs[2])
 
 
 def test_too_many_streams(server, talks, refs):

@@ -25,6 +25,7 @@ serving the others.
 # (Request, WebSocket, imported inside create_app) as objects
 import argparse
 import asyncio
+import collections
 import contextlib
 import json
 import logging
@@ -107,8 +108,9 @@ class Batcher:
         self._calls: list[Callable[[], None]] = []
         self._busy = 0
         self._closed = False
-        #: sizes of the predict_batch calls made (number of clips in each): tests and /health read it
-        self.batches: list[int] = []
+        #: the latest predict_batch calls: (requests merged into it, clips in it)
+        self.batches: collections.deque[tuple[int, int]] = collections.deque(maxlen=1000)
+        self.calls = 0  #: predict_batch calls made
         self._thread = threading.Thread(target=self._run, name="zoo-model", daemon=True)
         self._thread.start()
 
@@ -188,7 +190,8 @@ class Batcher:
         for rate, reqs in by_rate.items():
             audios = [a for r in reqs for a in r.audios]
             try:
-                self.batches.append(len(audios))
+                self.batches.append((len(reqs), len(audios)))
+                self.calls += 1
                 out = self.predictor.predict_batch(
                     audios, [t for r in reqs for t in r.texts], sample_rate=rate,
                     names=[n for r in reqs for n in r.names], skip_errors=True)
@@ -308,8 +311,10 @@ async def _send_json(send, status: int, body: dict) -> None:
     await send({"type": "http.response.body", "body": data})
 
 
-def create_app(predictor, *, name: str = "model", limits: Limits | None = None):
-    """The FastAPI app serving ``predictor`` (a ``zoo.load(...)`` Predictor) under ``limits``."""
+def create_app(predictor, *, name: str = "model", limits: Limits | None = None,
+               allow_origins: Sequence[str] = ()):
+    """The FastAPI app serving ``predictor`` (a ``zoo.load(...)`` Predictor) under ``limits``.
+    ``allow_origins``: web pages of other sites allowed to open /stream (``"*"``: any)."""
     from fastapi import FastAPI, Request, WebSocket
     from fastapi.responses import FileResponse, JSONResponse
     from fastapi.staticfiles import StaticFiles
@@ -320,7 +325,9 @@ def create_app(predictor, *, name: str = "model", limits: Limits | None = None):
     batcher = Batcher(predictor, limits.batch_wait)
     shared = SharedPredictor(predictor, batcher)
     # a thread per open stream (its push waits on the model thread) plus uploads
-    pool = ThreadPoolExecutor(max_workers=limits.max_streams + 4, thread_name_prefix="zoo-stream")
+    pool = ThreadPoolExecutor(max_workers=limits.max_streams + 2, thread_name_prefix="zoo-stream")
+    # uploads wait on threads of their own: a burst of them never delays a stream's audio
+    upload_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="zoo-upload")
     state = {"streams": 0, "served": 0}
     model_card = card(predictor, name)
 
@@ -329,6 +336,7 @@ def create_app(predictor, *, name: str = "model", limits: Limits | None = None):
         yield
         batcher.close()
         pool.shutdown(wait=False, cancel_futures=True)
+        upload_pool.shutdown(wait=False, cancel_futures=True)
 
     # the OpenAPI pages load their scripts from a CDN: off (the schema stays at /openapi.json)
     app = FastAPI(title="zoo: speech emotion recognition", docs_url=None, redoc_url=None, lifespan=lifespan)
@@ -338,7 +346,7 @@ def create_app(predictor, *, name: str = "model", limits: Limits | None = None):
     @app.get("/health")
     async def health():
         return {"status": "ok", "model": name, "streams": state["streams"], "streams_served": state["served"],
-                "max_streams": limits.max_streams, "batches": len(batcher.batches)}
+                "max_streams": limits.max_streams, "predict_calls": batcher.calls}
 
     @app.get("/card")
     async def get_card():
@@ -360,6 +368,11 @@ def create_app(predictor, *, name: str = "model", limits: Limits | None = None):
     @app.post("/predict")
     async def predict(request: Request):
         from ..data.audio import audio_info
+
+        origin = request.headers.get("origin")
+        if not _origin_allowed(origin, request.headers.get("host"), allow_origins):
+            return error(403, f"an upload from the page of another site ({origin}) refused: "
+                              "python -m zoo serve --allow-origin ORIGIN allows it")
 
         try:
             form = await request.form(max_files=1, max_fields=4)
@@ -394,7 +407,7 @@ def create_app(predictor, *, name: str = "model", limits: Limits | None = None):
             def run():
                 with batcher.busy():
                     return shared.predict_batch([path], [text], names=[filename], skip_errors=True)[0]
-            r = await asyncio.get_running_loop().run_in_executor(pool, run)
+            r = await asyncio.get_running_loop().run_in_executor(upload_pool, run)
         if "error" in r:
             return error(422, f"{filename}: {r['error']}")
         row = {"file": filename, **r}
@@ -406,6 +419,11 @@ def create_app(predictor, *, name: str = "model", limits: Limits | None = None):
     @app.websocket("/stream")
     async def stream(ws: WebSocket):
         await ws.accept()
+        origin = ws.headers.get("origin")
+        if not _origin_allowed(origin, ws.headers.get("host"), allow_origins):
+            await _close(ws, Violation(POLICY, f"WebSocket from the page of another site ({origin}) refused: "
+                                               "python -m zoo serve --allow-origin ORIGIN allows it"))
+            return
         if state["streams"] >= limits.max_streams:
             await _close(ws, Violation(TRY_LATER, f"too many streams: this server serves {limits.max_streams} "
                                                   "at once (python -m zoo serve --max-streams); try again later"))
@@ -557,6 +575,17 @@ def create_app(predictor, *, name: str = "model", limits: Limits | None = None):
     return app
 
 
+def _origin_allowed(origin: str | None, host: str | None, allowed: Sequence[str]) -> bool:
+    """A browser names the page that opens a WebSocket (Origin), and WebSockets are not bound by
+    the same-origin policy: without this check any site the user visits could stream to, and read
+    from, the local server. Clients that are not browsers send no Origin and are let in."""
+    if origin is None or "*" in allowed or origin in allowed:
+        return True
+    from urllib.parse import urlsplit
+
+    return urlsplit(origin).netloc == host
+
+
 def _parse_config(m: dict) -> dict:
     text = m.get("text")
     if text is None:
@@ -659,6 +688,9 @@ def serve_parser() -> argparse.ArgumentParser:
                     help=f"largest POST /predict upload in MB (default {d.max_upload_bytes / 1e6:g})")
     ap.add_argument("--max-upload-seconds", type=float, default=d.max_upload_seconds,
                     help=f"longest uploaded recording in seconds (default {d.max_upload_seconds:g})")
+    ap.add_argument("--allow-origin", action="append", default=[], metavar="ORIGIN",
+                    help="a web page of another site (e.g. https://example.org) that may open /stream; "
+                         "repeatable; '*' for any (default: only the server's own page)")
     ap.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     return ap
 
@@ -694,7 +726,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     from ..inference.predictor import load
 
     predictor = load(a.model, registry=a.registry, trust=a.trust, device=a.device)
-    app = create_app(predictor, name=a.model, limits=limits)
+    app = create_app(predictor, name=a.model, limits=limits, allow_origins=a.allow_origin)
     if a.host not in ("127.0.0.1", "localhost", "::1"):
         log.warning("serving on %s: anyone who can reach this address can use the model (no authentication)",
                     a.host)
