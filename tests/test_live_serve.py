@@ -423,3 +423,24 @@ def test_documented_client(server, talks, refs, tmp_path):
     printed = [m.groups() for m in re.finditer(r"^\s*([\d.]+)-\s*([\d.]+) s\s+(\S+)$", out.stdout, flags=re.M)]
     want = [(f"{e['start']:.2f}", f"{e['end']:.2f}", e["label"]) for e in segments(refs[0])]
     assert printed == want, out.stdout
+
+
+def test_dimensional_model(talks, tmp_path):
+    """A dimension-only model: /card names its dimensions, segments carry arousal and valence (no
+    label), /predict gives them under "dims", and all equal the model run in this process."""
+    import zoo
+    from zoo.live.serve import Limits
+
+    dims_model = zoo.load("audio-cnn-dims-synth", device="cpu")
+    with Server(dims_model, Limits(), name="audio-cnn-dims-synth") as s:
+        assert httpx.get(s.http + "/card").json()["dims"] == ["arousal", "valence"]
+        got = segments(arun(stream_audio(s.ws, talks[0], frame=0.5)))
+        wav = tmp_path / "talk.wav"
+        soundfile.write(wav, talks[2], SR, subtype="PCM_16")
+        r = httpx.post(s.http + "/predict", files={"file": ("talk.wav", wav.read_bytes(), "audio/wav")}).json()
+    want = segments(reference(dims_model, talks[0]))
+    assert len(got) == len(want) == 3
+    for g, w in zip(got, want):
+        assert g["label"] is None and (g["start"], g["end"]) == (w["start"], w["end"])
+        assert (g["arousal"], g["valence"]) == pytest.approx((w["arousal"], w["valence"]), abs=1e-5)
+    assert r["label"] is None and r["dims"] == pytest.approx(dims_model.predict(str(wav))["dims"], abs=1e-5)

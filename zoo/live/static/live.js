@@ -68,6 +68,10 @@ async function loadCard() {
     $("legend").innerHTML = c.class_names.map(
       (n) => `<span style="--c:${live.colors[n]}">${escapeHtml(n)}</span>`).join("");
     if (!c.dims.length) document.body.classList.add("no-dims");
+    for (const d of ["arousal", "valence", "dominance"]) {
+      if (!c.dims.includes(d)) document.querySelectorAll(`.dim-${d}`).forEach((el) => { el.style.display = "none"; });
+    }
+    if (c.dims.length) setupDimsChart(c.dims);
     if (c.needs_text) {
       $("mic").disabled = true;
       $("status").textContent = "this model reads transcripts: the microphone mode needs an audio model";
@@ -88,6 +92,8 @@ function extendTimeline(t) {
   const want = Math.ceil(t + 5);  // seconds drawn: a little room ahead of the newest audio
   if (want > live.drawnTo) {
     tl.style.width = `${want * PX_PER_SECOND}px`;
+    const svg = $("dims-chart");
+    if (svg) svg.setAttribute("width", want * PX_PER_SECOND);
     for (let s = Math.ceil(live.drawnTo / 5) * 5; s <= want; s += 5) {  // a tick every 5 s
       const k = document.createElement("div");
       k.className = "tick"; k.style.left = `${s * PX_PER_SECOND}px`; k.textContent = `${s} s`;
@@ -107,7 +113,9 @@ function showSegment(e) {
   block.style.background = colorOf(e);
   placeBlock(block, e);
   const dimText = Object.keys(dims).map((k) => `${k[0]} ${fmt(dims[k])}`).join(" ");
-  block.innerHTML = `<div>${escapeHtml(labelOf(e))}</div>` + (dimText ? `<div class="dims">${dimText}</div>` : "");
+  const hasLabel = e.label !== null && e.label !== undefined;
+  block.innerHTML = (hasLabel ? `<div>${escapeHtml(labelOf(e))}</div>` : "") +
+    (dimText ? `<div class="dims">${dimText}</div>` : "");
   block.title = `${fmt(e.start)}–${fmt(e.end)} s: ${labelOf(e)}`;
   $("timeline").appendChild(block);
   extendTimeline(e.end);
@@ -119,11 +127,53 @@ function showSegment(e) {
   tr.innerHTML = `<td>${fmt(e.start)}</td><td>${fmt(e.end)}</td>` +
     `<td class="label"><span class="swatch" style="color:${colorOf(e)}">■</span> ${escapeHtml(labelOf(e))}</td>` +
     `<td>${p === null ? "" : fmt(p)}</td>` +
-    ["arousal", "valence", "dominance"].map((d) => `<td class="dim-col">${fmt(dims[d])}</td>`).join("");
+    ["arousal", "valence", "dominance"].map((d) => `<td class="dim-col dim-${d}"` +
+      `${live.card && !live.card.dims.includes(d) ? ' style="display:none"' : ""}>${fmt(dims[d])}</td>`).join("");
+  addDimsPoint(e, dims);
   const body = document.querySelector("#segments tbody");
   body.insertBefore(tr, body.firstChild);  // newest first
 
   setNow(e, false);
+}
+
+// arousal / valence / dominance of each segment as lines under the blocks (dimensional models)
+const DIM_COLORS = {arousal: "#d1495b", valence: "#3b6fd6", dominance: "#66a182"};
+const CHART_TOP = 62, CHART_HEIGHT = 56;
+
+function setupDimsChart(dims) {
+  const tl = $("timeline");
+  tl.classList.add("with-dims");
+  const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+  svg.id = "dims-chart";
+  svg.setAttribute("height", CHART_HEIGHT);
+  svg.style.top = `${CHART_TOP}px`;
+  for (const y of [0, 0.5, 1]) {  // 0, the middle and 1 of the 0-1 scale
+    const line = document.createElementNS(svg.namespaceURI, "line");
+    line.setAttribute("x1", 0); line.setAttribute("x2", 100000);
+    line.setAttribute("y1", (1 - y) * (CHART_HEIGHT - 4) + 2); line.setAttribute("y2", (1 - y) * (CHART_HEIGHT - 4) + 2);
+    line.setAttribute("class", "grid");
+    svg.appendChild(line);
+  }
+  for (const d of dims) {
+    const pl = document.createElementNS(svg.namespaceURI, "polyline");
+    pl.id = `dim-line-${d}`;
+    pl.setAttribute("fill", "none");
+    pl.setAttribute("stroke", DIM_COLORS[d] || "#444");
+    pl.setAttribute("stroke-width", "2");
+    svg.appendChild(pl);
+  }
+  tl.appendChild(svg);
+  $("legend").innerHTML += dims.map((d) => `<span style="--c:${DIM_COLORS[d] || "#444"}">${d} (line, 0-1)</span>`).join("");
+}
+
+function addDimsPoint(e, dims) {
+  for (const d of Object.keys(dims)) {
+    const pl = $(`dim-line-${d}`);
+    if (!pl) continue;
+    const x = ((e.start + e.end) / 2) * PX_PER_SECOND;
+    const y = (1 - dims[d]) * (CHART_HEIGHT - 4) + 2;
+    pl.setAttribute("points", `${pl.getAttribute("points") || ""} ${x.toFixed(1)},${y.toFixed(1)}`.trim());
+  }
 }
 
 function showPartial(e) {
