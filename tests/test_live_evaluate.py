@@ -7,8 +7,8 @@ import pytest
 import yaml
 
 import zoo
-from zoo.live.evaluate import (FRAME, build_recordings, frame_labels, split_utterances, unweighted_recall,
-                               utterance_label)
+from zoo.live.evaluate import (FRAME, build_recordings, frame_labels, split_utterances, trim_silence,
+                               unweighted_recall, utterance_label)
 
 pytest.importorskip("silero_vad")
 
@@ -42,6 +42,18 @@ def test_joined_recordings_keep_the_true_spans():
     assert 10 * np.log10(speech_power / np.mean(gap ** 2)) == pytest.approx(10.0, abs=0.5)
 
 
+def test_trim_keeps_the_speech():
+    sr = 16000
+    rng = np.random.default_rng(0)
+    tone = (0.5 * np.sin(2 * np.pi * 220 * np.arange(sr) / sr)).astype(np.float32)
+    room = lambda n: rng.standard_normal(n).astype(np.float32) * 1e-3  # noqa: E731  (-51 dB below the tone)
+    wav = np.concatenate([room(8000), tone, room(4000)])
+    t = trim_silence(wav, sr, 40)
+    assert t.size == pytest.approx(sr, abs=sr // 100) and np.abs(t[:160]).max() > 0.1
+    assert trim_silence(wav, sr, 80).size == wav.size  # the room tone is within 80 dB: kept
+    assert trim_silence(np.zeros(100, np.float32), sr).size == 100
+
+
 def test_frame_and_utterance_scoring():
     p = lambda c: {"A": 0.9 if c == "A" else 0.1, "B": 0.9 if c == "B" else 0.1}  # noqa: E731
     # overlapping windows: each instant takes the window centred nearest to it
@@ -67,7 +79,8 @@ def test_segeval_on_a_tiny_synthetic_corpus(tmp_path, run):
         "split": {"mode": "random", "val_fraction": 0.1, "test_fraction": 0.3}, "cache_dir": None}}}))
     out = tmp_path / "ev"
     res = run("segeval", "--model", "audio-cnn-synth", "--config", str(cfg), "--per-recording", "3",
-              "--gap", "1.0", "1.5", "--noise-snr", "-1", "--out", str(out))
+              "--gap", "1.0", "1.5", "--noise-snr", "-1", "--trim-db", "-1",
+              "--out", str(out))
     assert res.returncode == 0, res.stderr
     summary = json.loads((out / "summary.json").read_text())
     m = summary["methods"]

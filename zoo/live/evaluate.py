@@ -1,6 +1,6 @@
 """``python -m zoo segeval``: how much does segmentation cost? Long recordings are built by joining
-held-out test utterances of a corpus with random pauses (and, optionally, noise), so the true
-span and label of every utterance are known; each recording is then labelled three ways:
+held-out test utterances of a corpus (each trimmed of the room tone around its speech) with random
+pauses and, optionally, noise, so the true span and label of every utterance are known; each recording is then labelled three ways:
 
 * **oracle**: each true utterance on its own (what the usual per-clip test measures);
 * **vad**: the speech segments the VAD finds (``zoo.stream`` / ``infer --segment vad``);
@@ -108,6 +108,22 @@ def build_recordings(audios: Sequence[np.ndarray], labels: Sequence[str], sample
                 np.sqrt(power / 10 ** (noise_snr / 10)))
         out.append(Recording(wav.astype(np.float32), sample_rate, spans, labs, names))
     return out
+
+
+def trim_silence(wav: np.ndarray, sample_rate: int, top_db: float = 40.0) -> np.ndarray:
+    """``wav`` without its leading and trailing stretch quieter than ``top_db`` below its loudest
+    10 ms frame (corpus clips carry room tone around the speech; trimmed, a clip's span in the
+    joined recording is its speech)."""
+    hop = max(1, int(sample_rate * 0.01))
+    n = wav.size // hop
+    if n == 0:
+        return wav
+    rms = np.sqrt((wav[: n * hop].reshape(n, hop).astype(np.float64) ** 2).mean(1))
+    loud = np.flatnonzero(rms >= rms.max() * 10 ** (-top_db / 20))
+    if loud.size == 0:  # digital silence: nothing to trim to
+        return wav
+    end = wav.size if loud[-1] == n - 1 else (loud[-1] + 1) * hop
+    return wav[loud[0] * hop : end]
 
 
 # -- scoring -------------------------------------------------------------------------------------------
@@ -282,6 +298,9 @@ def main(argv: Sequence[str] | None = None) -> None:
                     help="pause between utterances, uniform in [MIN, MAX] seconds (default 0.5 2.0)")
     ap.add_argument("--noise-snr", type=float, default=30.0,
                     help="white noise over the recording at this SNR in dB (default 30; -1: none)")
+    ap.add_argument("--trim-db", type=float, default=40.0,
+                    help="trim each utterance's leading/trailing stretch quieter than this many dB below its "
+                         "loudest 10 ms, so its true span is its speech (default 40; -1: keep whole clips)")
     ap.add_argument("--max-utterances", type=int, default=None, help="use at most this many (seeded draw)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--window", type=float, default=4.0, help="window length of the windows method (default 4)")
@@ -306,7 +325,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     audios = []
     for u in utts:
         wav, fsr = read_audio(u.audio)
-        audios.append(resample(wav, fsr, sr))
+        wav = resample(wav, fsr, sr)
+        audios.append(trim_silence(wav, sr, a.trim_db) if a.trim_db >= 0 else wav)
     recs = build_recordings(audios, [u.label for u in utts], sr, per_recording=a.per_recording,
                             gap=tuple(a.gap), noise_snr=None if a.noise_snr < 0 else a.noise_snr, seed=a.seed,
                             ids=[u.id for u in utts])
@@ -318,12 +338,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     (out / "summary.md").write_text(md, encoding="utf-8")
     meta = {k: v for k, v in res.items() if k != "tracks"}
     meta.update(model=a.model, config=a.config, split=a.split, per_recording=a.per_recording, gap=list(a.gap),
-                noise_snr=a.noise_snr, window=a.window, hop=a.hop, vad=vad_options(a), seed=a.seed)
+                noise_snr=a.noise_snr, trim_db=a.trim_db, window=a.window, hop=a.hop, vad=vad_options(a), seed=a.seed)
     (out / "summary.json").write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     plot_recording(recs[0], res["tracks"][0], out / "track.png", classes)
     print(md)
     log.info("wrote %s, %s and %s", out / "summary.md", out / "summary.json", out / "track.png")
 
 
-__all__ = ["Recording", "build_recordings", "evaluate", "split_utterances", "frame_labels",
+__all__ = ["Recording", "build_recordings", "trim_silence", "evaluate", "split_utterances", "frame_labels",
            "unweighted_recall", "utterance_label", "summary_markdown", "main"]
