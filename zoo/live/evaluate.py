@@ -109,8 +109,8 @@ def build_recordings(audios: Sequence[np.ndarray], labels: Sequence[str], sample
         parts.append(np.zeros(int(round(rng.uniform(*gap) * sample_rate)), np.float32))
         wav = np.concatenate(parts)
         if noise_snr is not None:
-            speech = np.concatenate([p for p in parts[1::2]])
-            power = float(np.mean(speech.astype(np.float64) ** 2)) or 1e-8
+            voiced = np.concatenate(parts[1::2])
+            power = float(np.mean(voiced.astype(np.float64) ** 2)) or 1e-8
             wav = wav + rng.standard_normal(wav.size).astype(np.float32) * np.float32(
                 np.sqrt(power / 10 ** (noise_snr / 10)))
         out.append(Recording(wav.astype(np.float32), sample_rate, spans, labs, names, clips))
