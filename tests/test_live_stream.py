@@ -104,7 +104,7 @@ def test_vad_finds_each_utterance_near_its_true_span(recording, offline):
     (SR, 337 / SR, "int16"),    # an odd size
     (44100, 0.1, "float32"),    # 100 ms at a rate the model does not use
     (8000, 1.0, "int16"),       # 1 s at telephone rate
-])
+], ids=["48k-20ms-float", "48k-337-int16", "44k1-100ms-float", "8k-1s-int16"])
 def test_streamed_in_chunks_equals_the_whole_recording(recording, model, rate, chunk_s, dtype):
     wav, sr = sf.read(str(recording[0]), dtype="float32")
     if rate != SR:

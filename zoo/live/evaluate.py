@@ -1,8 +1,9 @@
 """``python -m zoo segeval``: how much does segmentation cost? Long recordings are built by joining
-held-out test utterances of a corpus with random pauses (and, optionally, noise), so the true
-span and label of every utterance are known; each recording is then labelled three ways:
+held-out test utterances of a corpus with random pauses and, optionally, noise, so the true span
+(the speech inside each clip, without the room tone around it) and label of every utterance are
+known; each recording is then labelled three ways:
 
-* **oracle**: each true utterance on its own (what the usual per-clip test measures);
+* **oracle**: each whole clip on its own (what the usual per-clip test measures);
 * **vad**: the speech segments the VAD finds (``zoo.stream`` / ``infer --segment vad``);
 * **windows**: fixed windows (4 s every 2 s by default: ``infer``'s long-audio default).
 
@@ -46,9 +47,10 @@ class Recording:
 
     wav: np.ndarray
     sample_rate: int
-    spans: list[tuple[float, float]]  # seconds
+    spans: list[tuple[float, float]]  # seconds: the speech of each utterance (the truth)
     labels: list[str]
     ids: list[str] = field(default_factory=list)
+    clips: list[tuple[float, float]] = field(default_factory=list)  # seconds: each whole clip
 
     @property
     def duration(self) -> float:
@@ -76,11 +78,14 @@ def split_utterances(configs: Sequence[str], split: str = "test"):
 def build_recordings(audios: Sequence[np.ndarray], labels: Sequence[str], sample_rate: int, *,
                      per_recording: int = 6, gap: tuple[float, float] = (0.5, 2.0),
                      noise_snr: float | None = 30.0, seed: int = 0,
-                     ids: Sequence[str] | None = None) -> list[Recording]:
+                     ids: Sequence[str] | None = None,
+                     speech: Sequence[tuple[int, int]] | None = None) -> list[Recording]:
     """Join the utterances, ``per_recording`` at a time in a seeded random order, with pauses
     drawn uniformly from ``gap`` seconds (one before the first utterance and after the last too).
-    ``noise_snr`` adds white noise over the whole recording at that SNR in dB relative to the
-    speech's mean power (None: digital silence between utterances)."""
+    ``speech`` gives the speech inside each clip as (start, end) samples (``speech_bounds``;
+    default: the whole clip); it is the truth that is scored. ``noise_snr`` adds white noise over
+    the whole recording at that SNR in dB relative to the clips' mean power (None: digital
+    silence between utterances)."""
     if per_recording < 1:
         raise ZooUserError(f"per_recording must be >= 1, got {per_recording}")
     if not (0 <= gap[0] <= gap[1]):
@@ -90,24 +95,42 @@ def build_recordings(audios: Sequence[np.ndarray], labels: Sequence[str], sample
     ids = list(ids) if ids is not None else [str(i) for i in range(len(audios))]
     out = []
     for k in range(0, len(order), per_recording):
-        parts, spans, labs, names, t = [], [], [], [], 0
+        parts, spans, clips, labs, names, t = [], [], [], [], [], 0
         for i in order[k : k + per_recording]:
             pause = np.zeros(int(round(rng.uniform(*gap) * sample_rate)), np.float32)
             parts += [pause, np.asarray(audios[i], np.float32)]
             t += pause.size
-            spans.append((t / sample_rate, (t + audios[i].size) / sample_rate))
+            a, b = speech[i] if speech is not None else (0, audios[i].size)
+            spans.append(((t + a) / sample_rate, (t + b) / sample_rate))
+            clips.append((t / sample_rate, (t + audios[i].size) / sample_rate))
             t += audios[i].size
             labs.append(labels[i])
             names.append(ids[i])
         parts.append(np.zeros(int(round(rng.uniform(*gap) * sample_rate)), np.float32))
         wav = np.concatenate(parts)
         if noise_snr is not None:
-            speech = np.concatenate([p for p in parts[1::2]])
-            power = float(np.mean(speech.astype(np.float64) ** 2)) or 1e-8
+            voiced = np.concatenate(parts[1::2])
+            power = float(np.mean(voiced.astype(np.float64) ** 2)) or 1e-8
             wav = wav + rng.standard_normal(wav.size).astype(np.float32) * np.float32(
                 np.sqrt(power / 10 ** (noise_snr / 10)))
-        out.append(Recording(wav.astype(np.float32), sample_rate, spans, labs, names))
+        out.append(Recording(wav.astype(np.float32), sample_rate, spans, labs, names, clips))
     return out
+
+
+def speech_bounds(wav: np.ndarray, sample_rate: int, top_db: float = 40.0) -> tuple[int, int]:
+    """``(start, end)`` samples of the speech in a clip: without its leading and trailing stretch
+    quieter than ``top_db`` below its loudest 10 ms frame (corpus clips carry room tone around the
+    speech)."""
+    hop = max(1, int(sample_rate * 0.01))
+    n = wav.size // hop
+    if n == 0:
+        return 0, wav.size
+    rms = np.sqrt((wav[: n * hop].reshape(n, hop).astype(np.float64) ** 2).mean(1))
+    loud = np.flatnonzero(rms >= rms.max() * 10 ** (-top_db / 20))
+    if loud.size == 0 or rms.max() == 0:  # digital silence: nothing to find
+        return 0, wav.size
+    end = wav.size if loud[-1] == n - 1 else int((loud[-1] + 1) * hop)
+    return int(loud[0] * hop), end
 
 
 # -- scoring -------------------------------------------------------------------------------------------
@@ -177,7 +200,9 @@ def evaluate(model, recordings: Sequence[Recording], *, window: float = 4.0, hop
     tracks = []
     for rec in recordings:
         sr = rec.sample_rate
-        clips = [rec.wav[int(round(a * sr)) : int(round(b * sr))] for a, b in rec.spans]
+        # the oracle labels each whole clip, as the per-clip test does, and speaks for its speech
+        cuts = rec.clips or rec.spans
+        clips = [rec.wav[int(round(a * sr)) : int(round(b * sr))] for a, b in cuts]
         oracle = [{"start": a, "end": b, **{k: r[k] for k in ("label", "probs")}}
                   for (a, b), r in zip(rec.spans, model.predict_batch(clips, sample_rate=sr))]
         segs = [{"start": e["start"], "end": e["end"], "label": e["label"], "probs": e["probs"]}
@@ -282,6 +307,9 @@ def main(argv: Sequence[str] | None = None) -> None:
                     help="pause between utterances, uniform in [MIN, MAX] seconds (default 0.5 2.0)")
     ap.add_argument("--noise-snr", type=float, default=30.0,
                     help="white noise over the recording at this SNR in dB (default 30; -1: none)")
+    ap.add_argument("--speech-db", type=float, default=40.0,
+                    help="an utterance's true span is its speech: the clip without its leading/trailing stretch "
+                         "quieter than this many dB below its loudest 10 ms (default 40; -1: the whole clip)")
     ap.add_argument("--max-utterances", type=int, default=None, help="use at most this many (seeded draw)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--window", type=float, default=4.0, help="window length of the windows method (default 4)")
@@ -307,9 +335,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     for u in utts:
         wav, fsr = read_audio(u.audio)
         audios.append(resample(wav, fsr, sr))
+    bounds = [speech_bounds(w, sr, a.speech_db) for w in audios] if a.speech_db >= 0 else None
     recs = build_recordings(audios, [u.label for u in utts], sr, per_recording=a.per_recording,
                             gap=tuple(a.gap), noise_snr=None if a.noise_snr < 0 else a.noise_snr, seed=a.seed,
-                            ids=[u.id for u in utts])
+                            ids=[u.id for u in utts], speech=bounds)
     log.info("scoring %d recording(s) of %d utterances with %s ...", len(recs), len(utts), a.model)
     res = evaluate(model, recs, window=a.window, hop=a.hop, vad=vad_options(a))
     out = Path(a.out)
@@ -318,12 +347,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     (out / "summary.md").write_text(md, encoding="utf-8")
     meta = {k: v for k, v in res.items() if k != "tracks"}
     meta.update(model=a.model, config=a.config, split=a.split, per_recording=a.per_recording, gap=list(a.gap),
-                noise_snr=a.noise_snr, window=a.window, hop=a.hop, vad=vad_options(a), seed=a.seed)
+                noise_snr=a.noise_snr, speech_db=a.speech_db, window=a.window, hop=a.hop, vad=vad_options(a), seed=a.seed)
     (out / "summary.json").write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     plot_recording(recs[0], res["tracks"][0], out / "track.png", classes)
     print(md)
     log.info("wrote %s, %s and %s", out / "summary.md", out / "summary.json", out / "track.png")
 
 
-__all__ = ["Recording", "build_recordings", "evaluate", "split_utterances", "frame_labels",
+__all__ = ["Recording", "build_recordings", "speech_bounds", "evaluate", "split_utterances", "frame_labels",
            "unweighted_recall", "utterance_label", "summary_markdown", "main"]

@@ -103,10 +103,14 @@ class _JitVAD:
     """Silero VAD as TorchScript (when onnxruntime is not installed; about 4x slower)."""
 
     def __init__(self):
+        import warnings
+
         import torch
 
         self.torch = torch
-        self.model = torch.jit.load(str(_model_file("silero_vad.jit")), map_location="cpu").eval()
+        with warnings.catch_warnings():  # torch >= 2.10 deprecates jit.load; silero ships TorchScript
+            warnings.simplefilter("ignore", FutureWarning)
+            self.model = torch.jit.load(str(_model_file("silero_vad.jit")), map_location="cpu").eval()
         self.reset()
 
     def reset(self) -> None:

@@ -148,11 +148,13 @@ class Stream:
                 "predicts from audio (late fusion runs without text)")
         if smoothing is not None and smoothing <= 0:
             raise ZooUserError(f"smoothing must be a positive time constant in seconds, got {smoothing}")
-        if isinstance(asr, (str, os.PathLike)):
+        if not predictor.uses_text:
+            asr = None  # an audio model: no transcript is ever read, so no recogniser is loaded
+        elif isinstance(asr, (str, os.PathLike)):
             from ..inference.commands import load_asr
 
             asr = load_asr(str(asr), device)
-        self.asr: AsrFn | None = asr if predictor.uses_text else None
+        self.asr: AsrFn | None = asr
         self.text = text if predictor.uses_text else None
         self.segmenter = Segmenter(threshold=threshold, min_speech=min_speech, min_silence=min_silence,
                                    pad=pad, max_segment=max_segment, partial_every=hop, backend=backend)
