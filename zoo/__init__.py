@@ -3,6 +3,7 @@
     import zoo
     model = zoo.load("audio-cnn-synth")      # a registry name or a .ckpt path
     model.predict("a.wav")                   # {"label": ..., "probs": {...}}
+    s = zoo.stream("audio-cnn-synth")        # live: s.push(chunk, sample_rate=sr) -> events
     zoo.list_checkpoints()
 
 ``import zoo`` is light: torch and Lightning load on first use.
@@ -20,6 +21,15 @@ def load(name_or_path, **kwargs):
     return _load(name_or_path, **kwargs)
 
 
+def stream(model, **options):
+    """A live stream over a model (registry name, checkpoint path or Predictor): ``push`` chunks
+    of any size and rate, get ``segment`` / ``partial`` / ``state`` events (see ``zoo.live.stream``
+    and docs/live.md)."""
+    from .live.stream import stream as _stream
+
+    return _stream(model, **options)
+
+
 def list_checkpoints(registry=None) -> list[str]:
     """Names of the pretrained checkpoints in the registry (``checkpoints/registry.yaml``)."""
     from .inference.registry import list_checkpoints as _list
@@ -27,4 +37,4 @@ def list_checkpoints(registry=None) -> list[str]:
     return _list(registry)
 
 
-__all__ = ["load", "list_checkpoints", "__version__"]
+__all__ = ["load", "stream", "list_checkpoints", "__version__"]

@@ -26,6 +26,12 @@ EXTRA_COMMANDS = {
                "export a checkpoint to a Hugging Face directory or ONNX (python -m zoo export --help)"),
     "demo": ("zoo.inference.commands",
              "a local web page to try a model on (gradio; python -m zoo demo --help)"),
+    "listen": ("zoo.live.listen",
+               "live emotion recognition from the microphone or a file (python -m zoo listen --help)"),
+    "segeval": ("zoo.live.evaluate",
+                "score VAD segments against fixed windows on joined test utterances (python -m zoo segeval --help)"),
+    "serve": ("zoo.live.serve",
+              "serve a model: live page, WebSocket /stream, POST /predict (python -m zoo serve --help)"),
     "ablate": ("zoo.ablate",
                "run an ablation grid and write results.csv, summary.md and plots (python -m zoo ablate --help)"),
 }

@@ -30,6 +30,7 @@ examples:
   python -m zoo infer --model late-fusion-synth a.wav --text "나 어제 헤어졌어"
   python -m zoo infer --model runs/x/checkpoints/best.ckpt audio_dir/ --transcripts t.csv --out preds.jsonl
   python -m zoo infer --model audio-cnn-synth long.wav --window 4 --hop 2 --plot track.png
+  python -m zoo infer --model audio-cnn-synth long.wav --segment vad --plot track.png
 """
 
 
@@ -53,8 +54,16 @@ def infer_parser() -> argparse.ArgumentParser:
     ap.add_argument("--max-seconds", type=float, default=10.0, help="longer files are windowed (default 10)")
     ap.add_argument("--window", type=float, default=4.0, help="window length in seconds for long files (default 4)")
     ap.add_argument("--hop", type=float, default=2.0, help="hop between windows in seconds (default 2)")
+    ap.add_argument("--segment", choices=["windows", "vad"], default="windows",
+                    help="windows (default): files longer than --max-seconds are cut into fixed windows, "
+                         "silence included; vad: every file is cut into speech segments by the voice "
+                         "activity detector (Silero VAD) and each segment is labelled; silence is not "
+                         "labelled, and a file without speech says so (docs/live.md)")
+    from ..live.segment import add_vad_arguments
+
+    add_vad_arguments(ap)
     ap.add_argument("--plot", default=None,
-                    help="draw the track of each windowed file: a .png path (one file) or a folder")
+                    help="draw the track of each windowed or segmented file: a .png path (one file) or a folder")
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: cuda when available)")
     ap.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -103,20 +112,32 @@ def read_transcripts(path: str) -> dict[str, str]:
     return out
 
 
-def transcribe(files: Sequence[Path], model: str, device: str | None = None) -> list[str]:
-    """Transcripts from a transformers ASR pipeline. Audio goes in as arrays at the pipeline's own
-    rate (no ffmpeg needed)."""
+def load_asr(model: str, device: str | None = None):
+    """``fn(wav, sample_rate) -> text`` from a transformers automatic-speech-recognition model (hub
+    id or local dir). Audio goes in as arrays at the pipeline's own rate (no ffmpeg needed)."""
     try:
         from transformers import pipeline
     except ImportError as e:  # pragma: no cover - transformers is a dependency
         raise ZooUserError(f"--asr needs transformers: {e}") from e
-    from ..data.audio import read_audio, resample
+    from ..data.audio import resample
 
     try:
         asr = pipeline("automatic-speech-recognition", model=model, device=device or -1)
     except Exception as e:
         raise ZooUserError(f"--asr {model}: cannot load the ASR model: {e}") from e
     sr = int(getattr(asr.feature_extractor, "sampling_rate", 16000))
+
+    def fn(wav, sample_rate: int) -> str:
+        res = asr({"raw": resample(wav, sample_rate, sr), "sampling_rate": sr})
+        return (res.get("text") or "").strip()
+    return fn
+
+
+def transcribe(files: Sequence[Path], model: str, device: str | None = None) -> list[str]:
+    """Transcripts of files from a transformers ASR model (see ``load_asr``)."""
+    from ..data.audio import read_audio
+
+    asr = load_asr(model, device)
     out = []
     for f in files:
         try:
@@ -125,8 +146,7 @@ def transcribe(files: Sequence[Path], model: str, device: str | None = None) -> 
             log.warning("--asr: cannot read %s: %s", f, e)
             out.append("")
             continue
-        res = asr({"raw": resample(wav, fsr, sr), "sampling_rate": sr})
-        out.append((res.get("text") or "").strip())
+        out.append(asr(wav, fsr))
     return out
 
 
@@ -142,6 +162,8 @@ def plot_track(result: dict, title: str, png: Path) -> Path:
     classes = list(track[0]["probs"])
     if not classes:  # a dimension-only model: its dimensions over time
         return _plot_dims_track(result, title, png)
+    if result.get("segment") == "vad":
+        return _plot_segments(result, title, png)
     mids = np.array([(w["start"] + w["end"]) / 2 for w in track])
     probs = np.array([[w["probs"][c] for c in classes] for w in track])
     fig, (ax, ax2) = plt.subplots(2, 1, figsize=(10, 4.2), sharex=True, gridspec_kw={"height_ratios": [4, 1]})
@@ -155,6 +177,40 @@ def plot_track(result: dict, title: str, png: Path) -> Path:
     edges = [track[0]["start"], *((mids[1:] + mids[:-1]) / 2), track[-1]["end"]]
     for w, a, b in zip(track, edges[:-1], edges[1:]):
         ax2.barh(0, b - a, left=a, color=colors[classes.index(w["label"])], height=0.8)
+    ax2.set_yticks([])
+    ax2.set_xlabel("time (s)")
+    ax2.set_ylabel("label", rotation=0, ha="right", va="center")
+    ax2.set_xlim(0, result.get("duration", track[-1]["end"]))
+    fig.tight_layout()
+    png.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(png, dpi=110)
+    plt.close(fig)
+    return png
+
+
+def _plot_segments(result: dict, title: str, png: Path) -> Path:
+    """Speech segments as spans: stacked class probabilities over each, its label below, and
+    nothing over the silence between them."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    track = result["track"]
+    classes = list(track[0]["probs"])
+    colors = plt.get_cmap("tab10").colors
+    fig, (ax, ax2) = plt.subplots(2, 1, figsize=(10, 4.2), sharex=True, gridspec_kw={"height_ratios": [4, 1]})
+    for w in track:
+        bottom = 0.0
+        for k, c in enumerate(classes):
+            ax.bar(w["start"], w["probs"][c], width=w["end"] - w["start"], bottom=bottom, align="edge",
+                   color=colors[k % 10], alpha=0.85, label=c if w is track[0] else None)
+            bottom += w["probs"][c]
+        ax2.barh(0, w["end"] - w["start"], left=w["start"], color=colors[classes.index(w["label"]) % 10], height=0.8)
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("probability")
+    ax.set_title(f"{title}: {len(track)} speech segment(s), {result['label']} overall")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
     ax2.set_yticks([])
     ax2.set_xlabel("time (s)")
     ax2.set_ylabel("label", rotation=0, ha="right", va="center")
@@ -203,6 +259,8 @@ def write_results(rows: list[dict], out: str | None, class_names: Sequence[str],
         # one row per file (start/end empty) followed by its windows, if it was windowed
         fields = ["file", "start", "end", "label", "duration", "text", *[f"prob_{c}" for c in class_names],
                   *dims]
+        if any("note" in r for r in rows):  # e.g. "no speech detected" (--segment vad)
+            fields.append("note")
 
         def scores(r: dict) -> dict:
             return {**{f"prob_{c}": f"{v:.6f}" for c, v in r["probs"].items()},
@@ -212,10 +270,10 @@ def write_results(rows: list[dict], out: str | None, class_names: Sequence[str],
             w.writeheader()
             for r in rows:
                 w.writerow({"file": r["file"], "label": r["label"] or "", "duration": r.get("duration", ""),
-                            "text": r.get("text", ""), **scores(r)})
+                            "text": r.get("text", ""), **scores(r), **({"note": r["note"]} if "note" in r else {})})
                 for win in r.get("track", []):
                     w.writerow({"file": r["file"], "start": win["start"], "end": win["end"],
-                                "label": win["label"] or "", **scores(win)})
+                                "label": win["label"] or "", "text": win.get("text", ""), **scores(win)})
     elif p.suffix == ".jsonl":
         with open(p, "w", encoding="utf-8") as f:
             for r in rows:
@@ -252,7 +310,9 @@ def main_infer(argv: Sequence[str] | None = None) -> None:
             for i, f in enumerate(files):
                 if texts[i] is None:
                     texts[i] = next((table[k] for k in (str(f), f.name, f.stem) if k in table), None)
-        if model.uses_text and a.asr:
+        if model.uses_text and a.asr and a.segment == "vad":
+            pass  # each speech segment is transcribed on its own (below)
+        elif model.uses_text and a.asr:
             todo = [i for i, t in enumerate(texts) if not (t or "").strip()]
             if todo:
                 log.info("transcribing %d file(s) with %s", len(todo), a.asr)
@@ -260,7 +320,7 @@ def main_infer(argv: Sequence[str] | None = None) -> None:
                     texts[i] = t
         elif a.asr:
             log.warning("--asr ignored: %s does not read text", type(model.module).__name__)
-        if model.uses_text and not model.needs_text:
+        if model.uses_text and not model.needs_text and not (a.asr and a.segment == "vad"):
             n = sum(1 for t in texts if not (t or "").strip())
             if n:
                 log.info("%d of %d file(s) have no transcript: predicted from audio alone", n, len(files))
@@ -271,8 +331,13 @@ def main_infer(argv: Sequence[str] | None = None) -> None:
         log.info("adapted to the speaker of the %d input file(s)", len(files))
     names = [str(f) for f in files] or [f"text {i}" for i in range(len(texts))]
     log.info("labelling %d %s with %s ...", len(names), "file(s)" if files else "transcript(s)", a.model)
-    results = model.predict_batch(files or [None] * len(texts), texts, names=names, skip_errors=True,
-                                  progress=not a.no_progress and sys.stderr.isatty())
+    if a.segment == "vad":
+        if not files:
+            raise ZooUserError("--segment vad needs audio files")
+        results = _infer_vad(model, files, texts, a)
+    else:
+        results = model.predict_batch(files or [None] * len(texts), texts, names=names, skip_errors=True,
+                                      progress=not a.no_progress and sys.stderr.isatty())
     rows, bad = [], []
     for name, t, r in zip(names, texts, results):
         if "error" in r:  # reported, not written: every row of the output is a prediction
@@ -283,20 +348,54 @@ def main_infer(argv: Sequence[str] | None = None) -> None:
             row["text"] = t or ""
         rows.append(row)
     write_results(rows, a.out, model.class_names, model.dims)
+    silent = [r["file"] for r in rows if r.get("note")]
+    if silent:
+        log.warning("no speech detected in %d file(s), not labelled: %s", len(silent), ", ".join(silent))
     if bad:
         log.warning("%d of %d file(s) could not be labelled%s:\n  %s", len(bad), len(names),
                     "" if a.skip_errors else " (exit status 1; --skip-errors: 0)", "\n  ".join(bad))
     if a.plot:
         long = [r for r in rows if r.get("track")]
         if not long:
-            log.warning("--plot: no file was longer than --max-seconds %.1f s, so there is no track to draw",
-                        a.max_seconds)
+            log.warning("--plot: no file had speech, so there is no track to draw" if a.segment == "vad" else
+                        "--plot: no file was longer than --max-seconds %.1f s, so there is no track to draw",
+                        *(() if a.segment == "vad" else (a.max_seconds,)))
         plot = Path(a.plot)
         for r in long:
             png = plot if (len(long) == 1 and plot.suffix == ".png") else plot / (Path(r["file"]).stem + ".png")
             log.info("track of %s drawn to %s", r["file"], plot_track(r, Path(r["file"]).name, png))
     if bad and not a.skip_errors:
         raise SystemExit(1)
+
+
+def _infer_vad(model, files: Sequence[Path], texts: Sequence[str | None], a) -> list[dict]:
+    """``--segment vad``: each file through the live stream at once (``predict_long(segment="vad")``)."""
+    from ..live.segment import Segmenter, vad_options
+
+    vad = vad_options(a)
+
+    Segmenter(**vad)  # a bad option fails here, once, not once per file
+    asr = load_asr(a.asr, a.device) if (a.asr and model.uses_text) else None
+    if asr is None:
+        model._check_text(texts, [str(f) for f in files])
+    bar = None
+    if not a.no_progress and sys.stderr.isatty() and len(files) > 1:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(files), unit="file", desc="infer", dynamic_ncols=True)
+    out = []
+    for f, t in zip(files, texts):
+        try:
+            out.append(model.predict_long(f, t, segment="vad", vad=vad,
+                                          asr=asr if not (t or "").strip() else None))
+        except ZooUserError as e:
+            log.warning("skipping %s: %s", f, e)
+            out.append({"error": str(e)})
+        if bar is not None:
+            bar.update(1)
+    if bar is not None:
+        bar.close()
+    return out
 
 
 # -- checkpoints -------------------------------------------------------------------------------------

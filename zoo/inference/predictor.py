@@ -277,13 +277,65 @@ class Predictor:
         return results  # type: ignore[return-value]
 
     def predict_long(self, audio: AudioInput, text: str | None = None, *, sample_rate: int | None = None,
-                     window: float | None = None, hop: float | None = None) -> dict:
-        """Window a clip of any length: a timestamped ``track`` (start, end, label, probs per
-        window) plus the aggregate ``label``/``probs`` (window probabilities averaged, each
-        weighted by its duration). The transcript, when given, goes with every window."""
+                     window: float | None = None, hop: float | None = None,
+                     segment: str = "windows", vad: dict | None = None, asr=None) -> dict:
+        """Label a clip of any length along time: a timestamped ``track`` (start, end, label, probs
+        per part) plus the aggregate ``label``/``probs`` (the parts' values averaged, each weighted
+        by its duration).
+
+        ``segment="windows"`` cuts fixed windows (``window`` seconds every ``hop``), silence
+        included. ``segment="vad"`` labels each speech segment found by the voice activity
+        detector instead (``zoo.live``: the same stream ``zoo.stream`` runs, pushed the whole clip
+        at once); ``vad`` takes the segmenter's options (``threshold``, ``min_speech``,
+        ``min_silence``, ``pad``, ``max_segment``, ``backend``) and ``asr`` a speech recogniser
+        that transcribes each segment for models that read text. A clip with no speech gets
+        ``label`` None, empty ``probs`` and ``note: "no speech detected"``. The transcript, when
+        given, goes with every window or segment."""
         name = str(audio) if isinstance(audio, (str, os.PathLike)) else "input"
+        if segment == "vad":
+            if asr is None:
+                self._check_text([text], [name])
+            return self._predict_vad(audio, text, name, sample_rate=sample_rate, vad=vad or {}, asr=asr)
+        if segment != "windows":
+            raise ZooUserError(f"segment must be 'windows' or 'vad', got {segment!r}")
         self._check_text([text], [name])
         return self._predict_windows(self.load_audio(audio, sample_rate), text, name, window=window, hop=hop)
+
+    def _predict_vad(self, audio: AudioInput, text: str | None, name: str, *, sample_rate: int | None,
+                     vad: dict, asr) -> dict:
+        from ..live.stream import Stream
+
+        if isinstance(audio, (str, os.PathLike)):  # at the file's own rate: the stream resamples
+            from ..data.audio import read_audio
+
+            try:
+                wav, sr = read_audio(str(audio))
+            except Exception as e:
+                raise ZooUserError(f"cannot read audio {audio}: {e}") from e
+        else:
+            wav, sr = to_mono(audio), int(sample_rate or self.sample_rate)
+        if wav.size == 0:
+            raise ZooUserError(f"zero-length audio: {name}")
+        unknown = set(vad) - {"threshold", "min_speech", "min_silence", "pad", "max_segment", "backend"}
+        if unknown:
+            raise ZooUserError(f"unknown VAD option(s) {sorted(unknown)}")
+        stream = Stream(self, sample_rate=sr, hop=None, smoothing=None, text=text, asr=asr, **vad)
+        segs = [e for e in stream.run(wav, sr) if e["type"] == "segment"]
+        out: dict[str, Any] = {"duration": round(wav.shape[0] / sr, 3), "segment": "vad"}
+        if not segs:
+            return {"label": None, "probs": {}, **out, "track": [], "note": "no speech detected"}
+        track = []
+        for e in segs:
+            row = {"start": e["start"], "end": e["end"], "label": e["label"], "probs": e["probs"]}
+            if self.dims:
+                row["dims"] = {d: e[d] for d in self.dims}
+            if "text" in e:
+                row["text"] = e["text"]
+            track.append(row)
+        rows = np.array([[*w["probs"].values(), *w.get("dims", {}).values()] for w in track])
+        weights = np.array([w["end"] - w["start"] for w in track])
+        mean = (rows * weights[:, None]).sum(0) / weights.sum()
+        return {**self._result(mean), **out, "speech": round(float(weights.sum()), 3), "track": track}
 
     def _predict_windows(self, wav: np.ndarray, text: str | None, name: str, *,
                          window: float | None = None, hop: float | None = None) -> dict:
