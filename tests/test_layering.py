@@ -96,3 +96,24 @@ def test_known_violations_are_still_there():
     present = {(rel, module) for rel, _, module in violations()}
     stale = sorted(KNOWN_VIOLATIONS - present)
     assert not stale, f"fixed, so remove from KNOWN_VIOLATIONS in tests/test_layering.py: {stale}"
+
+
+def test_the_cache_folder_default_is_written_once(tmp_path, monkeypatch):
+    # the variable is read in zoo/paths.py only ...
+    readers = [p.relative_to(ZOO).as_posix() for p in ZOO.rglob("*.py")
+               if any(isinstance(n, ast.Constant) and n.value == "ZOO_CACHE_DIR"
+                      for n in ast.walk(ast.parse(p.read_text(encoding="utf-8"))))]
+    assert readers == ["paths.py"]
+    # ... and every cache follows it
+    from zoo.data.audio import default_cache_dir
+    from zoo.data.corpora.synthetic import Synthetic
+    from zoo.data.text import _default_dir
+    from zoo.nn.cache import default_embedding_cache_dir
+    from zoo.paths import cache_dir
+
+    monkeypatch.setenv("ZOO_CACHE_DIR", str(tmp_path))
+    assert cache_dir("audio") == default_cache_dir() / "audio" == tmp_path / "audio"
+    assert default_embedding_cache_dir() == tmp_path / "embeddings" and _default_dir() == tmp_path / "tokenizers"
+    assert Path(Synthetic(size=10).root).parent == tmp_path
+    monkeypatch.setenv("ZOO_CACHE_DIR", "")  # empty: unset, not the working directory
+    assert cache_dir() == Path.home() / ".cache" / "zoo"

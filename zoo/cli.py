@@ -256,11 +256,11 @@ def build_cli(args: list[str] | None = None, run: bool = True):
 
             run = run_dir(self.trainer)
             config = run / "config.yaml"
-            # the AI Hub line only where the run's data is in the AI Hub layout (the demo)
-            from zoo.data.corpora.aihub import AIHub
-
-            key = "data.corpus.root" if isinstance(getattr(self.datamodule, "corpus", None), AIHub) else None
-            print_run_summary(self.trainer, str(config) if config.exists() else None, key)
+            # where the run's data stands in for a real corpus (the demo: AI Hub), how to train on that
+            corpus = getattr(self.datamodule, "corpus", None)
+            real = corpus.stands_in_for() if corpus is not None else None
+            real_data = (f"--data.corpus.{real[0]} {real[1]}", f"the same recipe on {real[2]}") if real else None
+            print_run_summary(self.trainer, str(config) if config.exists() else None, real_data)
 
     return ZooCLI(
         EmotionModule,

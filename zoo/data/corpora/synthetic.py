@@ -54,6 +54,9 @@ class Synthetic(AIHub, name="synthetic"):
         out["root"] = self._root_given
         return out
 
+    def stands_in_for(self) -> None:
+        return None  # its root is where it generates itself: a root holding real data is refused
+
     def prepare(self) -> None:
         from zoo.data.synthetic import generate
 
