@@ -257,6 +257,24 @@ def test_a_fusion_branch_option_is_documented(run):
     assert "--audio_branch.class_names" not in r.stdout  # the fusion model passes it
 
 
+@pytest.mark.parametrize("name", [m for m in zoo.models.__all__ if m != "EmotionModule"])
+def test_every_family_shows_the_shared_options_with_their_types(name):
+    """The families hand the shared options (optimizer, loss, targets, ...) to EmotionModule as
+    ``**kwargs``; jsonargparse resolves ``super().__init__(**kwargs)`` from the source, so the CLI
+    types, checks and documents them for every family (and for a fusion branch of that family)."""
+    from jsonargparse import ArgumentParser
+
+    cls = getattr(zoo.models, name)
+    parser = ArgumentParser(exit_on_error=False)
+    parser.add_class_arguments(cls, "m", fail_untyped=False)
+    actions = {a.dest: a for a in parser._actions}
+    own = list(inspect.signature(cls.__init__).parameters)[1:]
+    shared = list(inspect.signature(zoo.models.EmotionModule.__init__).parameters)[1:]
+    missing = [p for p in (*own, *shared) if p not in ("args", "kwargs") and f"m.{p}" not in actions]
+    assert not missing, f"{name}: the CLI does not see {missing}"
+    assert "Literal" in str(getattr(actions["m.loss"], "_typehint", ""))  # typed, not Any
+
+
 def test_nested_override_reaches_the_built_branch():
     from zoo.cli import build_cli
 
