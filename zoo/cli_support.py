@@ -14,7 +14,6 @@ from pathlib import Path
 
 import yaml
 
-from .errors import ZooUserError
 
 log = logging.getLogger("zoo")
 

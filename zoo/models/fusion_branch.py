@@ -11,13 +11,12 @@ spec dict ``{"class_path": ..., "init_args": {...}}`` (what checkpoints record).
 """
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from typing import Protocol
 
 from ..errors import ZooUserError
 from .base import EmotionModule, _own_hparams, build_module, module_spec
 
 
-@runtime_checkable
 class ModelSpec(Protocol):
     """A zoo model class (``class_path`` + ``init_args`` in a config) to be built with the data's
     ``class_names`` and ``sample_rate``, which the enclosing model passes."""
