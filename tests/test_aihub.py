@@ -291,15 +291,19 @@ def test_one_conversation_gap_default_for_training_export_and_grouping():
     assert set(defaults.values()) == {CONVERSATION_GAP}, defaults
 
 
-def test_light_imports():
-    import subprocess
-    import sys
-    # every registered adapter (the package imports them all) is standard library only
-    code = ("import sys; import zoo.data.labels, zoo.data.corpora; "
-            "print(sorted(m for m in ('torch', 'lightning', 'torchaudio', 'numpy', 'soundfile') "
-            "if m in sys.modules), len(zoo.data.corpora.registry()) >= 4)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[] True"
+def test_stands_in_for_ai_hub_only_when_the_data_is_the_synthetic_corpus(tmp_path):
+    from zoo.data.corpora.synthetic import Synthetic
+    from zoo.data.synthetic import generate
+
+    real = AIHub(root=tmp_path / "real")
+    write_aihub_fixture(tmp_path / "real")
+    real.load(ProblemLog())
+    assert real.stands_in_for() is None  # already the real corpus: nothing to point at
+    demo = AIHub(root=str(generate(tmp_path / "demo", size=14, seed=1)))
+    demo.load(ProblemLog())
+    assert demo.stands_in_for() == ("root", "/data/aihub", "AI Hub KETI-02-002")
+    # the synthetic corpus's root is where it generates itself: it cannot take the real data's
+    assert Synthetic(root=str(tmp_path / "demo"), size=14, corpus_seed=1).stands_in_for() is None
 
 
 def test_bad_zip_warns_and_rows_report_missing(tmp_path, caplog):

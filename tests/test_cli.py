@@ -1,4 +1,5 @@
 """The command line: help, config printing, clear user errors."""
+import inspect
 import subprocess
 import sys
 from pathlib import Path
@@ -9,6 +10,7 @@ import yaml
 import zoo.models
 from zoo.cli import main
 from zoo.data.corpora import registry
+from zoo.models import TextBERT
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -219,9 +221,58 @@ def test_nested_override_of_a_fusion_branch_takes_effect_or_is_refused(run):
             "--model.init_args.text_branch.init_args.num_layers", "1", "--print_config")
     assert r.returncode == 0, r.stderr
     branch = yaml.safe_load(r.stdout)["model"]["init_args"]["text_branch"]
-    assert branch == {"class_path": "zoo.models.TextBERT", "init_args": {"pretrained": None, "num_layers": 1}}
+    # typed: the branch's every option, resolved (a null is null, not the string 'None')
+    assert branch["class_path"] == "zoo.models.TextBERT"
+    assert branch["init_args"]["pretrained"] is None and branch["init_args"]["num_layers"] == 1
+    assert branch["init_args"]["hidden_size"] == inspect.signature(TextBERT).parameters["hidden_size"].default
     r = run(*base, "--model.init_args.text_branch.init_args.pretraind", "null", "--print_config")
     assert r.returncode == 2 and "did you mean 'pretrained'?" in r.stderr and "Traceback" not in r.stderr
+    assert "--model.init_args.text_branch.help TextBERT" in r.stderr
+
+
+def test_a_fusion_branch_option_is_type_checked_and_its_class_must_be_a_zoo_model(run, tmp_path):
+    base = ["fit", "--config", "configs/data/synthetic.yaml", "--config", "configs/model/late_fusion.yaml"]
+    r = run(*base, "--model.init_args.audio_branch.init_args.hidden", "abc", "--print_config")
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "model.init_args.audio_branch.init_args.hidden: expected 'int', got 'abc'" in r.stderr
+    bad = tmp_path / "branch.yaml"
+    bad.write_text("model:\n  init_args:\n    audio_branch:\n      class_path: zoo.models.AudioCNN\n"
+                   "      init_args: {normalize: loud}\n")
+    r = run(*base, "--config", str(bad), "--print_config")
+    assert r.returncode == 2 and "audio_branch.init_args.normalize" in r.stderr and "'loud'" in r.stderr
+    r = run(*base, "--model.init_args.audio_branch", "zoo.models.AudioCN", "--print_config")
+    assert r.returncode == 2 and "did you mean 'zoo.models.AudioCNN'?" in r.stderr
+    r = run(*base, "--model.init_args.audio_branch", "torch.nn.Linear", "--print_config")
+    assert r.returncode == 2 and "A branch is a zoo model" in r.stderr
+    # the old dict spelling with options beside class_path: the error shows the form
+    r = run(*base, "--model.init_args.text_branch", '{"class_path": "zoo.models.TextBERT", "pretrained": null}',
+            "--print_config")
+    assert r.returncode == 2 and "class_path: zoo.models.TextBERT, init_args: {" in r.stderr
+
+
+def test_a_fusion_branch_option_is_documented(run):
+    r = run("fit", "--model", "LateFusion", "--model.init_args.audio_branch.help", "AudioCNN")
+    assert r.returncode == 0, r.stderr
+    assert "--audio_branch.channels" in r.stdout and "--audio_branch.normalize" in r.stdout
+    assert "--audio_branch.class_names" not in r.stdout  # the fusion model passes it
+
+
+@pytest.mark.parametrize("name", [m for m in zoo.models.__all__ if m != "EmotionModule"])
+def test_every_family_shows_the_shared_options_with_their_types(name):
+    """The families hand the shared options (optimizer, loss, targets, ...) to EmotionModule as
+    ``**kwargs``; jsonargparse resolves ``super().__init__(**kwargs)`` from the source, so the CLI
+    types, checks and documents them for every family (and for a fusion branch of that family)."""
+    from jsonargparse import ArgumentParser
+
+    cls = getattr(zoo.models, name)
+    parser = ArgumentParser(exit_on_error=False)
+    parser.add_class_arguments(cls, "m", fail_untyped=False)
+    actions = {a.dest: a for a in parser._actions}
+    own = list(inspect.signature(cls.__init__).parameters)[1:]
+    shared = list(inspect.signature(zoo.models.EmotionModule.__init__).parameters)[1:]
+    missing = [p for p in (*own, *shared) if p not in ("args", "kwargs") and f"m.{p}" not in actions]
+    assert not missing, f"{name}: the CLI does not see {missing}"
+    assert "Literal" in str(getattr(actions["m.loss"], "_typehint", ""))  # typed, not Any
 
 
 def test_nested_override_reaches_the_built_branch():
@@ -232,6 +283,11 @@ def test_nested_override_reaches_the_built_branch():
                      str(ROOT / "configs/model/tiny/late_fusion.yaml"), "--data.corpus.size", "48",
                      "--model.init_args.audio_branch.init_args.hidden", "24"], run=False)
     assert cli.model.audio.hparams.hidden == 24 and cli.model.audio.encoder.out_dim == 48  # BiLSTM: 2 x 24
+    # each branch records its own init args (not the fusion model's config), and the fusion model
+    # records the spec that rebuilds it
+    assert "_class_path" not in cli.model.audio.hparams and "fusion" not in cli.model.audio.hparams
+    assert cli.model.hparams["audio_branch"]["class_path"] == "zoo.models.audio.AudioCNN"
+    assert cli.model.hparams["audio_branch"]["init_args"]["hidden"] == 24
 
 
 def test_missing_hub_model_is_one_paragraph(run, tmp_path, monkeypatch):

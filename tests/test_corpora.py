@@ -95,6 +95,22 @@ def test_dims_and_their_mask_flow_into_the_batch(tmp_path):
     assert (~b.dims_mask[:, 2]).all()  # nobody rated dominance
 
 
+def test_every_adapter_imports_only_the_standard_library():
+    """Importing the package imports every registered adapter; none may pull in torch, numpy or
+    audio libraries, so listing corpora (python -m zoo manifest, the docs table) and reading a
+    corpus's rows stay light and do not depend on the model stack."""
+    import subprocess
+    import sys
+
+    heavy = ("torch", "lightning", "torchaudio", "numpy", "soundfile", "transformers")
+    code = ("import sys; import zoo.data.labels, zoo.data.corpora; "
+            f"print(sorted(m for m in {heavy!r} if m in sys.modules), len(zoo.data.corpora.registry()))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    loaded, count = out.stdout.strip().rsplit(" ", 1)
+    assert int(count) == len(NAMES)
+    assert loaded == "[]", f"an adapter in zoo/data/corpora/ imports {loaded}: adapters use the standard library only"
+
+
 def test_a_duplicate_corpus_name_is_refused():
     with pytest.raises(ValueError, match="already registered"):
         class Again(Corpus, name="emodb"):  # noqa: F841

@@ -183,9 +183,10 @@ class PredictionWriter(BasePredictionWriter):
         log.info("%d predictions written to %s", len(rows), path)
 
 
-def print_run_summary(trainer, config_path: str | None = None, data_root_key: str | None = None) -> None:
+def print_run_summary(trainer, config_path: str | None = None, real_data: tuple[str, str] | None = None) -> None:
     """The end of a fit: where the run went, its best checkpoint and test scores, the confusion
-    matrix, and the commands to try next (printed, so a first run shows the way on)."""
+    matrix, and the commands to try next (printed, so a first run shows the way on). ``real_data``:
+    ``(options, what)`` that train the same config on the real corpus the run's data stands in for."""
     if not trainer.is_global_zero:
         return
     from zoo.models.plots import run_dir
@@ -216,7 +217,6 @@ def print_run_summary(trainer, config_path: str | None = None, data_root_key: st
     lines += ["next:",
               f"  python -m zoo infer --model {ckpt} your.wav          # label a file (or a folder)",
               f"  python -m zoo demo --model {ckpt}                    # try it in a local web page"]
-    if config_path and data_root_key:
-        lines.append(f"  python -m zoo fit --config {config_path} --{data_root_key} /data/aihub   "
-                     "# the same recipe on AI Hub KETI-02-002")
+    if config_path and real_data:
+        lines.append(f"  python -m zoo fit --config {config_path} {real_data[0]}   # {real_data[1]}")
     log.info("\n".join(lines))

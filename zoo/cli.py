@@ -79,6 +79,24 @@ def _user_error(e: BaseException) -> None:
     raise SystemExit(2)
 
 
+class _OutermostOnly:
+    """An instantiator that calls ``inner`` for the outermost object only; objects built while it
+    runs (a fusion model's branches) are built plainly."""
+
+    def __init__(self, inner):
+        self.inner, self.depth = inner, 0
+
+    def __call__(self, class_type, *args, applied_instantiation_links: dict | None = None, **kwargs):
+        if self.depth:
+            return class_type(*args, **kwargs)
+        self.depth += 1
+        try:
+            return self.inner(class_type, *args, applied_instantiation_links=applied_instantiation_links or {},
+                              **kwargs)
+        finally:
+            self.depth -= 1
+
+
 def build_cli(args: list[str] | None = None, run: bool = True):
     """The LightningCLI with the zoo's base classes in subclass mode (tests call this)."""
     from lightning.pytorch.callbacks import ModelCheckpoint
@@ -102,11 +120,10 @@ def build_cli(args: list[str] | None = None, run: bool = True):
     class ZooParser(LightningArgumentParser):
         zoo_cli = None  # set on the zoo's own parsers (not on jsonargparse's internal ones)
 
-        def _parse_common(self, *a, **kw):
-            cfg = kw["cfg"] if "cfg" in kw else a[0]
-            if self.zoo_cli is not None:  # before --print_config prints it
-                cli_support.normalize_branches(cfg)
-            return super()._parse_common(*a, **kw)
+        def parse_args(self, args=None, *a, **kw):
+            if self.zoo_cli is not None:  # e.g. a fusion branch's option set to null
+                args = cli_support.nested_null_args(list(sys.argv[1:] if args is None else args))
+            return super().parse_args(args, *a, **kw)
 
         def error(self, message, ex=None):
             if self.zoo_cli is None or not self.exit_on_error:
@@ -150,6 +167,16 @@ def build_cli(args: list[str] | None = None, run: bool = True):
                 help="validate / test / predict: the folder for metrics.csv, the confusion matrix and "
                      "predictions. null: <run>/<command>-<checkpoint name>/ beside a checkpoint that lies in "
                      "a run's checkpoints/ folder (else a new runs/zoo/version_N/). Ignored by fit.")
+
+        def _add_instantiators(self):
+            super()._add_instantiators()
+            # Lightning's model instantiator hands the configured model's config to
+            # save_hyperparameters of whatever EmotionModule it builds, and jsonargparse routes a
+            # fusion branch (a zoo model too, built inside the fusion model's __init__) through it:
+            # the branch must record its own init args, so only the outermost call goes to Lightning
+            registered = self.parser._instantiators
+            key = next(k for k in registered if k[0] is EmotionModule)
+            registered[key] = _OutermostOnly(registered[key])
 
         def before_instantiate_classes(self):
             if self.subcommand != "fit":
@@ -235,11 +262,11 @@ def build_cli(args: list[str] | None = None, run: bool = True):
 
             run = run_dir(self.trainer)
             config = run / "config.yaml"
-            # the AI Hub line only where the run's data is in the AI Hub layout (the demo)
-            from zoo.data.corpora.aihub import AIHub
-
-            key = "data.corpus.root" if isinstance(getattr(self.datamodule, "corpus", None), AIHub) else None
-            print_run_summary(self.trainer, str(config) if config.exists() else None, key)
+            # where the run's data stands in for a real corpus (the demo: AI Hub), how to train on that
+            corpus = getattr(self.datamodule, "corpus", None)
+            real = corpus.stands_in_for() if corpus is not None else None
+            real_data = (f"--data.corpus.{real[0]} {real[1]}", f"the same recipe on {real[2]}") if real else None
+            print_run_summary(self.trainer, str(config) if config.exists() else None, real_data)
 
     return ZooCLI(
         EmotionModule,

@@ -1,6 +1,6 @@
 """What the LightningCLI needs from the zoo beyond its classes: parse errors a user can read
 (first, one paragraph, the closest valid key, the config file that held it), the registered
-classes for ``--help``, typed checks of fusion branches, and one output folder per run.
+classes for ``--help``, fusion branch options on the command line, and one output folder per run.
 
 Imported by ``zoo.cli.build_cli`` only, after Lightning (it may import Lightning freely).
 """
@@ -14,7 +14,6 @@ from pathlib import Path
 
 import yaml
 
-from .errors import ZooUserError
 
 log = logging.getLogger("zoo")
 
@@ -139,10 +138,9 @@ def format_parse_error(message: str, argv: list[str], subparsers: dict) -> str:
     prog = f"{PROG} {sub}" if sub else PROG
     m = re.search(r'Parser key "([\w.]+)"', message)
     group = m.group(1) if m else None
-    text = None
-
+    text = _branch_error(message, argv, prog)
     m = re.search(r"Problem with given class_path '([\w.]+)':\s*\n\s*Option '([\w.]+)' is not accepted", message)
-    if m:
+    if m and text is None:
         cls = _class_named(m.group(1))
         key = m.group(2)
         valid = class_options(cls) if cls else []
@@ -192,69 +190,73 @@ def format_parse_error(message: str, argv: list[str], subparsers: dict) -> str:
 
 
 # -- fusion branches ------------------------------------------------------------------------------
-def _merge(base, extra):
-    if isinstance(base, dict) and isinstance(extra, dict):
-        return {**base, **{k: _merge(base.get(k), v) for k, v in extra.items()}}
-    return extra
+BRANCH_FORM = "{class_path: zoo.models.TextBERT, init_args: {pretrained: null}}"
 
 
-def normalize_branch(spec, where: str):
-    """A fusion branch spec (``{class_path, init_args}``) as the CLI left it, made what the user
-    meant, or refused.
+def nested_null_args(argv: list[str]) -> list[str]:
+    """``argv`` with ``--A.init_args.B.init_args.KEY null`` (an option of a class inside a class,
+    e.g. a fusion branch's) written as ``--A.init_args.B '{"init_args": {"KEY": null}}'``.
 
-    jsonargparse stores ``--model.init_args.text_branch.init_args.pretrained null`` on a
-    ``dict``-typed argument as a key *beside* ``init_args``; those keys are folded into
-    ``init_args``, values typed like the rest of the command line, and every key is checked
-    against the branch class's options, so a typo is an error and not silently ignored.
-    """
-    if not isinstance(spec, dict):
-        return spec
-    from jsonargparse import get_loader
+    jsonargparse (4.53) re-reads such a value from its text after parsing it once, and None comes
+    back as the string ``'None'``; the dict form reaches the inner class as null, merged with its
+    other options alike."""
+    import json
 
-    from .models.loading import _resolve_model_class
-
-    if not spec.get("class_path"):
-        raise ZooUserError(f"{where}: a branch needs a class_path (e.g. zoo.models.TextBERT), got {spec!r}. "
-                           f"To change one option of the configured branch use --{where}.init_args.KEY VALUE")
-    cls = _resolve_model_class(spec["class_path"])
-    init = dict(spec.get("init_args") or {})
-    load = get_loader("yaml")
-    for k, v in spec.items():
-        if k in ("class_path", "init_args"):
+    out, i = [], 0
+    while i < len(argv):
+        a = argv[i]
+        opt, eq, value = a.partition("=")
+        if not eq and i + 1 < len(argv):
+            value = argv[i + 1]
+        head, _, key = opt.rpartition(".init_args.")
+        nested = opt.startswith("--") and ".init_args." in head and key.isidentifier()
+        if nested and value.strip() and yaml.safe_load(value) is None:
+            out += [head, json.dumps({"init_args": {key: None}})]
+            i += 1 if eq else 2
             continue
-        if isinstance(v, str):  # jsonargparse hands a command-line null over as the string 'None'
-            v = None if v == "None" else load(v)
-        init[k] = _merge(init.get(k), v)
-    valid = [o for o in class_options(cls) if o not in ("class_names", "sample_rate")]
-    for k in init:
-        if k not in valid:
-            raise ZooUserError(f"{where}: {cls.__name__} has no option '{k}'{_did_you_mean(k, valid)} "
-                               f"Its options: {', '.join(valid)}")
-    return {"class_path": spec["class_path"], "init_args": init}
+        out.append(a)
+        i += 1
+    return out
 
 
-def normalize_branches(cfg) -> None:
-    """Every ``*_branch`` argument of the configured model, in place (see :func:`normalize_branch`)."""
-    from jsonargparse import Namespace
-
-    for prefix in ("", *(f"{s}." for s in (*EVAL_COMMANDS, "fit"))):
-        model = cfg.get(prefix + "model") if (not prefix or prefix[:-1] in cfg) else None
-        init = getattr(model, "init_args", None)
-        if not isinstance(init, Namespace):
-            continue
-        cls = None
-        for key in list(vars(init)):
-            if not key.endswith("_branch") or not isinstance(init[key], dict):
-                continue
-            spec = init[key]
-            if not spec.get("class_path"):  # only nested keys given: on top of the class's default
-                from .models.loading import _resolve_model_class
-
-                cls = cls or _resolve_model_class(model.class_path)
-                default = inspect.signature(cls.__init__).parameters.get(key)
-                if default is not None and isinstance(default.default, dict):
-                    spec = {**default.default, **spec}
-            init[key] = normalize_branch(spec, f"model.init_args.{key}")
+def _branch_error(message: str, argv: list[str], prog: str) -> str | None:
+    """A fusion branch's parse error (a :class:`zoo.models.fusion_branch.ModelSpec` argument) in
+    one sentence: the branch, the option or class at fault, where it was given, what would do."""
+    m = re.search(r'Parser key "(\w+)":\s*(?:- Expected a path[^\n]*\s*)?-?\s*Type <class '
+                  r"'zoo\.models\.fusion_branch\.ModelSpec'> expects a function or a callable class: (.*)",
+                  message, re.S)
+    if not m:
+        return None
+    owner = re.search(r'Parser key "(\w+)"', message)
+    group = owner.group(1) if owner else "model"
+    branch = f"{group}.init_args.{m.group(1)}"
+    detail = m.group(2).split("\n    - Expected a <class 'NoneType'>")[0]
+    got = re.search(r"class_path='([\w.]+)'", detail)
+    cls = _class_named(got.group(1)) if got else None
+    name = cls.__name__ if cls else (got.group(1) if got else "")
+    option = re.search(r"Option '(\w+)' is not accepted", detail)
+    if option and option.group(1) == "class_path" or "Dict must include a class_path" in detail:
+        return f"{branch}: a branch is written {BRANCH_FORM} (its options under init_args)"
+    if option:
+        key = option.group(1)
+        valid = [o for o in (class_options(cls) if cls else []) if o not in ("class_names", "sample_rate")]
+        return (f"{branch}: {name} has no option '{key}'{_where(key, group, argv)}{_did_you_mean(key, valid)} "
+                f"Its options: {prog} --{branch}.help {name}")
+    typed = re.search(r'Parser key "(\w+)":\s*Expected a (.*?)\. Got value: (.*?)\. Got value:', detail, re.S)
+    if typed:
+        key, want, value = typed.groups()
+        return (f"{branch}.init_args.{key}: expected {want.replace('<class ', '').replace('>', '').replace('typing.', '')}, got "
+                f"{value.strip()!r}{_where(key, group, argv)}")
+    wrong = re.search(r"has no attribute '(\w+)'|No module named '([\w.]+)'|Expected '([\w.]+)' to be a subclass",
+                      detail)
+    if wrong:
+        value = re.search(r"Got value: (?:Namespace\(class_path=')?([\w.]+)", detail)
+        wrong_path = value.group(1) if value else next(g for g in wrong.groups() if g)
+        valid = registered_classes("model")
+        return (f"{branch}: unknown class_path '{wrong_path}'{_where_value(wrong_path, argv)}"
+                f"{_did_you_mean(wrong_path, valid)} A branch is a zoo model: {', '.join(valid)}; written "
+                f"{BRANCH_FORM}")
+    return None
 
 
 # -- output folders --------------------------------------------------------------------------------

@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from ..paths import cache_dir
+
 ZIP_SEP = "::"
 
 # Zip handles are kept open per process: keyed by pid, because a forked DataLoader worker
@@ -176,7 +178,8 @@ RESAMPLER = "soxr-hq"
 
 
 def default_cache_dir() -> Path:
-    return Path(os.environ.get("ZOO_CACHE_DIR", Path.home() / ".cache" / "zoo"))
+    """The zoo's cache folder (:func:`zoo.paths.cache_dir`)."""
+    return cache_dir()
 
 
 class AudioLoader:

@@ -102,9 +102,9 @@ class TextTokenizer:
 
 
 def _default_dir() -> Path:
-    from .audio import default_cache_dir
+    from ..paths import cache_dir
 
-    return default_cache_dir() / "tokenizers"
+    return cache_dir("tokenizers")
 
 
 def load_tokenizer(name_or_path: str, max_length: int = 64) -> TextTokenizer:

@@ -83,9 +83,9 @@ class Entry:
         if not self.url:
             raise ZooUserError(f"checkpoint {self.name!r}: file {self.local_path} is missing and the "
                                "entry has no url to download it from")
-        from ..data.audio import default_cache_dir
+        from ..paths import cache_dir
 
-        dst = default_cache_dir() / "checkpoints" / f"{self.sha256}.ckpt"
+        dst = cache_dir("checkpoints", f"{self.sha256}.ckpt")
         if dst.is_file():
             verify(dst, self.sha256, self.name)
             return dst

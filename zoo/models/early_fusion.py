@@ -13,9 +13,9 @@ from ..errors import ZooUserError
 from ..nn.audio import LogMel, SpecAugment
 from ..nn.fusion import ConvSubsampler, JointEncoder
 from .base import EmotionModule
-from .loading import build_module, module_spec
-from .late_fusion import DEFAULT_TEXT
-from .text import TextBranchMixin
+from .loading import module_spec
+from .fusion_branch import ModelSpec, build_branch
+from .text import TextBERT, TextBranchMixin
 
 
 class EarlyFusion(TextBranchMixin, EmotionModule):
@@ -26,6 +26,7 @@ class EarlyFusion(TextBranchMixin, EmotionModule):
     Args:
         text_branch: Where the token states come from: a text model spec (class_path +
             init_args), e.g. TextBERT with pretrained KoBERT or from scratch; its tokenizer is used.
+            Its options: ``--model.init_args.text_branch.help TextBERT``.
         audio_branch: Where the acoustic frames come from. null: the built-in log-mel front end
             (``n_mels``, ``normalize``, ``spec_augment``). Or an audio model spec whose frames
             are used before its pooling: ``{class_path: zoo.models.SSLClassifier, init_args:
@@ -34,7 +35,8 @@ class EarlyFusion(TextBranchMixin, EmotionModule):
             directory, with every SSLClassifier option: frozen, weighted or chosen layer, top-k,
             LoRA, ``encoder_lr``, ``unfreeze_after_steps``, ``embedding_cache``, ``wave_augment``);
             its 20 ms frames are projected to ``d_model`` (no subsampling), its padded frames
-            masked out of the joint encoder, and its pooling and head are unused.
+            masked out of the joint encoder, and its pooling and head are unused. Its options:
+            ``--model.init_args.audio_branch.help SSLClassifier``.
         n_mels: Mel bands of the acoustic frames (log-mel front end only).
         normalize: Log-mel normalisation: ``global`` (running corpus statistics), ``utterance`` or
             ``none`` (log-mel front end only).
@@ -51,12 +53,12 @@ class EarlyFusion(TextBranchMixin, EmotionModule):
 
     inputs = ("audio", "text")
 
-    def __init__(self, text_branch: dict = DEFAULT_TEXT, n_mels: int = 64,
+    def __init__(self, text_branch: ModelSpec = TextBERT, n_mels: int = 64,
                  normalize: Literal["global", "utterance", "none"] = "global", d_model: int = 128,
                  num_layers: int = 2, num_heads: int = 4,
                  joint: Literal["concat", "cross_attention"] = "concat",
                  freeze_text_encoder: bool = False, dropout: float = 0.1, spec_augment: bool = False,
-                 audio_branch: dict | None = None, **kwargs):
+                 audio_branch: ModelSpec | None = None, **kwargs):
         super().__init__(**kwargs)
         if audio_branch is None:  # the log-mel front end (the state-dict keys of older checkpoints)
             self.audio = None
@@ -64,13 +66,13 @@ class EarlyFusion(TextBranchMixin, EmotionModule):
             self.augment = SpecAugment() if spec_augment else nn.Identity()
             self.subsample = ConvSubsampler(n_mels, d_model)
         else:
-            self.audio = build_module(audio_branch, class_names=self.class_names, sample_rate=self.sample_rate)
+            self.audio = build_branch(self, "audio_branch", audio_branch)
             if not callable(getattr(self.audio, "frames", None)) or tuple(self.audio.inputs) != ("audio",):
                 raise ZooUserError(f"early fusion's audio_branch must give frame sequences from audio (e.g. "
                                    f"zoo.models.SSLClassifier), got {type(self.audio).__name__}")
             self.audio.head = nn.Identity()  # only its encoder's frames are used
             self.audio_proj = nn.Linear(self.audio.embed_dim, d_model)
-        self.text = build_module(text_branch, class_names=self.class_names, sample_rate=self.sample_rate)
+        self.text = build_branch(self, "text_branch", text_branch)
         if not hasattr(self.text, "encoder") or not hasattr(self.text.encoder, "frames"):
             raise ZooUserError(f"early fusion needs a text model with token states (e.g. TextBERT), "
                                f"got {type(self.text).__name__}")

@@ -20,25 +20,26 @@ from torch import nn
 from ..data.batch import Batch
 from ..errors import ZooUserError
 from ..nn.fusion import FUSIONS, DecisionFusion
+from .audio import AudioCNN
 from .base import EmotionModule
-from .loading import build_module, load_module, module_spec
-from .text import TextBranchMixin
+from .loading import load_module, module_spec
+from .fusion_branch import ModelSpec, build_branch
+from .text import TextBERT, TextBranchMixin
 
 log = logging.getLogger("zoo")
-
-DEFAULT_AUDIO = {"class_path": "zoo.models.AudioCNN", "init_args": {}}
-DEFAULT_TEXT = {"class_path": "zoo.models.TextBERT", "init_args": {}}
 
 
 class LateFusion(TextBranchMixin, EmotionModule):
     """Audio model embedding + text model embedding -> fusion -> classifier.
 
     Args:
-        audio_branch: The audio model (class_path + init_args), e.g. AudioCNN or
-            SSLClassifier (any wav2vec2 / HuBERT / WavLM / data2vec / Whisper encoder); ignored
-            when audio_checkpoint is set.
-        text_branch: The text model (class_path + init_args), e.g. TextBERT; ignored when
-            text_checkpoint is set.
+        audio_branch: The audio model (class_path + init_args), e.g. AudioCNN, EGeMAPSMLP or
+            SSLClassifier (any wav2vec2 / HuBERT / WavLM / data2vec / Whisper encoder); its
+            options: ``--model.init_args.audio_branch.help CLASS``. Ignored when audio_checkpoint
+            is set.
+        text_branch: The text model (class_path + init_args), e.g. TextBERT or TextTfidf; its
+            options: ``--model.init_args.text_branch.help CLASS``. Ignored when text_checkpoint
+            is set.
         audio_checkpoint: A zoo checkpoint of a trained audio model: its encoder is used.
         text_checkpoint: A zoo checkpoint of a trained text model: its encoder and tokenizer are used.
         freeze_encoders: Keep both branches fixed and train only the fusion classifier (stage 2;
@@ -64,7 +65,7 @@ class LateFusion(TextBranchMixin, EmotionModule):
     #: an utterance without a transcript is predicted from audio (not a data problem)
     text_optional = True
 
-    def __init__(self, audio_branch: dict = DEFAULT_AUDIO, text_branch: dict = DEFAULT_TEXT,
+    def __init__(self, audio_branch: ModelSpec = AudioCNN, text_branch: ModelSpec = TextBERT,
                  audio_checkpoint: str | None = None, text_checkpoint: str | None = None,
                  freeze_encoders: bool = False,
                  fusion: Literal["concat", "gated", "attention", "logits", "probs"] = "concat",
@@ -109,7 +110,7 @@ class LateFusion(TextBranchMixin, EmotionModule):
             self.audio.requires_grad_(False)
             self.text.requires_grad_(False)
 
-    def _branch(self, spec: dict, checkpoint: str | None, kind: str) -> EmotionModule:
+    def _branch(self, spec: ModelSpec | dict, checkpoint: str | None, kind: str) -> EmotionModule:
         if checkpoint:
             model = load_module(checkpoint)
             if list(model.class_names) != self.class_names:
@@ -120,8 +121,10 @@ class LateFusion(TextBranchMixin, EmotionModule):
                 raise ZooUserError(f"{kind}_checkpoint {checkpoint} expects {model.sample_rate} Hz audio, "
                                    f"the data gives {self.sample_rate} Hz")
             log.info("late fusion: %s branch %s loaded from %s", kind, type(model).__name__, checkpoint)
+            if not isinstance(spec, dict):  # hyper-parameters hold plain values, not a class
+                self._record_hparam(f"{kind}_branch", module_spec(model))
             return model
-        return build_module(spec, class_names=self.class_names, sample_rate=self.sample_rate)
+        return build_branch(self, f"{kind}_branch", spec)
 
     @property
     def fit_split(self) -> str:

@@ -279,9 +279,10 @@ class WaveAugment(nn.Module):
     def _recording(self, option: str, device) -> torch.Tensor:
         self.check()
         if self._loader is None:
-            from ..data.audio import AudioLoader, default_cache_dir
+            from ..data.audio import AudioLoader
+            from ..paths import cache_dir
 
-            self._loader = AudioLoader(self.sample_rate, default_cache_dir() / "audio")
+            self._loader = AudioLoader(self.sample_rate, cache_dir("audio"))
         files = self._files[option]
         path = files[int(torch.randint(len(files), ()))]
         wav = torch.from_numpy(self._loader(path)).to(device)

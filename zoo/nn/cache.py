@@ -44,7 +44,9 @@ _READ_LOCK = threading.Lock()
 
 def default_embedding_cache_dir() -> Path:
     """``$ZOO_CACHE_DIR/embeddings`` (default ``~/.cache/zoo/embeddings``)."""
-    return Path(os.environ.get("ZOO_CACHE_DIR", Path.home() / ".cache" / "zoo")) / "embeddings"
+    from ..paths import cache_dir
+
+    return cache_dir("embeddings")
 
 
 def weights_digest(module: nn.Module) -> str:

@@ -98,9 +98,9 @@ def pretrain_mlm(encoder: TextEncoder, hf_tokenizer, texts: list[str], *, epochs
     for k, v in encoder.bert.state_dict().items():  # the starting point (seeded initialisation)
         h.update(k.encode() + v.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
     if cache_dir is None:
-        from ..data.audio import default_cache_dir
+        from ..paths import cache_dir as zoo_cache_dir
 
-        cache_dir = default_cache_dir() / "mlm"
+        cache_dir = zoo_cache_dir("mlm")
     path = Path(cache_dir) / f"encoder-{h.hexdigest()[:16]}.pt"
     if path.exists():
         cached = torch.load(path, map_location="cpu", weights_only=True)

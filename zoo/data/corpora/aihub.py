@@ -513,6 +513,11 @@ class AIHub(Corpus, name="aihub"):
         # the synthetic corpus is in this layout; its reports must not pass it off as AI Hub's
         return "synthetic Korean corpus (AI Hub layout)" if getattr(self, "_synthetic", False) else super().title
 
+    def stands_in_for(self) -> tuple[str, str, str] | None:
+        # a corpus made by `python -m zoo synth` (the demo) is in this layout: point root at the
+        # real release and the same config trains on it
+        return ("root", "/data/aihub", "AI Hub KETI-02-002") if getattr(self, "_synthetic", False) else None
+
     def load(self, problems: ProblemLog) -> list[Utterance]:
         root = Path(self.root).expanduser()
         if not root.exists():

@@ -87,6 +87,13 @@ class Corpus:
     def prepare(self) -> None:
         """Make the files exist (the synthetic corpus generates itself here); default: nothing."""
 
+    def stands_in_for(self) -> tuple[str, str, str] | None:
+        """For data that stands in for a real corpus (the synthetic demo corpus in AI Hub's layout,
+        read by the AI Hub adapter): ``(option, example value, the real corpus's title)``, so that
+        the end of a run shows how the same config trains on the real data
+        (``--data.corpus.<option> <value>``). Asked after :meth:`load`. None: nothing to show."""
+        return None
+
     @property
     def title(self) -> str:
         """How logs and errors name this corpus."""

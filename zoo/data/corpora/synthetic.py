@@ -7,13 +7,13 @@ also gets ``dims`` (arousal, valence in [0, 1]) from the generator's ``synthetic
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from zoo.data.corpora.aihub import AIHUB_EMOTIONS, CONVERSATION_GAP, AIHub
 from zoo.data.corpora.base import CorpusInfo
 from zoo.data.utterance import Utterance
 from zoo.errors import ProblemLog
+from zoo.paths import cache_dir
 
 
 class Synthetic(AIHub, name="synthetic"):
@@ -44,15 +44,18 @@ class Synthetic(AIHub, name="synthetic"):
                  conversation_gap: float = CONVERSATION_GAP, group_by_demographics: bool = True):
         self.size, self.corpus_seed = size, corpus_seed
         self.voice, self.words, self.both = voice, words, both
-        cache = Path(os.environ.get("ZOO_CACHE_DIR", Path.home() / ".cache" / "zoo"))
         self._root_given = root
-        super().__init__(root=root or str(cache / f"synthetic-{size}-{corpus_seed}-v{voice:g}-w{words:g}-b{both:g}"),
+        name = f"synthetic-{size}-{corpus_seed}-v{voice:g}-w{words:g}-b{both:g}"
+        super().__init__(root=root or str(cache_dir(name)),
                          conversation_gap=conversation_gap, group_by_demographics=group_by_demographics)
 
     def options(self) -> dict:
         out = super().options()
         out["root"] = self._root_given
         return out
+
+    def stands_in_for(self) -> None:
+        return None  # its root is where it generates itself: a root holding real data is refused
 
     def prepare(self) -> None:
         from zoo.data.synth import generate
