@@ -19,6 +19,8 @@ import time
 
 import torch
 
+from zoo.nn.ssl import MODEL_TYPES
+
 
 class _EpochTimer:
     def __init__(self):
@@ -77,7 +79,7 @@ def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--size", type=int, default=2000, help="synthetic utterances (the training split is ~65%%)")
     ap.add_argument("--epochs", type=int, default=3)
-    ap.add_argument("--model-type", default="wavlm", help="wav2vec2, hubert, wavlm, data2vec-audio or whisper")
+    ap.add_argument("--model-type", default="wavlm", choices=MODEL_TYPES, help="an SSL type of zoo.nn.ssl's table")
     ap.add_argument("--hidden", type=int, default=768, help="encoder width (768 = base size)")
     ap.add_argument("--layers", type=int, default=12, help="encoder layers (12 = base size)")
     ap.add_argument("--batch-size", type=int, default=16)

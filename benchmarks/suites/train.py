@@ -21,11 +21,18 @@ CLASSIC_FAMILIES = [
     ("text_bert tiny (from scratch)", ["configs/model/text_kobert.yaml", "configs/model/tiny/text_kobert.yaml"], []),
     ("early_fusion tiny", ["configs/model/early_fusion.yaml", "configs/model/tiny/early_fusion.yaml"], []),
 ]
-# -- SSL model types timed by this suite: the one place that lists them. To be derived from the
-# registered SSL table in zoo/nn/ssl once it lands (one entry per type with a tiny config). --
-SSL_FAMILIES = [
-    ("wav2vec2 tiny", ["configs/model/wav2vec2.yaml", "configs/model/tiny/wav2vec2.yaml"], []),
-]
+
+
+def ssl_families() -> list[tuple[str, list[str], list[str]]]:
+    """One tiny row per SSL model type, derived from the registered table (zoo.nn.ssl): a type's
+    first config of configs/model/ under its CPU-size overlay in configs/model/tiny/."""
+    from zoo.nn.ssl.table import configs_by_type
+
+    return [(f"{Path(names[0]).stem} tiny", [f"configs/model/{names[0]}", f"configs/model/tiny/{names[0]}"], [])
+            for names in configs_by_type().values()]
+
+
+SSL_FAMILIES = ssl_families()
 FAMILIES = CLASSIC_FAMILIES + SSL_FAMILIES
 # the zoo's wav2vec2 at base size, random weights, CNN frozen: the same config for transformers.Trainer
 W2V_BASE = {"hidden_size": 768, "num_hidden_layers": 12, "num_attention_heads": 12, "intermediate_size": 3072}
