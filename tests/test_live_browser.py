@@ -71,7 +71,7 @@ def talk(predictor, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def server(predictor):
-    from zoo.live.serve import Limits
+    from zoo.live.protocol import Limits
 
     with Server(predictor, Limits(), name="audio-cnn-synth (한국어 labels)") as s:
         yield s

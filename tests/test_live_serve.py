@@ -75,7 +75,7 @@ def refs(predictor, talks):
 
 @pytest.fixture(scope="module")
 def server(predictor):
-    from zoo.live.serve import Limits
+    from zoo.live.protocol import Limits
 
     with Server(predictor, Limits(**LIMITS)) as s:
         yield s
@@ -429,7 +429,7 @@ def test_dimensional_model(talks, tmp_path):
     """A dimension-only model: /card names its dimensions, segments carry arousal and valence (no
     label), /predict gives them under "dims", and all equal the model run in this process."""
     import zoo
-    from zoo.live.serve import Limits
+    from zoo.live.protocol import Limits
 
     dims_model = zoo.load("audio-cnn-dims-synth", device="cpu")
     with Server(dims_model, Limits(), name="audio-cnn-dims-synth") as s:

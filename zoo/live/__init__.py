@@ -1,7 +1,9 @@
 """Live emotion recognition, a layer above inference: ``segment`` (Silero VAD speech segments,
 chunk-invariant), ``stream`` (``zoo.stream(model)``: chunks in, segment / partial / state events
 out, through the one ``Predictor``), ``listen`` (``python -m zoo listen``: the microphone or a file
-at real-time pace) and ``evaluate`` (segmentation accuracy on joined test utterances).
+at real-time pace), ``evaluate`` (segmentation accuracy on joined test utterances) and ``serve``
+(``python -m zoo serve``: HTTP and WebSocket; its wire protocol in ``protocol``, the one model thread
+every stream shares in ``shared``).
 
 Nothing heavy is imported here: numpy with the segmenter, onnxruntime / torch when a model loads.
 """

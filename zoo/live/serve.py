@@ -25,215 +25,27 @@ serving the others.
 # (Request, WebSocket, imported inside create_app) as objects
 import argparse
 import asyncio
-import collections
 import contextlib
 import json
 import logging
 import os
 import tempfile
-import threading
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import asdict, dataclass, fields
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, fields
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
 from ..errors import ZooUserError
+from .protocol import (FORMATS, INTERNAL, NORMAL, POLICY, TOO_BIG, TRY_LATER, UNSUPPORTED, Limits, Violation,
+                       _check_options, _parse_config)
+from .shared import Batcher, SharedPredictor
 
 log = logging.getLogger("zoo")
 
 STATIC = Path(__file__).with_name("static")
-
-# WebSocket close codes (RFC 6455, section 7.4.1)
-NORMAL = 1000
-UNSUPPORTED = 1003  # a message the protocol does not allow (bad JSON, bad frame, bad rate)
-POLICY = 1008  # a limit: frames per second, stream length, idle timeout
-TOO_BIG = 1009  # one message larger than max_message_bytes
-INTERNAL = 1011  # the server failed (logged); other streams go on
-TRY_LATER = 1013  # max_streams streams are open
-
-FORMATS = {"pcm16": np.dtype("<i2"), "float32": np.dtype("<f4")}
-MIN_RATE, MAX_RATE = 8000, 192000
-
-
-@dataclass
-class Limits:
-    """What one client may ask of the server; every limit is a ``python -m zoo serve`` option."""
-
-    max_streams: int = 8  #: WebSocket streams open at once (more: close 1013, try again later)
-    max_message_bytes: int = 1 << 20  #: one WebSocket message (1 MiB: 16 s of 16 kHz pcm16)
-    max_frames_per_second: float = 1000.0  #: messages a stream may send per second (bursts of 2x)
-    max_stream_seconds: float = 3600.0  #: audio one stream may send in all
-    idle_timeout: float = 30.0  #: seconds without a message before a stream is closed
-    max_upload_bytes: int = 20_000_000  #: one POST /predict body
-    max_upload_seconds: float = 120.0  #: duration of an uploaded file
-    max_backlog_seconds: float = 20.0  #: audio received but not yet analysed before reading pauses
-    batch_wait: float = 0.02  #: seconds the model thread waits for busy streams to join a batch
-
-
-class Violation(Exception):
-    """A client broke the protocol or a limit: told why, then closed with ``code``."""
-
-    def __init__(self, code: int, message: str):
-        super().__init__(message)
-        self.code = code
-
-
-# -- the model thread ------------------------------------------------------------------------------
-@dataclass
-class _Request:
-    audios: list
-    texts: list
-    names: list
-    sample_rate: int | None
-    future: Future
-
-
-class Batcher:
-    """Runs every prediction on one thread, batching the requests that arrive together.
-
-    Callers that may submit work (a stream's ``push``, an upload) run inside :meth:`busy`; when a
-    request arrives the thread waits, up to ``max_wait`` seconds, until every busy caller has
-    either submitted or left, then runs all pending requests as one ``predict_batch`` per sample
-    rate. A lone stream so waits for nothing; streams whose segments end together share a batch.
-    """
-
-    def __init__(self, predictor, max_wait: float = 0.02):
-        self.predictor = predictor
-        self.max_wait = max_wait
-        self._cond = threading.Condition()
-        self._queue: list[_Request] = []
-        self._calls: list[Callable[[], None]] = []
-        self._busy = 0
-        self._closed = False
-        #: the latest predict_batch calls: (requests merged into it, clips in it)
-        self.batches: collections.deque[tuple[int, int]] = collections.deque(maxlen=1000)
-        self.calls = 0  #: predict_batch calls made
-        self._thread = threading.Thread(target=self._run, name="zoo-model", daemon=True)
-        self._thread.start()
-
-    @contextlib.contextmanager
-    def busy(self):
-        with self._cond:
-            self._busy += 1
-        try:
-            yield
-        finally:
-            with self._cond:
-                self._busy -= 1
-                self._cond.notify_all()
-
-    def submit(self, audios: Sequence, texts: Sequence | None = None, *, sample_rate: int | None = None,
-               names: Sequence[str] | None = None) -> list[dict]:
-        """``predictor.predict_batch(audios, texts, sample_rate=..., skip_errors=True)``, run on the
-        model thread together with whatever else is pending; blocks until it is done."""
-        n = len(audios)
-        texts = list(texts) if texts is not None else [None] * n
-        names = list(names) if names is not None else [f"input {i}" for i in range(n)]
-        req = _Request(list(audios), texts, names, sample_rate, Future())
-        with self._cond:
-            if self._closed:
-                raise RuntimeError("the model thread has stopped")
-            self._queue.append(req)
-            self._cond.notify_all()
-        return req.future.result()
-
-    def call(self, fn: Callable, *args, **kwargs):
-        """``fn(*args, **kwargs)`` on the model thread (anything else that touches the model)."""
-        fut: Future = Future()
-
-        def job():
-            if fut.set_running_or_notify_cancel():
-                try:
-                    fut.set_result(fn(*args, **kwargs))
-                except BaseException as e:  # noqa: BLE001 - handed to the caller
-                    fut.set_exception(e)
-        with self._cond:
-            self._calls.append(job)
-            self._cond.notify_all()
-        return fut.result()
-
-    def close(self) -> None:
-        with self._cond:
-            self._closed = True
-            self._cond.notify_all()
-        self._thread.join(timeout=5)
-
-    def _run(self) -> None:
-        while True:
-            with self._cond:
-                while not (self._queue or self._calls or self._closed):
-                    self._cond.wait()
-                if self._closed and not (self._queue or self._calls):
-                    return
-                calls, self._calls = self._calls, []
-                if self._queue:
-                    deadline = time.monotonic() + self.max_wait
-                    # busy callers that have not submitted yet may be about to: wait for them
-                    while len(self._queue) < self._busy and not self._closed:
-                        left = deadline - time.monotonic()
-                        if left <= 0:
-                            break
-                        self._cond.wait(left)
-                queue, self._queue = self._queue, []
-            for job in calls:
-                job()
-            if queue:
-                self._predict(queue)
-
-    def _predict(self, queue: list[_Request]) -> None:
-        by_rate: dict[int | None, list[_Request]] = {}
-        for r in queue:
-            by_rate.setdefault(r.sample_rate, []).append(r)
-        for rate, reqs in by_rate.items():
-            audios = [a for r in reqs for a in r.audios]
-            try:
-                self.batches.append((len(reqs), len(audios)))
-                self.calls += 1
-                out = self.predictor.predict_batch(
-                    audios, [t for r in reqs for t in r.texts], sample_rate=rate,
-                    names=[n for r in reqs for n in r.names], skip_errors=True)
-            except BaseException as e:  # noqa: BLE001 - every waiting caller gets it
-                for r in reqs:
-                    r.future.set_exception(e)
-                continue
-            k = 0
-            for r in reqs:
-                r.future.set_result(out[k : k + len(r.audios)])
-                k += len(r.audios)
-
-
-class SharedPredictor:
-    """What a stream is given as its model: the server's Predictor, with ``predict`` and
-    ``predict_batch`` going through the :class:`Batcher` and any other method run on the model
-    thread, so many streams can share one model safely. Attributes read through."""
-
-    def __init__(self, predictor, batcher: Batcher):
-        self._predictor = predictor
-        self._batcher = batcher
-
-    def predict(self, audio=None, text=None, *, sample_rate=None) -> dict:
-        return self.predict_batch([audio], [text], sample_rate=sample_rate)[0]
-
-    def predict_batch(self, audios, texts=None, *, sample_rate=None, progress=False, names=None,
-                      skip_errors=False) -> list[dict]:
-        out = self._batcher.submit(audios, texts, sample_rate=sample_rate, names=names)
-        if not skip_errors:
-            bad = next((r for r in out if "error" in r), None)
-            if bad is not None:
-                raise ZooUserError(bad["error"])
-        return out
-
-    def __getattr__(self, name):
-        value = getattr(self._predictor, name)
-        if callable(value) and not isinstance(value, type):
-            return lambda *a, **kw: self._batcher.call(value, *a, **kw)
-        return value
-
-    def __repr__(self) -> str:
-        return f"SharedPredictor({self._predictor!r})"
 
 
 # -- the app -----------------------------------------------------------------------------------------
@@ -585,61 +397,6 @@ def _origin_allowed(origin: str | None, host: str | None, allowed: Sequence[str]
 
     return urlsplit(origin).netloc == host
 
-
-def _parse_config(m: dict) -> dict:
-    text = m.get("text")
-    if text is None:
-        raise Violation(UNSUPPORTED, 'the first message must be JSON text such as {"sample_rate": 16000, '
-                                     '"format": "pcm16"}, not binary audio')
-    try:
-        cfg = json.loads(text)
-    except ValueError as e:
-        raise Violation(UNSUPPORTED, f"the first message is not JSON ({e}): send "
-                                     '{"sample_rate": 16000, "format": "pcm16"}') from None
-    if not isinstance(cfg, dict):
-        raise Violation(UNSUPPORTED, 'the first message must be a JSON object such as {"sample_rate": 16000, '
-                                     '"format": "pcm16"}')
-    unknown = set(cfg) - {"sample_rate", "format", "options", "type"}
-    if unknown:
-        raise Violation(UNSUPPORTED, f"unknown keys in the first message: {sorted(unknown)} "
-                                     "(known: sample_rate, format, options)")
-    sr = cfg.get("sample_rate")
-    if isinstance(sr, float) and sr.is_integer():
-        sr = int(sr)  # a browser's AudioContext.sampleRate is a float: 48000.0
-    if not isinstance(sr, int) or isinstance(sr, bool) or not MIN_RATE <= sr <= MAX_RATE:
-        raise Violation(UNSUPPORTED, f"sample_rate must be a whole number of Hz from {MIN_RATE} to {MAX_RATE}, "
-                                     f"got {cfg.get('sample_rate')!r}")
-    fmt = cfg.get("format", "pcm16")
-    if fmt not in FORMATS:
-        raise Violation(UNSUPPORTED, f"format must be one of {sorted(FORMATS)} (little-endian, mono), got {fmt!r}")
-    options = cfg.get("options") or {}
-    if not isinstance(options, dict):
-        raise Violation(UNSUPPORTED, "options must be a JSON object of zoo.stream options")
-    return {"sample_rate": sr, "format": fmt, "options": options}
-
-
-#: zoo.stream options a client may set in its first message, with the range each may take (the
-#: others, such as asr, device or text, belong to the server's operator)
-CLIENT_OPTIONS = {
-    "threshold": (0.01, 0.99, False), "min_speech": (0.0, 10.0, False), "min_silence": (0.0, 10.0, False),
-    "pad": (0.0, 2.0, False), "max_segment": (1.0, 30.0, False),  # bounds the audio a stream holds
-    "hop": (0.25, 60.0, True), "smoothing": (0.1, 3600.0, True),  # (low, high, may be null)
-}
-
-
-def _check_options(options: dict) -> dict:
-    unknown = sorted(set(options) - set(CLIENT_OPTIONS))
-    if unknown:
-        raise Violation(UNSUPPORTED, f"options not accepted here: {unknown} (a client may set "
-                                     f"{', '.join(CLIENT_OPTIONS)})")
-    for k, v in options.items():
-        lo, hi, nullable = CLIENT_OPTIONS[k]
-        if v is None and nullable:
-            continue
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not lo <= v <= hi:
-            raise Violation(UNSUPPORTED, f"option {k} must be a number from {lo:g} to {hi:g}"
-                                         f"{' or null' if nullable else ''}, got {v!r}")
-    return options
 
 
 def _open_stream(shared, cfg: dict):
