@@ -293,7 +293,7 @@ def test_one_conversation_gap_default_for_training_export_and_grouping():
 
 def test_stands_in_for_ai_hub_only_when_the_data_is_the_synthetic_corpus(tmp_path):
     from zoo.data.corpora.synthetic import Synthetic
-    from zoo.data.synthetic import generate
+    from zoo.data.synth import generate
 
     real = AIHub(root=tmp_path / "real")
     write_aihub_fixture(tmp_path / "real")

@@ -116,3 +116,38 @@ def test_the_cache_folder_default_is_written_once(tmp_path, monkeypatch):
     assert Path(Synthetic(size=10).root).parent == tmp_path
     monkeypatch.setenv("ZOO_CACHE_DIR", "")  # empty: unset, not the working directory
     assert cache_dir() == Path.home() / ".cache" / "zoo"
+
+
+# -- module size ---------------------------------------------------------------------------------------
+#: a module longer than this holds several concerns unless its docstring says why it does not
+MAX_LINES = 500
+REASON = "Longer than 500 lines because"
+
+
+def long_modules_without_reason(root: Path = ZOO) -> list[str]:
+    """``file (n lines)`` for every module under ``root`` over MAX_LINES lines whose docstring has
+    no line starting with REASON."""
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        n = len(text.splitlines())
+        if n <= MAX_LINES:
+            continue
+        doc = ast.get_docstring(ast.parse(text, filename=str(path))) or ""
+        if not any(line.strip().startswith(REASON) for line in doc.splitlines()):
+            found.append(f"zoo/{path.relative_to(root).as_posix()} ({n} lines)")
+    return found
+
+
+def test_long_modules_state_why(tmp_path):
+    # the check itself: a long module passes only with the reason in its docstring, not in a comment
+    body = "x = 1\n" * (MAX_LINES + 1)
+    (tmp_path / "long.py").write_text(f'"""A module."""\n# {REASON} of a comment\n{body}', encoding="utf-8")
+    (tmp_path / "why.py").write_text(f'"""A module.\n\n{REASON} it must be.\n"""\n{body}', encoding="utf-8")
+    (tmp_path / "short.py").write_text('"""A module."""\n' + "x = 1\n" * (MAX_LINES - 1), encoding="utf-8")
+    assert long_modules_without_reason(tmp_path) == [f"zoo/long.py ({MAX_LINES + 3} lines)"]
+
+    found = long_modules_without_reason()
+    assert not found, (f"modules over {MAX_LINES} lines: split them along their seams (pure moves), or "
+                       f"state the reason at the top of the docstring in a line starting {REASON!r}:\n  "
+                       + "\n  ".join(found))

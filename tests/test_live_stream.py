@@ -34,7 +34,7 @@ TOL = 0.8
 def recording(tmp_path_factory):
     """Five synthetic utterances joined by stretches of faint noise, written as 16-bit PCM at
     48 kHz; with the true (file) span of each utterance in seconds."""
-    from zoo.data.synthetic import generate
+    from zoo.data.synth import generate
 
     tmp = tmp_path_factory.mktemp("live")
     root = generate(tmp / "c", size=5, seed=3, workers=1)

@@ -4,6 +4,9 @@ live here once; a model family only builds its encoder(s) and maps a Batch to lo
 The metrics (WA, UA, macro-F1; CCC and MAE per dimension) are defined in :mod:`zoo.models.metrics`,
 the confusion-matrix figure in :mod:`zoo.models.plots`, checkpoint loading and model specs in
 :mod:`zoo.models.loading`.
+
+Longer than 500 lines because it is one class, the LightningModule every family inherits: its hooks
+(setup, DDP, checkpoint, the steps) must be its methods, and what could move out already has.
 """
 from __future__ import annotations
 

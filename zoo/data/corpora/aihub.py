@@ -29,6 +29,9 @@ Annotator labels (mixed case across releases) are mapped to the canonical spelli
 or soft label is decided by :mod:`zoo.data.labels`.
 
 Only the standard library is imported.
+
+Longer than 500 lines because reading one download is one concern, and about a fifth of the file is
+the layout facts above and the limits of conversation grouping, kept next to the code that relies on them.
 """
 from __future__ import annotations
 
