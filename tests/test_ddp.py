@@ -125,6 +125,20 @@ def _torchrun(tmp_path, plan, out):
         f"--- rank {r} (exit {p.returncode}):\n{log.read_text()[-3000:]}" for r, (p, log) in enumerate(zip(procs, logs)))
 
 
+def other_families() -> list[str]:
+    """The config (first of its class in configs/model/) of every family the plan of
+    test_every_family_trains_under_ddp does not train already: late fusion and the SSL encoders have
+    runs of their own, AudioCNN trains as late fusion's audio branch. A new family is smoke-trained
+    under DDP with no list to edit."""
+    import zoo.models
+
+    covered = (zoo.models.LateFusion, zoo.models.SSLClassifier, zoo.models.AudioCNN)
+    first: dict[str, str] = {}
+    for p in sorted((ROOT / "configs" / "model").glob("*.yaml")):
+        first.setdefault(yaml.safe_load(p.read_text(encoding="utf-8"))["model"]["class_path"], p.stem)
+    return [name for cls, name in first.items()
+            if not issubclass(getattr(zoo.models, cls.rsplit(".", 1)[1]), covered)]
+
 def test_every_family_trains_under_ddp(tmp_path, run):
     """Two-stage late fusion (frozen branches from checkpoints, fitted on val), SSLClassifier with
     unfreeze_after_steps, and a two-step smoke fit of every other family, on 2 processes; the
@@ -174,7 +188,7 @@ def test_every_family_trains_under_ddp(tmp_path, run):
          "argv": ["fit", *args("late_e2e", "--config", str(TINY / "late_fusion.yaml")), *ddp, *smoke]},
     ] + [{"name": n, "argv": ["fit", *args(n, "--config", str(ROOT / "configs" / "model" / f"{n}.yaml"),
                                            "--config", str(TINY / f"{n}.yaml")), *ddp, *smoke]}
-         for n in ("egemaps_mlp", "text_kobert", "text_tfidf", "early_fusion")]
+         for n in other_families()]
     out = tmp_path / "out"
     _torchrun(tmp_path, plan, out)
     for job in plan[2:]:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 from torchmetrics.functional.regression import concordance_corrcoef
 
 from test_model_family import SENTENCES, TEXT, items
@@ -19,18 +20,22 @@ from zoo.nn.losses import ccc, ccc_loss
 ROOT = Path(__file__).resolve().parents[1]
 CLASSES = ["Angry", "Happiness", "Neutral", "Sadness"]
 AUDIO = {"class_path": "zoo.models.AudioCNN", "init_args": {"channels": [8, 16, 16], "hidden": 16}}
-FAMILIES = {
-    "AudioCNN": AUDIO["init_args"],
-    "TextBERT": TEXT["init_args"],
-    "TextTfidf": {},
-    "EGeMAPSMLP": {"hidden": [16]},
-    "EarlyFusion": {"text_branch": TEXT, "d_model": 32, "num_heads": 2},
-    "LateFusion": {"audio_branch": AUDIO, "text_branch": TEXT, "fusion": "concat", "fusion_hidden": 16},
-    "SSLClassifier": {"pretrained": None, "hidden_size": 32, "num_layers": 2, "num_heads": 2,
-                      "intermediate_size": 64, "conv_dim": [16] * 7, "freeze_feature_encoder": False,
-                      "embedding_cache": False,
-                      "config_overrides": {"num_conv_pos_embeddings": 16, "num_conv_pos_embedding_groups": 4}},
-}
+
+
+def tiny_families() -> dict[str, dict]:
+    """Family class name -> the init args of its CPU overlay in configs/model/tiny/ (the first file
+    of each class): every family with a config, which tests/test_model_configs.py requires, is
+    tested here without a list to keep."""
+    out = {}
+    for p in sorted((ROOT / "configs/model/tiny").glob("*.yaml")):
+        model = yaml.safe_load(p.read_text(encoding="utf-8"))["model"]
+        cls = model.get("class_path") or yaml.safe_load(
+            (ROOT / "configs/model" / p.name).read_text(encoding="utf-8"))["model"]["class_path"]
+        out.setdefault(cls.rsplit(".", 1)[1], model.get("init_args") or {})
+    return out
+
+
+FAMILIES = tiny_families()
 
 
 @pytest.fixture(scope="module")
