@@ -33,15 +33,8 @@ def plot_track(result: dict, title: str, png: Path) -> Path:
     edges = [track[0]["start"], *((mids[1:] + mids[:-1]) / 2), track[-1]["end"]]
     for w, a, b in zip(track, edges[:-1], edges[1:]):
         ax2.barh(0, b - a, left=a, color=colors[classes.index(w["label"])], height=0.8)
-    ax2.set_yticks([])
-    ax2.set_xlabel("time (s)")
-    ax2.set_ylabel("label", rotation=0, ha="right", va="center")
-    ax2.set_xlim(0, result.get("duration", track[-1]["end"]))
-    fig.tight_layout()
-    png.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(png, dpi=110)
-    plt.close(fig)
-    return png
+    _label_strip(ax2, result)
+    return _save(fig, png)
 
 
 def _plot_segments(result: dict, title: str, png: Path) -> Path:
@@ -67,15 +60,8 @@ def _plot_segments(result: dict, title: str, png: Path) -> Path:
     ax.set_ylabel("probability")
     ax.set_title(f"{title}: {len(track)} speech segment(s), {result['label']} overall")
     ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
-    ax2.set_yticks([])
-    ax2.set_xlabel("time (s)")
-    ax2.set_ylabel("label", rotation=0, ha="right", va="center")
-    ax2.set_xlim(0, result.get("duration", track[-1]["end"]))
-    fig.tight_layout()
-    png.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(png, dpi=110)
-    plt.close(fig)
-    return png
+    _label_strip(ax2, result)
+    return _save(fig, png)
 
 
 def _plot_dims_track(result: dict, title: str, png: Path) -> Path:
@@ -94,6 +80,20 @@ def _plot_dims_track(result: dict, title: str, png: Path) -> Path:
     ax.set_ylabel("rating (0-1)")
     ax.set_title(title + ": " + ", ".join(f"{d} {v:.2f}" for d, v in result["dims"].items()) + " overall")
     ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
+    return _save(fig, png)
+
+
+def _label_strip(ax, result: dict) -> None:
+    """The strip under the probabilities: the label over time."""
+    ax.set_yticks([])
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("label", rotation=0, ha="right", va="center")
+    ax.set_xlim(0, result.get("duration", result["track"][-1]["end"]))
+
+
+def _save(fig, png: Path) -> Path:
+    import matplotlib.pyplot as plt
+
     fig.tight_layout()
     png.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(png, dpi=110)
