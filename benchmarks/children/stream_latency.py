@@ -147,7 +147,7 @@ def measure(name: str, wav, sr, spans, threads: list[int], paced: float) -> dict
         torch.set_num_threads(n)
         run_stream(predictor, wav[:warm_end], sr, [])
         out = run_stream(predictor, wav, sr, spans)
-        if paced and k == 0:
+        if paced:
             # the first seconds again, really sleeping until each chunk is due: its measured
             # latencies beside the simulated ones of the back-to-back run for the same segments
             cut = int(sr * paced)

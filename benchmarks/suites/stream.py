@@ -103,26 +103,31 @@ class Server:
     def __init__(self, model: str, max_streams: int, log: Path):
         self.port = _free_port()
         env = dict(os.environ, PYTHONPATH=str(ROOT), WANDB_MODE="disabled")
+        self.log_path = log
         self.log = open(log, "w")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "zoo", "serve", "--model", model, "--port", str(self.port),
              "--max-streams", str(max_streams), "--log-level", "warning"],
             cwd=str(ROOT), env=env, stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 180
+        self.url = f"ws://127.0.0.1:{self.port}/stream"
+
+    def wait_ready(self, timeout: float = 180) -> "Server":
+        """Block until ``GET /health`` answers 200 (the model is loaded)."""
+        deadline = time.monotonic() + timeout
         while True:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"zoo serve exited ({self.proc.returncode}): {Path(log).read_text()[-2000:]}")
+                raise RuntimeError(f"zoo serve exited ({self.proc.returncode}): {self.log_path.read_text()[-2000:]}")
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/health", timeout=2) as r:
                     if r.status == 200:
-                        break
+                        return self
             except OSError:
                 pass
             if time.monotonic() > deadline:
                 self.close()
-                raise RuntimeError(f"zoo serve did not answer /health in 180 s: {Path(log).read_text()[-2000:]}")
-            time.sleep(0.5)
-        self.url = f"ws://127.0.0.1:{self.port}/stream"
+                raise RuntimeError(f"zoo serve did not answer /health in {timeout:g} s: "
+                                   f"{self.log_path.read_text()[-2000:]}")
+            time.sleep(0.25)
 
     def close(self) -> None:
         self.proc.terminate()
@@ -139,13 +144,13 @@ def _passes(r: dict) -> bool:
             and r["close_p95"] <= MULTI_GOAL)
 
 
-def max_streams(model: str, rec: Path, ref: Path, ladder: list[int], work: Path, stagger: float,
+def max_streams(server: Server, model: str, rec: Path, ref: Path, ladder: list[int], stagger: float,
                 bisect: int) -> tuple[int, list[dict]]:
     """The largest N in ``ladder`` (then bisected towards the first failure) whose trial passes:
     p95 latency from VAD close <= 0.5 s, no dropped frame, no missing segment, no error."""
     trials: list[dict] = []
-    server = Server(model, max(ladder) + 4, work / f"serve-{model}.log")
     try:
+        server.wait_ready()
         def trial(n: int) -> bool:
             r = child("stream_clients", server.url, str(rec), str(ref), str(n), str(stagger), str(n), timeout=600)
             r["load_1m"] = os.getloadavg()[0]
@@ -176,21 +181,46 @@ def max_streams(model: str, rec: Path, ref: Path, ladder: list[int], work: Path,
 
 def run(args, work: Path) -> Suite:
     s = Suite("stream", f"one stream: p95 latency from VAD close <= {SINGLE_GOAL * 1e3:.0f} ms for every shipped "
-                        f"audio model; one serve process: >= {STREAMS_GOAL} real-time streams of audio-cnn-synth "
-                        f"at p95 <= {MULTI_GOAL * 1e3:.0f} ms with no dropped frame")
-    cores = os.cpu_count() or 1
-    seconds = max(8.0, (20 if args.quick else 60) * args.scale)
-    rec = make_recording(work, seconds)
+                        f"audio model (torch's default threads); one serve process: >= {STREAMS_GOAL} real-time "
+                        f"streams of audio-cnn-synth at p95 <= {MULTI_GOAL * 1e3:.0f} ms with no dropped frame")
+    rec = make_recording(work, max(8.0, (20 if args.quick else 60) * args.scale))
     models, skipped = audio_models()
     if args.quick:  # a smoke test: one shipped model
         models = [m for m in models if m == "audio-cnn-synth"] or models[:1]
-    # torch's intra-op threads: its default (one per core) and one
+    ladder = [2] if args.quick else [1, 2, 4, 8, 16, 24, 32, 48, 64]
+    # a smoke test starts its one server while the single streams run (their numbers are not
+    # the measurement there); a full run starts each server after them
+    early = Server(SERVED[0], max(ladder) + 4, work / f"serve-{SERVED[0]}.log") if args.quick else None
+    try:
+        ref = _single(s, args, work, rec, models)
+        if ref is not None:
+            _concurrent(s, args, work, rec, ref, models, ladder, early)
+    finally:
+        if early:
+            early.close()
+    doc = json.loads(rec.read_text())
+    s.notes.append(f"models: {', '.join(models)}; left out: {'; '.join(skipped) or 'none'}")
+    s.notes.append(
+        f"one stream: a {doc['seconds']:.0f} s synthetic recording ({len(doc['spans'])} utterances joined by 0.5-2 s "
+        "pauses, 30 dB SNR noise) pushed in 20 ms chunks with zoo.stream's defaults (hop 1 s, smoothing 5 s); each "
+        "push timed, the paced clock simulated (benchmarks/children/stream_latency.py); 'from VAD close' starts at "
+        "the chunk that lets the VAD end the segment, 'from end of speech' at the utterance's true end (it adds the "
+        "VAD's min_silence, 0.3 s, and its decay)")
+    return s
+
+
+def _single(s: Suite, args, work: Path, rec: Path, models: list[str]) -> Path | None:
+    """One stream per model, at torch's default thread count and at 1; the VAD's segments with
+    their close times (the reference of the concurrent clients), or None if nothing ran."""
+    cores = os.cpu_count() or 1
     threads = [cores, 1] if cores > 1 and not args.quick else [cores]
-    met = True
-    ref = None
-    paced = [] if args.quick else ["--paced", "audio-cnn-synth:20"]
+    paced = [] if args.quick else ["--paced", "audio-cnn-synth:20"]  # the check of the simulated clock
+    load0 = os.getloadavg()[0]
     results = child("stream_latency", ",".join([*models, "audio-cnn-default"]), str(rec),
                     ",".join(map(str, threads)), *paced, timeout=1800)
+    s.notes.append(f"load average (1 min) before / after the single-stream runs: {load0:.2f} / "
+                   f"{os.getloadavg()[0]:.2f} (other jobs share this machine's cores)")
+    met, ref, vad = True, None, []
     for name, r in results.items():
         if "error" in r:
             s.notes.append(f"{name}: failed: {r['error']}")
@@ -200,46 +230,45 @@ def run(args, work: Path) -> Suite:
         for t, run_ in r["runs"].items():
             tag = f"{label}, {t} thread{'s' if t != '1' else ''}"
             c, e = run_["from_close"], run_["from_speech_end"]
-            s.add(f"{tag}: latency from VAD close p50 / p95 / max", round(c["p50"], 3), "s",
-                  p95=c["p95"], max=c["max"], segments=c["n"])
-            s.add(f"{tag}: latency from VAD close p95", c["p95"], "s")
-            s.add(f"{tag}: latency from end of speech p50 / p95 / max", round(e["p50"], 3), "s",
-                  p95=e["p95"], max=e["max"])
-            s.add(f"{tag}: latency from end of speech p95", e["p95"], "s")
+            s.add(f"{tag}: latency from VAD close, p95", c["p95"], "s", p50=c["p50"], max=c["max"], segments=c["n"])
+            s.add(f"{tag}: latency from end of speech, p95", e["p95"], "s", p50=e["p50"], max=e["max"])
             s.add(f"{tag}: real-time factor (VAD + model)", run_["rtf"], "s per s of audio")
             if name != "audio-cnn-default" and t == str(cores):
                 met = met and c["p95"] <= SINGLE_GOAL
             if "paced" in run_:
                 p = run_["paced"]
                 s.add(f"{tag}: check, really paced ({p['seconds']:.0f} s): measured p95 from VAD close",
-                      p["measured_from_close"]["p95"], "s", simulated=p["simulated_from_close"]["p95"])
-        s.add(f"{label}: Silero VAD alone, real-time factor", r["vad_rtf"], "s per s of audio")
+                      p["measured_from_close"]["p95"], "s", simulated=p["simulated_from_close"]["p95"],
+                      measured_max=p["measured_from_close"]["max"], simulated_max=p["simulated_from_close"]["max"])
+        vad.append(r["vad_rtf"])
         if ref is None:
             ref = work / "reference.json"
             ref.write_text(json.dumps(r["runs"][str(threads[0])]["segments"]))
-    if ref is None:
-        s.met = False
-        return s
-    # concurrent streams: a shorter recording (the first utterances of the same one: the
-    # reference segments that close within it)
-    if args.quick:
-        ladder, names, stagger = [2], [SERVED[0]], 0.5
-    else:
-        ladder, names, stagger = [1, 2, 4, 8, 16, 24, 32, 48, 64], list(SERVED), 2.0
-    cut = _cut(rec, 10.0 if args.quick else 20.0, work)
-    segs = [g for g in json.loads(ref.read_text()) if g["close"] <= cut["seconds"]]
+    if vad:
+        s.add("Silero VAD alone (onnxruntime, 1 thread), real-time factor", min(vad), "s per s of audio")
+    s.met = met and ref is not None
+    return ref
+
+
+def _concurrent(s: Suite, args, work: Path, rec: Path, ref: Path, models: list[str], ladder: list[int],
+                early: Server | None) -> None:
+    """The concurrency search per served model, on the first utterances of the recording (the
+    reference segments that close within them)."""
+    names, stagger = ([SERVED[0]], 0.5) if args.quick else (list(SERVED), 2.0)
+    cut = _cut(rec, 6.0 if args.quick else 20.0, work)
     short_ref = work / "reference_short.json"
-    short_ref.write_text(json.dumps(segs))
+    short_ref.write_text(json.dumps([g for g in json.loads(ref.read_text()) if g["close"] <= cut["seconds"]]))
     for name in names:
         if name not in models and not args.quick:
             s.notes.append(f"{name}: not shipped here, no concurrency search")
             continue
         try:
-            best, trials = max_streams(name, Path(cut["path"]), short_ref, ladder, work, stagger,
+            server = early if early and name == SERVED[0] else Server(name, max(ladder) + 4, work / f"serve-{name}.log")
+            best, trials = max_streams(server, name, Path(cut["path"]), short_ref, ladder, stagger,
                                        bisect=0 if args.quick else 2)
         except RuntimeError as e:
             s.notes.append(f"{name} serve: failed: {str(e).splitlines()[-1]}")
-            met = False
+            s.met = False
             continue
         s.add(f"{name}: concurrent real-time streams held (p95 from close <= {MULTI_GOAL:g} s, no drop)",
               best, "streams", trials=trials)
@@ -261,21 +290,14 @@ def run(args, work: Path) -> Suite:
         elif not args.quick:
             s.notes.append(f"{name}: passed every step of the ladder up to {ladder[-1]} streams (not pushed further)")
         if name == "audio-cnn-synth" and not args.quick:
-            met = met and best >= STREAMS_GOAL
-    s.notes.append(f"models: {', '.join(models)}; left out: {'; '.join(skipped) or 'none'}")
+            s.met = bool(s.met) and best >= STREAMS_GOAL
+    threads = os.environ.get("OMP_NUM_THREADS")
     s.notes.append(
-        f"one stream: a {json.loads(rec.read_text())['seconds']:.0f} s synthetic recording "
-        f"({len(json.loads(rec.read_text())['spans'])} utterances joined by 0.5-2 s pauses, 30 dB SNR noise) pushed "
-        "in 20 ms chunks with zoo.stream's defaults (hop 1 s, smoothing 5 s); each push timed, the paced clock "
-        "simulated (benchmarks/children/stream_latency.py); 'from VAD close' starts at the chunk that lets the VAD "
-        "end the segment, 'from end of speech' at the utterance's true end (adds min_silence 0.3 s)")
-    s.notes.append(
-        f"concurrent: one `python -m zoo serve` subprocess (torch default threads), clients in another process "
+        f"concurrent: one `python -m zoo serve` subprocess (torch threads: "
+        f"{'OMP_NUM_THREADS=' + threads if threads else 'its default, one per core'}), clients in another process "
         f"(asyncio + websockets), each sending the first {cut['seconds']:.0f} s of the recording as PCM16 in 20 ms "
-        f"frames at real-time pace, starts staggered over {stagger:g} s; load average while measuring: "
-        f"{os.getloadavg()[0]:.1f} (1 min)")
-    s.met = met
-    return s
+        f"frames at real-time pace, starts staggered over {stagger:g} s; each trial's 1-min load average (which "
+        "counts the server and the clients) is in the JSON")
 
 
 def _cut(rec: Path, seconds: float, work: Path) -> dict:
