@@ -4,7 +4,8 @@ streams one ``python -m zoo serve`` process holds (docs/live.md, "Measured").
 
 The test recording: synthetic-corpus utterances (``zoo.data.synth.generate``) joined by random
 pauses of 0.5-2 s with white noise at 30 dB SNR (``zoo.live.evaluate.build_recordings``, as
-``segeval`` joins them), written as 16 kHz PCM16, with the true speech span of each utterance.
+``segeval`` joins them), written as 16 kHz PCM16, with the true speech span of each utterance
+(the clip without the room noise around its speech).
 """
 from __future__ import annotations
 
@@ -66,7 +67,8 @@ def make_recording(work: Path, seconds: float, seed: int = 0) -> Path:
 
     n = max(2, int(round(seconds / 4.45)))  # ~3.2 s utterances + 1.25 s mean pause
     root = generate(work / "corpus", size=n, seed=5, sample_rate=SR, workers=1)
-    rows = list(csv.DictReader(open(root / "synthetic.csv", encoding="cp949")))
+    with open(root / "synthetic.csv", encoding="cp949") as f:  # the AI Hub layout's encoding
+        rows = list(csv.DictReader(f))
     audios = [sf.read(str(next(root.rglob(r["wav_id"] + ".wav"))), dtype="float32")[0] for r in rows]
     rec = build_recordings(audios, [r["1번 감정"] for r in rows], SR, per_recording=len(audios), seed=seed,
                            speech=[speech_bounds(w, SR, _top_db(w)) for w in audios])[0]
