@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 # this checkout's zoo and benchmarks package first, whichever zoo the environment has installed
 ENV = dict(os.environ, PYTHONPATH=str(ROOT))
@@ -40,7 +42,7 @@ def test_help_lists_every_registered_suite():
                    "print(json.dumps({k: m.DESCRIPTION for k, m in SUITES.items()}))")
     assert r.returncode == 0, r.stderr[-2000:]
     suites = json.loads(r.stdout)
-    assert {"data", "rates", "index", "bucketing", "train", "cache", "infer"} <= set(suites)
+    assert {"data", "rates", "index", "bucketing", "train", "cache", "infer", "stream"} <= set(suites)
     r = _run("-m", "benchmarks.run", "--help")
     assert r.returncode == 0, r.stderr[-2000:]
     for name, description in suites.items():
@@ -53,3 +55,25 @@ def test_old_spelling_names_the_new_one():
     assert r.returncode != 0
     assert r.stderr.strip() == "run the benchmarks as a module from the repository root: " \
                                "python -m benchmarks.run --quick"
+
+
+def test_stream_suite_quick_measures_latency_and_serves_concurrent_streams(tmp_path):
+    for mod in ("silero_vad", "fastapi", "uvicorn", "websockets"):
+        pytest.importorskip(mod)
+    out = tmp_path / "bench.json"
+    r = subprocess.run([sys.executable, "-m", "benchmarks.run", "--quick", "--scale", "0.1", "--suite", "stream",
+                        "--json", str(out)], capture_output=True, text=True, timeout=300, cwd=ROOT, env=ENV)
+    assert r.returncode == 0, r.stderr[-2000:]
+    (s,) = json.loads(out.read_text())["suites"]
+    rows = {row["what"]: row for row in s["rows"]}
+    close = [row for what, row in rows.items() if what.endswith("latency from VAD close, p95")]
+    # audio-cnn-synth and the default-size AudioCNN, each with segments found and a paced clock
+    # that cannot report an event before the chunk that closed its segment arrived
+    assert len(close) == 2 and all(row["segments"] > 0 for row in close)
+    assert all(0 <= row["p50"] <= row["value"] <= row["max"] for row in close)
+    assert all(row["value"] > 0 for what, row in rows.items() if "real-time factor" in what)
+    # the serve process took two real-time streams: every frame arrived, every segment came back
+    (held,) = [row for what, row in rows.items() if "concurrent real-time streams held" in what]
+    (trial,) = held["trials"]
+    assert trial["streams"] == 2 and trial["n_errors"] == 0 and trial["dropped_samples"] == 0
+    assert trial["segments"] == trial["expected"] > 0
