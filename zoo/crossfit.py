@@ -145,7 +145,9 @@ def _run_fold(recipe: str, utts: list, class_names: list[str], out: Path) -> dic
     hp = dict(getattr(recipe_dm, "hparams", {}) or {})
     options = {k: hp[k] for k in _DATA_OPTIONS if k in hp}
     dm = EmotionDataModule(corpus=FoldCorpus(utts), class_names=class_names,
-                           split=SplitOptions(use_split_column=True), predict_split="test",
+                           # no validation split (a final model): val_fraction 0 says it is meant
+                           split=SplitOptions(use_split_column=True, val_fraction=0.1 if any(
+                               u.split == "val" for u in utts) else 0.0), predict_split="test",
                            check_leakage=False, **options)
     if list(cli.model.class_names) != list(class_names):
         raise ZooUserError(f"cross_fit: the recipe {recipe} builds a model for {cli.model.class_names}, "
