@@ -37,7 +37,8 @@ def _confidences(label_value) -> dict:
 
 @pytest.mark.parametrize("checkpoint,text", [("late-fusion-synth", "아 진짜 너무 신난다"),
                                              ("late-fusion-synth", ""),
-                                             ("audio-cnn-synth", "")])
+                                             ("audio-cnn-synth", ""),
+                                             ("korean-tts-fusion", "정말 화가 나서 참을 수가 없어")])
 def test_page_predicts_what_the_python_api_predicts(server, tmp_path, checkpoint, text):
     from gradio_client import Client, handle_file
 
@@ -48,12 +49,13 @@ def test_page_predicts_what_the_python_api_predicts(server, tmp_path, checkpoint
     sf.write(path, wav.astype(np.float32), 16000)
     client = Client(server, verbose=False)
     probs, label, info, _plane = client.predict(handle_file(str(path)), text, checkpoint, [], api_name="/predict")
-    want = zoo.load(checkpoint).predict(str(path), text=text or None)
+    model = zoo.load(checkpoint)
+    want = model.predict(str(path), text=text or None)
     assert label == want["label"] == probs["label"]
     got = _confidences(probs)
     assert set(got) == set(want["probs"])
     assert got == pytest.approx(want["probs"], abs=1e-5)
-    assert "reads audio" in info
+    assert "reads " + ", ".join(model.module.inputs) in info  # audio, or features computed from it
 
 
 def test_page_adapts_a_per_speaker_model_to_the_attached_clips(server, tmp_path):

@@ -248,9 +248,15 @@ def test_empty_and_very_long_transcripts(tmp_path, cache_dir):
         sf.write(tmp_path / f"{name}.wav", tone(0.5), SR, subtype="PCM_16")
     long_text = "".join("가나다라마바사 "[i * 7 % 8] for i in range(2000))  # 2,000 characters
     m = good_corpus(tmp_path, rows=[("e.wav", "a", "s0", ""), ("h.wav", "b", "s1", long_text)])
+    # a row without words is valid: a model that reads text leaves it out and counts it ...
+    d = dm(m, cache_dir, modalities=["audio", "text"])
+    d.setup("fit")
+    assert "e" not in {u.id for u in d.split("all")} and d.report["dropped"] == {
+        "no transcript: left out for a text model": 1}
+    # ... unless the data config calls it a problem
     with pytest.raises(CorpusError, match=r"m\.csv, row 10, column 'text': empty transcript"):
-        dm(m, cache_dir, modalities=["audio", "text"]).setup("fit")
-    d = dm(m, cache_dir, modalities=["audio", "text"], on_error="skip")
+        dm(m, cache_dir, modalities=["audio", "text"], without_words="problem").setup("fit")
+    d = dm(m, cache_dir, modalities=["audio", "text"], on_error="skip", without_words="problem")
     d.setup("fit")
     tok = train_tokenizer([u.text for u in d.split("all")], vocab_size=40, max_length=32,
                           cache_dir=cache_dir)

@@ -294,6 +294,11 @@ def check(configs: list[str], workers: int = 2, exclude_list: str | None = None,
     enc += [f"{u.id}: U+FFFD (a byte that was not text) in the transcript" for u in texts if "\ufffd" in u.text]
     say(f"transcripts: {len(texts)} of {len(usable)} rows" + (
         f", {sum(not (u.text or '').strip() for u in usable)} empty" if texts else ""))
+    # valid segments (laughter, a sigh) whose transcript has no words: text models leave them out
+    wordless = [u for u in usable if not (u.text or "").strip() and (u.meta.get("raw_text") or "").strip()]
+    if wordless:
+        say(f"transcripts without words (nonverbal tags only; text models leave them out): {len(wordless)}"
+            + "".join(f"\n  {u.id}: {u.meta['raw_text']!r}" for u in wordless[:10]))
     say(f"text encoding problems: {len(enc)}" + "".join(f"\n  {m}" for m in enc[:10]))
     ids = Counter(u.id for u in usable)
     dups = [i for i, n in ids.items() if n > 1]

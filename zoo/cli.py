@@ -191,6 +191,10 @@ def build_cli(args: list[str] | None = None, run: bool = True):
 
         def before_fit(self):
             cli_support.adapt_monitors(self.trainer, self.model)
+            if getattr(self.model, "cross_fit", 0):  # late fusion's out-of-fold branch outputs (stacking)
+                from zoo.crossfit import cross_fit
+
+                cross_fit(self.model, self.datamodule, self.trainer)
 
         def instantiate_trainer(self, **kwargs):
             sub = self.subcommand

@@ -137,7 +137,9 @@ def fit_args(abl: Ablation, run: Run, out: Path) -> list[str]:
     args += [f"--seed_everything={run.seed}"]
     if abl.seed_data:
         args += [f"--data.init_args.seed={run.seed}"]
-    if run.fold is not None:
+    if run.fold is not None and abl.fold_splits is not None:  # a fold named in the file
+        args += [f"--data.init_args.split.{k}={cli_value(v)}" for k, v in abl.fold_splits[run.fold].items()]
+    elif run.fold is not None:
         args += ["--data.init_args.split.mode=kfold", f"--data.init_args.split.num_folds={abl.folds}",
                  f"--data.init_args.split.fold={run.fold}"]
     for key, dep in run.deps.items():

@@ -122,6 +122,8 @@ class Ablation:
     best_mode: str
     prereqs: list[Choice] = field(default_factory=list)  # stage-0 cells outside the grid
     checkpoints: list[tuple[str, str]] = field(default_factory=list)  # every grid cell: key -> prereq
+    #: folds named in the file (``folds:`` a list): fold k's split options (test_speakers, ...)
+    fold_splits: list[dict[str, Any]] | None = None
 
     def cells(self) -> list[Cell]:
         """Prerequisite cells first, then the grid. An axis with a single value does not vary,
@@ -280,8 +282,15 @@ def load(path: str | Path) -> Ablation:
     if not isinstance(seed_data, bool):
         raise _err("seed_data", f"true or false, got {seed_data!r}")
     folds = doc.get("folds")
-    if folds is not None and (isinstance(folds, bool) or not isinstance(folds, int) or folds < 2):
-        raise _err("folds", f"an integer >= 2 (k-fold over the DataModule's groups), got {folds!r}")
+    fold_splits = None
+    if isinstance(folds, list):  # folds named in the file: each one's split options
+        fold_splits = [_fold_split(f, f"folds[{i}]") for i, f in enumerate(folds)]
+        if len(fold_splits) < 2:
+            raise _err("folds", "name at least two folds")
+        folds = len(fold_splits)
+    elif folds is not None and (isinstance(folds, bool) or not isinstance(folds, int) or folds < 2):
+        raise _err("folds", f"an integer >= 2 (k-fold over the DataModule's groups), or a list of folds, "
+                            f"each {{test_speakers: [...], val_speakers: [...]}}, got {folds!r}")
     metrics = doc.get("metrics", list(DEFAULT_METRICS))
     if isinstance(metrics, str):
         metrics = [metrics]
@@ -302,7 +311,8 @@ def load(path: str | Path) -> Ablation:
         if seed_data:
             reserved["data.init_args.seed"] = "seeds: (seed_data: true)"
     if folds:
-        for k in ("mode", "num_folds", "fold"):
+        for k in (("mode", "num_folds", "fold") if fold_splits is None else
+                  sorted({k for f in fold_splits for k in f})):
             reserved[f"data.init_args.split.{k}"] = "folds:"
     all_sets = [("overrides", k) for k, _ in overrides] + [("checkpoints", k) for k, _ in top_ckpts] + [
         (f"{c.axis}.{c.name}", k) for c in [*prereqs, *(c for g in groups for row in g for c in row)]
@@ -313,7 +323,25 @@ def load(path: str | Path) -> Ablation:
     return Ablation(name=name, path=path, description=str(doc.get("description") or "").strip(),
                     base=base, overrides=overrides, groups=groups, axes=axes, seeds=seeds,
                     seed_data=seed_data, folds=folds, metrics=metrics, best_by=best_by, best_mode=best_mode,
-                    prereqs=prereqs, checkpoints=top_ckpts)
+                    prereqs=prereqs, checkpoints=top_ckpts, fold_splits=fold_splits)
+
+
+#: what a fold named in the file may set (``data.init_args.split.<key>``)
+FOLD_KEYS = ("test_speakers", "val_speakers", "group_by", "val_fraction")
+
+
+def _fold_split(f: Any, where: str) -> dict[str, Any]:
+    """One fold named in the file: the speakers (or groups, sessions) it tests on, and optionally
+    those it validates on, as split options; the folds then stay the same whatever the seed."""
+    if not isinstance(f, dict) or not f.get("test_speakers"):
+        raise _err(where, "a fold is a mapping with test_speakers (a list) and optionally val_speakers, "
+                          f"group_by, val_fraction; got {f!r}")
+    for k, v in f.items():
+        if k not in FOLD_KEYS:
+            raise _err(f"{where}.{k}", f"unknown key{_suggest(str(k), FOLD_KEYS)}; known: {', '.join(FOLD_KEYS)}")
+        if k.endswith("_speakers") and (not isinstance(v, list) or not all(isinstance(x, (str, int)) for x in v)):
+            raise _err(f"{where}.{k}", f"a list of speaker (or group, session) names, got {v!r}")
+    return {k: ([str(x) for x in v] if k.endswith("_speakers") else v) for k, v in f.items()}
 
 
 def _column(groups, axis):

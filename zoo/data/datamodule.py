@@ -96,6 +96,12 @@ class EmotionDataModule(L.LightningDataModule):
         exclude: A text file of utterances to leave out, one id or audio path a line (``#``
             comments allowed): what ``python -m zoo check --exclude-list FILE`` writes. The rows
             left out are counted in the setup report.
+        without_words: Utterances with no words in their transcript (none, empty, or only
+            nonverbal tags such as KEMDy's ``l/`` or ``(웃음)``), for a model that needs the
+            transcript (text-only, early fusion): ``leave_out`` (they are valid rows: the split is
+            made with them, then they are left out of every split and counted in the setup
+            report) or ``problem`` (a bad row: listed and refused, or skipped with
+            ``on_error: skip``). Late fusion keeps them either way and predicts them from the audio.
     """
 
     def __init__(
@@ -127,6 +133,7 @@ class EmotionDataModule(L.LightningDataModule):
         check_leakage: bool = True,
         test_split: Literal["test", "all"] = "test",
         exclude: str | None = None,
+        without_words: Literal["leave_out", "problem"] = "leave_out",
     ):
         super().__init__()
         if not isinstance(corpus, Corpus):
@@ -170,6 +177,10 @@ class EmotionDataModule(L.LightningDataModule):
         self.test_split = test_split
         self.label_map = label_map
         self.exclude = exclude
+        if without_words not in ("leave_out", "problem"):
+            raise ZooUserError(f"without_words must be leave_out or problem, got {without_words!r}")
+        self.without_words = without_words
+        self._wordless: dict[str, str] = {}  # utterance id -> why a text model leaves it out
         self._exclude = read_exclude_list(exclude) if exclude else None  # checked before any file is read
         lm = label_map or getattr(corpus, "label_map", None)
         if lm is not None:
@@ -269,10 +280,13 @@ class EmotionDataModule(L.LightningDataModule):
         # a model that predicts without a transcript (late fusion) does not need one per row
         if "text" in wanted and not self._requested().text_optional:
             for u in utts:
-                if (u.id, "text") in self._validated or u.id in self._bad:
+                if (u.id, "text") in self._validated or u.id in self._bad or u.id in self._wordless:
                     continue
                 if (u.text or "").strip():
                     self._validated.add((u.id, "text"))
+                elif self.without_words == "leave_out":  # a valid row (laughter, a sigh): no words
+                    self._wordless[u.id] = ("transcript without words (nonverbal tags only)"
+                                            if (u.meta.get("raw_text") or "").strip() else "no transcript")
                 else:
                     problems.add(problem_source(u),
                                  "empty transcript", row=u.meta.get("row"), column="text")
@@ -305,10 +319,12 @@ class EmotionDataModule(L.LightningDataModule):
             self._splits = self._split(utts)
             if self.min_agreement_scope == "train" and self.min_agreement > 0:
                 self._filter_training_agreement()
-            self._log_report(utts)
+            self._leave_out_wordless()
+            self._log_report([u for u in utts if u.id not in self._wordless])
         else:  # a later stage may need a modality the first one did not validate
             ok = {u.id for u in utts}
             self._splits = {s: [u for u in us if u.id in ok] for s, us in self._splits.items()}
+            self._leave_out_wordless()
         self.report["dropped"] = dict(self._dropped)
         self._prepared_for = self._request_key()
 
@@ -334,6 +350,21 @@ class EmotionDataModule(L.LightningDataModule):
         idx = assign_splits(utts, o, seed=self.seed)
         self.report["split_source"] = o.mode
         return {s: [utts[i] for i in ix] for s, ix in idx.items()}
+
+    def _leave_out_wordless(self) -> None:
+        """Utterances without words leave every split (a text model's request), counted once per
+        reason. After the split, so a text model and an audio model on the same data config get
+        the same speakers in each split (the two branches of a late fusion must)."""
+        for s, us in self._splits.items():
+            gone = [u for u in us if u.id in self._wordless]
+            if gone:
+                self._splits[s] = [u for u in us if u.id not in self._wordless]
+                for u in gone:
+                    self._dropped[f"{self._wordless[u.id]}: left out for a text model"] += 1
+        if self._wordless and not any(self._splits.values()):
+            raise CorpusError(f"{self.corpus_name}: none of the utterances has words in its transcript, so a "
+                              "model that reads text has nothing to train on (use an audio or late-fusion "
+                              "model, or a corpus with transcripts)")
 
     def _filter_training_agreement(self) -> None:
         """min_agreement on train and val only; the test split keeps every labelled row."""

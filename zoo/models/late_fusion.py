@@ -7,6 +7,14 @@ classifier trains, and by default on the validation split. The branches have (ne
 their training utterances, so their outputs there say nothing about how far to trust each on new
 speakers; on held-out utterances they do (stacking's rule: fit the combiner on out-of-sample
 predictions).
+
+Cross-fitted (``cross_fit: K``, with ``fusion: probs``): the training split's speakers (or
+sessions, or conversations) are dealt into K folds, each branch's own recipe is trained again on
+K-1 of them and predicts the held-out one (:mod:`zoo.crossfit`, run by ``python -m zoo fit``
+before training), and the second stage is chosen on those honest outputs of every training
+utterance among the best branch alone, an equal average, learned weights and a small stacker,
+preferring the simpler within noise (:mod:`zoo.models.stage2`). The deployed branches stay the
+checkpoints, trained on the whole training split.
 """
 from __future__ import annotations
 
@@ -24,6 +32,7 @@ from .audio import AudioCNN
 from .base import EmotionModule
 from .loading import load_module, module_spec
 from .fusion_branch import ModelSpec, build_branch
+from .stage2 import CANDIDATES
 from .text import TextBERT, TextBranchMixin
 
 log = logging.getLogger("zoo")
@@ -59,6 +68,26 @@ class LateFusion(TextBranchMixin, EmotionModule):
             runs on test.
         calibrate: Decision-level fusions: fit a temperature per branch (temperature scaling) on
             the data the fusion is fitted on, before their outputs are mixed.
+        cross_fit: Folds (K) of the training split's speakers, sessions or conversations for
+            out-of-fold branch outputs (stacking): each branch's recipe is trained again on K-1
+            folds and predicts the held-out one, and the second stage is picked on those outputs
+            of every training utterance (``select``). Needs ``fusion: probs`` and both
+            checkpoints (the deployed branches, trained on the whole training split);
+            ``python -m zoo fit`` runs the folds first, into ``<run>/crossfit/``. 0: off (the
+            stage is fitted on ``fit_on``).
+        audio_recipe: The fit config that trained ``audio_checkpoint`` (the branch's recipe,
+            rerun per fold); null: the ``config.yaml`` of the checkpoint's run folder
+            (``<run>/checkpoints/x.ckpt`` -> ``<run>/config.yaml``).
+        text_recipe: Likewise for ``text_checkpoint``.
+        select: With ``cross_fit``: ``auto`` picks by out-of-fold UA, preferring the simpler
+            within one standard error of the best (``audio`` or ``text`` alone, then
+            ``average``, ``weights``, ``stacker``); a name forces that candidate. A checkpoint
+            records the one picked.
+        stacker_min_per_class: ``auto`` considers the stacker (a logistic regression on both
+            branches' calibrated log-probabilities) only when every class has at least this
+            many out-of-fold utterances with a transcript.
+        stage2: What the cross-fitted second stage picked and why (written by fit, kept in the
+            checkpoint and shown on model cards); leave it unset.
     """
 
     inputs = ("audio", "text")
@@ -70,8 +99,27 @@ class LateFusion(TextBranchMixin, EmotionModule):
                  freeze_encoders: bool = False,
                  fusion: Literal["concat", "gated", "attention", "logits", "probs"] = "concat",
                  fusion_hidden: int = 128, dropout: float = 0.2, modality_dropout: float = 0.1,
-                 fit_on: Literal["auto", "train", "val"] = "auto", calibrate: bool = True, **kwargs):
+                 fit_on: Literal["auto", "train", "val"] = "auto", calibrate: bool = True,
+                 cross_fit: int = 0, audio_recipe: str | None = None, text_recipe: str | None = None,
+                 select: Literal["auto", "audio", "text", "average", "weights", "stacker"] = "auto",
+                 stacker_min_per_class: int = 50, stage2: dict | None = None, **kwargs):
         super().__init__(**kwargs)
+        if cross_fit < 0 or cross_fit == 1:
+            raise ZooUserError(f"cross_fit must be 0 (off) or at least 2 folds, got {cross_fit}")
+        if select != "auto" and select not in CANDIDATES:
+            raise ZooUserError(f"select must be auto or one of {', '.join(CANDIDATES)}, got {select!r}")
+        self.cross_fit, self.select, self.stacker_min_per_class = cross_fit, select, stacker_min_per_class
+        self.recipes = {"audio": (audio_recipe, audio_checkpoint), "text": (text_recipe, text_checkpoint)}
+        self.stage2 = stage2  # set once the second stage is fitted (or loaded from a checkpoint)
+        if cross_fit and stage2 is None:
+            if fusion != "probs":
+                raise ZooUserError(f"cross_fit picks among averages of the branches' probabilities: set "
+                                   f"fusion: probs (got {fusion!r})")
+            if not (audio_checkpoint and text_checkpoint):
+                raise ZooUserError("cross_fit needs both branches as checkpoints (audio_checkpoint and "
+                                   "text_checkpoint: the deployed branches, trained on the whole training "
+                                   "split); their recipes are rerun per fold")
+            freeze_encoders = True  # the deployed branches are the checkpoints, as they are
         self.audio = self._branch(audio_branch, audio_checkpoint, "audio")
         self.text = self._branch(text_branch, text_checkpoint, "text")
         if "text" not in self.text.inputs or "text" in self.audio.inputs:
@@ -90,6 +138,8 @@ class LateFusion(TextBranchMixin, EmotionModule):
             # val 0.29 test UA, on train 0.46); the decision-level ones have four
             held_out = freeze_encoders and audio_checkpoint and text_checkpoint and self.decision_level
             self.fit_on = "val" if held_out else "train"
+        if self.cross_fit:  # the loop only validates (the stage is fitted before it); val may be empty
+            self.fit_on = "train"
         self.calibrate = calibrate and self.decision_level
         self._branch_logits = None
         if self.decision_level and self.dim_names:
@@ -109,6 +159,11 @@ class LateFusion(TextBranchMixin, EmotionModule):
         if freeze_encoders:
             self.audio.requires_grad_(False)
             self.text.requires_grad_(False)
+        if self.cross_fit:  # fitted once on the out-of-fold outputs (zoo.crossfit), never by gradient
+            self.stacker = nn.Linear(2 * self.num_logits, self.num_logits)
+            nn.init.zeros_(self.stacker.weight)
+            nn.init.zeros_(self.stacker.bias)
+            self.requires_grad_(False)
 
     def _branch(self, spec: ModelSpec | dict, checkpoint: str | None, kind: str) -> EmotionModule:
         if checkpoint:
@@ -125,6 +180,65 @@ class LateFusion(TextBranchMixin, EmotionModule):
                 self._record_hparam(f"{kind}_branch", module_spec(model))
             return model
         return build_branch(self, f"{kind}_branch", spec)
+
+    # -- the cross-fitted second stage ------------------------------------------------------------
+    def branch_recipe(self, kind: str) -> str:
+        """The fit config that trained the ``kind`` (audio / text) checkpoint: ``<kind>_recipe``, or
+        the ``config.yaml`` of the checkpoint's run folder."""
+        from pathlib import Path
+
+        recipe, ckpt = self.recipes[kind]
+        path = Path(recipe) if recipe else (Path(ckpt).resolve().parent.parent / "config.yaml" if ckpt else None)
+        if path is None or not path.is_file():
+            raise ZooUserError(
+                f"cross_fit reruns the {kind} branch's recipe per fold, but "
+                + (f"{kind}_recipe {recipe} does not exist" if recipe else
+                   f"no config.yaml was found beside its checkpoint's run ({path}); give the fit config "
+                   f"that trained it as {kind}_recipe"))
+        return str(path)
+
+    def fit_stage2(self, la: torch.Tensor, lt: torch.Tensor, present: torch.Tensor, labels: torch.Tensor,
+                   folds: torch.Tensor, unit: str = "groups") -> None:
+        """Pick and fit the second stage on out-of-fold branch outputs (logits (N, C) of the audio
+        and text branches, ``present``: the row has a transcript, ``folds``: the fold each row was
+        held out in), as :func:`zoo.models.stage2.select` says; logged and recorded in the
+        hyper-parameters (so in the checkpoint and on a model card)."""
+        from .stage2 import select
+
+        sel = select(la, lt, present, labels, folds, self.num_logits, choice=self.select,
+                     stacker_min_per_class=self.stacker_min_per_class, unit=unit)
+        with torch.no_grad():
+            self.fusion.log_temperature.copy_(sel.params.log_t)
+            self.fusion.weights.copy_(sel.params.weights)
+            if sel.params.stacker_weight is not None:
+                self.stacker.weight.copy_(sel.params.stacker_weight)
+                self.stacker.bias.copy_(sel.params.stacker_bias)
+        self.select, self.stage2 = sel.choice, sel.report
+        self._record_hparam("select", sel.choice)
+        self._record_hparam("stage2", sel.report)
+        log.info("late fusion, cross-fitted second stage: %s", sel.reason)
+
+    def configure_optimizers(self):
+        if self.cross_fit:  # nothing learns by gradient: the stage was fitted on the out-of-fold outputs
+            return None
+        return super().configure_optimizers()
+
+    def training_step(self, batch, batch_idx):
+        if self.cross_fit:
+            return None
+        return super().training_step(batch, batch_idx)
+
+    def on_train_epoch_end(self) -> None:
+        if self.cross_fit:  # one epoch: its validation scores the fitted stage and checkpoints it
+            self.trainer.should_stop = True
+
+    def setup(self, stage: str) -> None:
+        if stage == "fit" and self.cross_fit and self.stage2 is None:
+            raise ZooUserError(
+                "cross_fit: the second stage is fitted on out-of-fold branch outputs before training; "
+                "python -m zoo fit makes them (or call zoo.crossfit.cross_fit(model, datamodule, trainer) "
+                "before trainer.fit)")
+        super().setup(stage)
 
     @property
     def fit_split(self) -> str:
@@ -165,6 +279,15 @@ class LateFusion(TextBranchMixin, EmotionModule):
         self.audio.prepare_stats(data)
         self.text.prepare_stats(data)
 
+    @property
+    def normalizes_per_speaker(self) -> bool:
+        """The audio branch standardises each speaker by their own clips (ComParE / eGeMAPS with
+        ``normalize: speaker``): the fusion adapts to a speaker through it."""
+        return self.audio.normalizes_per_speaker
+
+    def adapt_speakers(self, clips: dict[str, list]) -> None:
+        self.audio.adapt_speakers(clips)
+
     @staticmethod
     def has_text(batch: Batch) -> torch.Tensor:
         """(B,) bool: which utterances come with a transcript."""
@@ -175,6 +298,8 @@ class LateFusion(TextBranchMixin, EmotionModule):
         return batch.attention_mask.sum(1) > 2  # more than [CLS] [SEP]
 
     def forward(self, batch: Batch) -> torch.Tensor:
+        if self.cross_fit:
+            return self._stage2_forward(batch)
         frozen = torch.no_grad() if self.freeze_encoders else nullcontext()
         with frozen:
             ea = self.audio.embed(batch)
@@ -195,6 +320,20 @@ class LateFusion(TextBranchMixin, EmotionModule):
         et = torch.where(present[:, None], et, self.missing_text.to(et.dtype).expand_as(et))
         return self.fusion(ea, et)
 
+    def _stage2_forward(self, batch: Batch) -> torch.Tensor:
+        """The cross-fitted stage: the picked candidate's log-probabilities (a valid logit vector)."""
+        from .stage2 import combine
+
+        if self.select == "auto":
+            raise ZooUserError("cross_fit: this model's second stage has not been fitted yet (fit_stage2)")
+        with torch.no_grad():
+            la = self.audio.head(self.audio.embed(batch))
+            present = self.has_text(batch).to(la.device)
+            lt = self.text.head(self.text.embed(batch)) if present.any() and self.select != "audio" \
+                else torch.zeros_like(la)
+        return combine(self.select, la, lt, present, self.fusion.log_temperature, self.fusion.weights,
+                       self.stacker.weight, self.stacker.bias)
+
     def loss(self, logits: torch.Tensor, batch: Batch) -> torch.Tensor:
         loss = super().loss(logits, batch)
         if self._branch_logits is not None:
@@ -208,4 +347,7 @@ class LateFusion(TextBranchMixin, EmotionModule):
         hp["audio_branch"], hp["audio_checkpoint"] = module_spec(self.audio), None
         hp["text_branch"], hp["text_checkpoint"] = module_spec(self.text), None
         hp["fit_on"] = self.fit_on  # "auto" would resolve differently without the checkpoints
+        if self.cross_fit:  # the recipes were for fitting; the fitted stage is in the file
+            hp["audio_recipe"] = hp["text_recipe"] = None
+            hp["select"], hp["stage2"] = self.select, self.stage2
         return hp

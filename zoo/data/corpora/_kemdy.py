@@ -49,13 +49,22 @@ def parse_labels(cell: str) -> list[str] | None:
     return None if not out or any(o is None for o in out) else list(dict.fromkeys(out))
 
 
+#: a parenthesised note of a sound, not a word (``(웃음)`` laughter, ``(한숨)`` a sigh, ...): dropped
+#: with its brackets; any other lone ``(...)`` keeps its content
+NONVERBAL = ("웃음", "웃음소리", "웃는 소리", "한숨", "숨소리", "숨", "기침", "헛기침", "울음", "흐느낌", "하품",
+             "박수", "잡음", "소음", "침묵", "noise", "laugh", "laughter", "breath", "cough", "sigh")
+_NONVERBAL = re.compile(r"\(\s*(?:" + "|".join(re.escape(w) for w in NONVERBAL) + r")\s*\)", re.I)
+
+
 def clean_transcript(text: str) -> str:
     """Transcript without the inline tags (``b/ o/ n/ l/ u/ c/ N/ s/``, ``(...)``, ``+``, ``*``).
 
-    ``(철자)/(발음)`` pairs (spelling / pronunciation) keep the spelling; a lone ``(...)`` keeps its
-    content without the brackets.
+    ``(철자)/(발음)`` pairs (spelling / pronunciation) keep the spelling; a note of a sound such as
+    ``(웃음)`` (:data:`NONVERBAL`) is dropped; any other lone ``(...)`` keeps its content without
+    the brackets. A segment of laughter alone (``l/``, ``(웃음)``) comes out empty: it has no words.
     """
     text = re.sub(r"\(([^()]*)\)\s*/\s*\(([^()]*)\)", r"\1", text)
+    text = _NONVERBAL.sub(" ", text)
     text = re.sub(r"(?<![^\s(])[A-Za-z]/", " ", text)  # b/ o/ n/ l/ u/ c/ N/ s/ (a letter + slash, alone)
     text = re.sub(r"[()+*]", " ", text)
     return re.sub(r"\s+", " ", text).strip()
@@ -209,6 +218,8 @@ class KEMDyBase(Corpus):
                     raw = None
                 else:
                     text = raw if self.raw_text else (clean_transcript(raw) or None)
+                    if text is None:  # only nonverbal tags: a valid segment without words
+                        skipped.add("transcript of nonverbal tags only (kept without words)", txt.name)
             else:
                 skipped.add("no .txt (kept without a transcript)", txt.name)
             utts.append(Utterance(

@@ -39,7 +39,9 @@ class KEMDy19(KEMDyBase, name="kemdy19"):
             distribution as the soft label).
         raw_text: Keep the transcripts' inline tags (``b/ o/ n/ l/ u/ c/ N/ s/``, ``(...)``,
             ``+``, ``*``); by default they are stripped for text models (the raw text is always in
-            ``meta["raw_text"]``).
+            ``meta["raw_text"]``). A segment whose transcript is only tags (laughter ``l/``,
+            ``(웃음)``) then has no words: text models leave it out and count it (the data option
+            ``without_words``), late fusion predicts it from the audio.
     """
 
     info = CorpusInfo(

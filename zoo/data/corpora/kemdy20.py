@@ -35,7 +35,9 @@ class KEMDy20(KEMDyBase, name="kemdy20"):
             ``drop`` it (counted) or ``soft`` (the label most evaluators named, the evaluators'
             distribution as the soft label).
         raw_text: Keep the transcripts' inline tags; by default they are stripped for text
-            models (the raw text is always in ``meta["raw_text"]``).
+            models (the raw text is always in ``meta["raw_text"]``). A segment whose transcript is
+            only tags (``l/``, ``(웃음)``, a lone ``b/``) then has no words: text models leave it out
+            and count it (the data option ``without_words``), late fusion predicts it from the audio.
     """
 
     info = CorpusInfo(
