@@ -211,6 +211,24 @@ def test_csv_rows_with_an_extra_or_a_missing_cell(tmp_path):
         load_manifest(tmp_path / "n.csv", problems=ProblemLog())
 
 
+@pytest.mark.parametrize("header", ["path,label,label,speaker", "path,Label,speaker,label "])
+def test_a_column_named_twice_is_an_error_naming_the_file_and_the_column(header, tmp_path):
+    # before, the last `label` column silently won
+    (tmp_path / "m.csv").write_text(f"{header}\na.wav,x,y,s1\n")
+    with pytest.raises(CorpusError, match=r"m\.csv: the header names the column '(label|Label|label)' twice"):
+        load_manifest(tmp_path / "m.csv", problems=ProblemLog())
+
+
+def test_a_json_key_given_twice_is_a_problem_of_its_row(tmp_path):
+    (tmp_path / "m.jsonl").write_text('{"path": "a.wav", "label": "x"}\n{"path": "b.wav", "label": "x", "label": "y"}\n')
+    p = ProblemLog("skip")
+    assert [u.id for u in load_manifest(tmp_path / "m.jsonl", problems=p)] == ["a"]
+    assert [(x.row, x.reason) for x in p.items] == [(2, "the key 'label' is given twice in this object")]
+    (tmp_path / "m.json").write_text('[{"path": "a.wav", "label": "x", "Label": "y"}]')
+    with pytest.raises(CorpusError, match=r"m\.json: an object gives the key 'Label' twice"):
+        load_manifest(tmp_path / "m.json", problems=ProblemLog())
+
+
 def test_duplicate_ids_and_paths_are_named(tmp_path):
     (tmp_path / "m.csv").write_text("id,path,label\nu1,a.wav,x\nu1,b.wav,x\nu2,a.wav,y\nu3,c.wav,y\n")
     p = ProblemLog("skip")
