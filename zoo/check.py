@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ProblemLog, ZooUserError
+from .data.audio import MIN_SECONDS
 from .ranges import DATA_OPTIONS, check_options
 
 log = logging.getLogger("zoo")
@@ -301,7 +302,7 @@ def check(configs: list[str], workers: int = 2, exclude_list: str | None = None,
         else:
             for p in _progress(paths, len(paths), progress):
                 results[p] = scan_file(p)
-    min_seconds = float(opts.get("min_seconds", 0.02))
+    min_seconds = float(opts.get("min_seconds", MIN_SECONDS))
     bad: list[tuple[str, str, str]] = []  # (exclude entry, where, reason)
     usable = []
     for u in utts:

@@ -19,6 +19,10 @@ from ..paths import cache_dir
 
 ZIP_SEP = "::"
 
+#: clips shorter than this (seconds) are refused: the DataModule's default ``min_seconds`` (under
+#: one 25 ms analysis window), and ``infer``'s floor, so training and inference agree
+MIN_SECONDS = 0.02
+
 # Zip handles are kept open per process: keyed by pid, because a forked DataLoader worker
 # must not share the parent's file offset.
 _zip_handles: dict[tuple[int, str], zipfile.ZipFile] = {}

@@ -159,13 +159,14 @@ def plot_track(result: dict, title: str, png: Path) -> Path:
     import numpy as np
 
     track = result["track"]
-    classes = list(track[0]["probs"])
+    # a window without speech energy has no probabilities: the classes come from one that has
+    classes = next((list(w["probs"]) for w in track if w["probs"]), [])
     if not classes:  # a dimension-only model: its dimensions over time
         return _plot_dims_track(result, title, png)
     if result.get("segment") == "vad":
         return _plot_segments(result, title, png)
     mids = np.array([(w["start"] + w["end"]) / 2 for w in track])
-    probs = np.array([[w["probs"][c] for c in classes] for w in track])
+    probs = np.array([[w["probs"].get(c, 0.0) for c in classes] for w in track])  # silence: 0
     fig, (ax, ax2) = plt.subplots(2, 1, figsize=(10, 4.2), sharex=True, gridspec_kw={"height_ratios": [4, 1]})
     colors = plt.get_cmap("tab10").colors
     ax.stackplot(mids, probs.T, labels=classes, colors=colors[: len(classes)], alpha=0.85)
@@ -176,7 +177,8 @@ def plot_track(result: dict, title: str, png: Path) -> Path:
     # windows overlap: each instant takes the label of the window centred nearest to it
     edges = [track[0]["start"], *((mids[1:] + mids[:-1]) / 2), track[-1]["end"]]
     for w, a, b in zip(track, edges[:-1], edges[1:]):
-        ax2.barh(0, b - a, left=a, color=colors[classes.index(w["label"])], height=0.8)
+        if w["label"] is not None:  # no bar over a window without speech energy
+            ax2.barh(0, b - a, left=a, color=colors[classes.index(w["label"])], height=0.8)
     ax2.set_yticks([])
     ax2.set_xlabel("time (s)")
     ax2.set_ylabel("label", rotation=0, ha="right", va="center")
@@ -231,8 +233,8 @@ def _plot_dims_track(result: dict, title: str, png: Path) -> Path:
     track = result["track"]
     mids = [(w["start"] + w["end"]) / 2 for w in track]
     fig, ax = plt.subplots(figsize=(10, 3.2))
-    for d in track[0]["dims"]:
-        ax.plot(mids, [w["dims"][d] for w in track], marker="o", label=d)
+    for d in next(w["dims"] for w in track if w.get("dims")):
+        ax.plot(mids, [w.get("dims", {}).get(d, float("nan")) for w in track], marker="o", label=d)
     ax.set_ylim(0, 1)
     ax.set_xlabel("time (s)")
     ax.set_ylabel("rating (0-1)")
@@ -259,7 +261,8 @@ def write_results(rows: list[dict], out: str | None, class_names: Sequence[str],
         # one row per file (start/end empty) followed by its windows, if it was windowed
         fields = ["file", "start", "end", "label", "duration", "text", *[f"prob_{c}" for c in class_names],
                   *dims]
-        if any("note" in r for r in rows):  # e.g. "no speech detected" (--segment vad)
+        if any("note" in r or any("note" in w for w in r.get("track", [])) for r in rows):
+            # "no speech detected" (--segment vad), "no speech energy" (a silent file or window)
             fields.append("note")
 
         def scores(r: dict) -> dict:
@@ -273,7 +276,8 @@ def write_results(rows: list[dict], out: str | None, class_names: Sequence[str],
                             "text": r.get("text", ""), **scores(r), **({"note": r["note"]} if "note" in r else {})})
                 for win in r.get("track", []):
                     w.writerow({"file": r["file"], "start": win["start"], "end": win["end"],
-                                "label": win["label"] or "", "text": win.get("text", ""), **scores(win)})
+                                "label": win["label"] or "", "text": win.get("text", ""), **scores(win),
+                                **({"note": win["note"]} if "note" in win and "note" in fields else {})})
     elif p.suffix == ".jsonl":
         with open(p, "w", encoding="utf-8") as f:
             for r in rows:
@@ -348,14 +352,18 @@ def main_infer(argv: Sequence[str] | None = None) -> None:
             row["text"] = t or ""
         rows.append(row)
     write_results(rows, a.out, model.class_names, model.dims)
-    silent = [r["file"] for r in rows if r.get("note")]
-    if silent:
-        log.warning("no speech detected in %d file(s), not labelled: %s", len(silent), ", ".join(silent))
+    notes: dict[str, list[str]] = {}
+    for r in rows:  # "no speech detected" (--segment vad), "no speech energy" (silence)
+        if r.get("note"):
+            notes.setdefault(r["note"], []).append(r["file"])
+    for note, silent in notes.items():
+        log.warning("%s in %d file(s), not labelled: %s", note, len(silent), ", ".join(silent))
     if bad:
         log.warning("%d of %d file(s) could not be labelled%s:\n  %s", len(bad), len(names),
                     "" if a.skip_errors else " (exit status 1; --skip-errors: 0)", "\n  ".join(bad))
     if a.plot:
-        long = [r for r in rows if r.get("track")]
+        # a track with something labelled (a silent file has windows, none labelled)
+        long = [r for r in rows if any(w.get("probs") or w.get("dims") for w in r.get("track", []))]
         if not long:
             log.warning("--plot: no file had speech, so there is no track to draw" if a.segment == "vad" else
                         "--plot: no file was longer than --max-seconds %.1f s, so there is no track to draw",
