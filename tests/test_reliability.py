@@ -98,6 +98,25 @@ class KillAt(L.Callback):
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
         if trainer.global_step == self.step:
             os.kill(os.getpid(), getattr(signal, self.sig))
+
+
+class FullDiskAt(L.Callback):
+    """From epoch `epoch` on the disk is full: every checkpoint write stops half-way with ENOSPC."""
+
+    def __init__(self, epoch: int):
+        self.epoch = epoch
+
+    def on_train_epoch_start(self, trainer, pl_module):
+        if trainer.current_epoch == self.epoch:
+            import errno
+            import zoo.checkpointing as zc
+
+            def full(f, data):
+                f.write(bytes(data[: len(data) // 2]))
+                f.flush()
+                raise OSError(errno.ENOSPC, "No space left on device")
+
+            zc._write_bytes = full
 '''
 
 
@@ -428,3 +447,108 @@ def test_a_fusion_branch_built_from_the_cli_records_plain_numbers():
     torch.save({"model": dict(cli.model.hparams), "data": dict(cli.datamodule.hparams)}, buf)
     buf.seek(0)
     assert torch.load(buf, weights_only=True)["model"]["audio_branch"]["init_args"]["hidden"] == 24
+
+
+# -- a disk that fills up ---------------------------------------------------------------------------
+
+def test_a_full_disk_is_one_paragraph_leaves_no_tmp_and_the_run_resumes(tmp_path):
+    import yaml
+
+    m = tiny_corpus(tmp_path)
+    cfg = yaml.safe_load(fit_config(tmp_path, m).read_text())
+    cfg["trainer"]["callbacks"] = [{"class_path": "killer.FullDiskAt", "init_args": {"epoch": 2}}]
+    (tmp_path / "full.yaml").write_text(yaml.safe_dump(cfg))
+    p = zoo_fit(tmp_path, tmp_path / "full.yaml")
+    out = p.communicate(timeout=300)[0]
+    run = tmp_path / "runs" / "zoo" / "version_0"
+    assert p.returncode == 2, out[-3000:]
+    assert "Traceback" not in out
+    [line] = [l for l in out.splitlines() if l.startswith("zoo: error:")]
+    assert f"the disk holding {run / 'checkpoints'} is full (No space left on device; " in line
+    assert " MB free, and it needs " in line and "resume with --ckpt_path last" in line
+    assert not list(tmp_path.rglob("*.tmp"))  # no torn temporary file left on the full disk
+    assert _ckpt_step(run / "checkpoints" / "last.ckpt") == 8  # the end of epoch 1, whole
+    # space freed: the run goes on from its last checkpoint, in its own folder
+    p = zoo_fit(tmp_path, fit_config(tmp_path, m), "--ckpt_path", "last")
+    out = p.communicate(timeout=300)[0]
+    assert p.returncode == 0, out[-3000:]
+    assert f"resuming {run} from {run / 'checkpoints' / 'last.ckpt'}" in out
+    assert _ckpt_step(run / "checkpoints" / "last.ckpt") == 16
+
+
+def _full_disk_save(calls):
+    """np.save that writes half the array, then finds the disk full."""
+    import errno
+
+    def save(f, arr, *a, **k):
+        calls.append(getattr(f, "name", f))
+        f.write(b"\x93NUMPY" + bytes(16))
+        raise OSError(errno.ENOSPC, "No space left on device")
+    return save
+
+
+def test_a_full_audio_cache_disk_skips_caching_with_one_warning(tmp_path, monkeypatch, caplog):
+    import logging
+
+    import zoo.data.audio as za
+    from zoo.data.audio import AudioLoader
+
+    m = tiny_corpus(tmp_path, n=4)
+    wavs = sorted((tmp_path / "wav").glob("*.wav"))
+    want = [AudioLoader(SR, None)(str(w)) for w in wavs]
+    calls = []
+    monkeypatch.setattr(np, "save", _full_disk_save(calls))
+    monkeypatch.setattr(za, "_warned_cache", [False])
+    cache = tmp_path / "cache"
+    with caplog.at_level(logging.WARNING, "zoo"):
+        for _ in range(2):
+            loader = AudioLoader(SR, cache)
+            got = [loader(str(w)) for w in wavs]
+            assert all(np.allclose(g, w, atol=1 / 32767) for g, w in zip(got, want))  # the clips are used
+    assert len(calls) == 2  # one failed write per loader, then no more tries
+    warnings = [r.getMessage() for r in caplog.records if "audio cache" in r.getMessage()]
+    assert len(warnings) == 1 and "No space left on device" in warnings[0] and "MB free" in warnings[0]
+    assert not list(cache.iterdir())  # no entry, whole or torn, and no .tmp
+    monkeypatch.undo()  # space again: entries are written and read back
+    loader = AudioLoader(SR, cache)
+    assert np.array_equal(loader(str(wavs[0])), loader(str(wavs[0]))) and len(list(cache.glob("*.npy"))) == 1
+    assert m.exists()
+
+
+def test_a_full_embedding_cache_disk_skips_caching_with_one_warning(tmp_path, monkeypatch, caplog):
+    import logging
+
+    import zoo.nn.cache as zc
+
+    calls = []
+    monkeypatch.setattr(zc, "_WARNED", [False])
+    cache = zc.EmbeddingCache(tmp_path / "emb", "encoder")
+    monkeypatch.setattr(np, "save", _full_disk_save(calls))
+    with caplog.at_level(logging.WARNING, "zoo"):
+        for i in range(3):
+            v = torch.full((2, 4), float(i))
+            cache.put(cache.sample_key(v), v)
+    assert len(calls) == 1 and not cache.writes
+    warnings = [r.getMessage() for r in caplog.records if "embedding cache" in r.getMessage()]
+    assert len(warnings) == 1 and "No space left on device" in warnings[0]
+    assert not [p for p in (tmp_path / "emb").rglob("*") if p.is_file()]  # nothing torn, no .tmp
+    assert cache.get(cache.sample_key(torch.zeros(2, 4))) is None
+
+
+def test_any_file_a_run_cannot_write_on_a_full_disk_is_named_with_its_folder(tmp_path):
+    """metrics.csv, config.yaml, a plot: an ENOSPC from any writer becomes the same paragraph."""
+    import errno
+
+    from zoo.checkpointing import DiskFull, disk_full_error
+
+    try:
+        try:
+            raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "run" / "metrics.csv"))
+        except OSError as inner:
+            raise RuntimeError("logger failed") from inner
+    except RuntimeError as e:
+        found = disk_full_error(e)
+    assert isinstance(found, DiskFull)
+    assert f"cannot write the metrics.csv: the disk holding {tmp_path / 'run'} is full" in str(found)
+    assert "MB free" in str(found)
+    assert disk_full_error(OSError(errno.EACCES, "Permission denied")) is None

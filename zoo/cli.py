@@ -344,6 +344,10 @@ def main(argv: list[str] | None = None) -> None:
             except Exception as e:
                 found = _user_error_in(e)
                 if found is None:
+                    from zoo.checkpointing import disk_full_error
+
+                    found = disk_full_error(e)  # a full disk: one paragraph naming the folder
+                if found is None:
                     raise
                 _user_error(found)
         else:
