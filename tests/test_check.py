@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 import soundfile as sf
 import yaml
 
@@ -115,3 +116,77 @@ def test_check_is_a_cli_command_without_lightning_or_tracebacks(tmp_path, run):
             "except SystemExit as e:\n    print('exit', e.code, 'lightning' in sys.modules)")
     p = subprocess.run([sys.executable, "-c", code, str(cfg)], capture_output=True, text=True, cwd=ROOT)
     assert p.stdout.strip().endswith("exit 0 False"), p.stdout[-2000:] + p.stderr[-2000:]
+
+
+def test_check_takes_data_options_as_fit_does(tmp_path, run):
+    m = hostile_corpus(tmp_path / "c")
+    other = tmp_path / "c" / "other.csv"
+    other.write_text("path,label,speaker\n" + "".join(f"wav/g{i}.wav,{'ab'[i % 2]},s{i % 4}\n" for i in range(12)))
+    cfg = data_config(tmp_path / "d.yaml", m)
+    r = run("check", "--config", str(cfg), "--workers", "1", "--no-progress", "--data.corpus.path", str(other),
+            "--data.init_args.on_error=raise")
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    assert f"corpus: manifest {other}" in r.stdout and "ok: 12 usable rows" in r.stdout
+    # the whole corpus from options alone
+    r = run("check", "--no-progress", "--workers", "1", "--data.corpus", "zoo.data.corpora.Manifest",
+            "--data.corpus.path", str(other), "--data.split.mode", "random")
+    assert r.returncode == 0 and "splits (random)" in r.stdout, r.stderr[-2000:]
+    r = run("check", "--config", str(cfg), "--trainer.max_epochs", "3")
+    assert r.returncode == 2 and "not --trainer.max_epochs" in r.stderr
+
+
+@pytest.mark.parametrize("options,said", [
+    (["--data.batch_size", "0"], "data.batch_size must be an integer > 0, got 0"),
+    (["--data.max_seconds", "-1"], "data.max_seconds must be null or a number > 0, got -1"),
+    (["--data.max_seconds", "0"], "data.max_seconds must be null or a number > 0, got 0"),
+    (["--data.num_workers=-2"], "data.num_workers must be an integer >= 0, got -2"),
+    (["--data.split.val_fraction", "1.2"], "split.val_fraction must be a number in [0, 1), got 1.2"),
+    (["--data.split.num_folds", "1"], "split.num_folds must be an integer >= 2, got 1"),
+])
+def test_check_refuses_values_outside_their_range_before_reading_the_corpus(options, said, tmp_path, run,
+                                                                             monkeypatch):
+    m = hostile_corpus(tmp_path)
+    cfg = data_config(tmp_path / "d.yaml", m)
+    import zoo.check
+
+    monkeypatch.setattr(zoo.check, "build_corpus", lambda spec: pytest.fail("the corpus was read"))
+    r = run("check", "--config", str(cfg), "--no-progress", *options)
+    assert r.returncode == 2 and said in r.stderr, r.stderr[-2000:]
+    assert "Traceback" not in r.stderr
+    # the same values in the config file
+    key, value = options[0].split("=", 1) if "=" in options[0] else (options[0], options[1])
+    keys = key[len("--data."):].split(".")
+    extra = {keys[0]: yaml.safe_load(value)} if len(keys) == 1 else {keys[0]: {keys[1]: yaml.safe_load(value)}}
+    if "split" in extra:
+        extra["split"] = {"mode": "group", **extra["split"]}
+    cfg2 = data_config(tmp_path / "d2.yaml", m, **extra)
+    r = run("check", "--config", str(cfg2), "--no-progress")
+    assert r.returncode == 2 and said in r.stderr, r.stderr[-2000:]
+
+
+def test_check_names_a_config_that_is_not_text(tmp_path, run):
+    bad = tmp_path / "bin.yaml"
+    bad.write_bytes(bytes(range(256)))
+    r = run("check", "--config", str(bad))
+    assert r.returncode == 2 and f"config {bad} is not a text file" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_a_path_outside_the_root_is_reported_once_not_nested(tmp_path, capsys):
+    m = hostile_corpus(tmp_path / "c")
+    (tmp_path / "outside.wav").write_bytes((tmp_path / "c" / "wav" / "g0.wav").read_bytes())
+    m.write_text(m.read_text() + "../outside.wav,a,s1\n")
+    cfg = data_config(tmp_path / "d.yaml", m, on_error="skip")
+    assert check([str(cfg)], workers=1, progress=False) == 0
+    out = capsys.readouterr().out
+    [line] = [l for l in out.splitlines() if "outside the corpus root" in l]
+    assert line.startswith(f"  {m}, row 20, column 'path': audio path '../outside.wav' lies outside")
+    assert line.count("lies outside the corpus root") == 1 and line.endswith("to allow it)")
+
+
+def test_a_manifest_naming_a_column_twice_is_refused(tmp_path, run):
+    m = hostile_corpus(tmp_path)
+    m.write_text(m.read_text().replace("path,label,speaker", "path,label,label,speaker", 1)
+                 .replace(",s", ",x,s"))
+    r = run("check", "--config", str(data_config(tmp_path / "d.yaml", m)), "--no-progress")
+    assert r.returncode == 2
+    assert f"{m}: the header names the column 'label' twice (columns 2 and 3" in r.stderr

@@ -234,7 +234,7 @@ def test_a_fusion_branch_option_is_type_checked_and_its_class_must_be_a_zoo_mode
     base = ["fit", "--config", "configs/data/synthetic.yaml", "--config", "configs/model/late_fusion.yaml"]
     r = run(*base, "--model.init_args.audio_branch.init_args.hidden", "abc", "--print_config")
     assert r.returncode == 2 and "Traceback" not in r.stderr
-    assert "model.init_args.audio_branch.init_args.hidden: expected 'int', got 'abc'" in r.stderr
+    assert "model.init_args.audio_branch.init_args.hidden must be an integer > 0, got 'abc'" in r.stderr
     bad = tmp_path / "branch.yaml"
     bad.write_text("model:\n  init_args:\n    audio_branch:\n      class_path: zoo.models.AudioCNN\n"
                    "      init_args: {normalize: loud}\n")

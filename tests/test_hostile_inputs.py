@@ -211,6 +211,24 @@ def test_csv_rows_with_an_extra_or_a_missing_cell(tmp_path):
         load_manifest(tmp_path / "n.csv", problems=ProblemLog())
 
 
+@pytest.mark.parametrize("header", ["path,label,label,speaker", "path,Label,speaker,label "])
+def test_a_column_named_twice_is_an_error_naming_the_file_and_the_column(header, tmp_path):
+    # before, the last `label` column silently won
+    (tmp_path / "m.csv").write_text(f"{header}\na.wav,x,y,s1\n")
+    with pytest.raises(CorpusError, match=r"m\.csv: the header names the column '(label|Label|label)' twice"):
+        load_manifest(tmp_path / "m.csv", problems=ProblemLog())
+
+
+def test_a_json_key_given_twice_is_a_problem_of_its_row(tmp_path):
+    (tmp_path / "m.jsonl").write_text('{"path": "a.wav", "label": "x"}\n{"path": "b.wav", "label": "x", "label": "y"}\n')
+    p = ProblemLog("skip")
+    assert [u.id for u in load_manifest(tmp_path / "m.jsonl", problems=p)] == ["a"]
+    assert [(x.row, x.reason) for x in p.items] == [(2, "the key 'label' is given twice in this object")]
+    (tmp_path / "m.json").write_text('[{"path": "a.wav", "label": "x", "Label": "y"}]')
+    with pytest.raises(CorpusError, match=r"m\.json: an object gives the key 'Label' twice"):
+        load_manifest(tmp_path / "m.json", problems=ProblemLog())
+
+
 def test_duplicate_ids_and_paths_are_named(tmp_path):
     (tmp_path / "m.csv").write_text("id,path,label\nu1,a.wav,x\nu1,b.wav,x\nu2,a.wav,y\nu3,c.wav,y\n")
     p = ProblemLog("skip")
@@ -336,3 +354,124 @@ def test_an_epoch_over_every_hostile_file_runs_to_the_end(tmp_path, cache_dir):
     assert torch.isfinite(trainer.callback_metrics["train/loss_epoch"])
     trainer.test(model, d, verbose=False)
     assert 0.0 <= float(trainer.callback_metrics["test/UA"]) <= 1.0
+
+
+# -- inference: no label for what cannot be labelled -------------------------------------------------
+
+@pytest.fixture(scope="module")
+def audio_model():
+    import zoo
+
+    return zoo.load("audio-cnn-synth", device="cpu")
+
+
+def _speechlike(seconds, sr=SR, seed=0):
+    """A loud, varying tone (the model labels it; what it says does not matter here)."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * sr)) / sr
+    return (0.3 * np.sin(2 * np.pi * (150 + 60 * np.sin(2 * np.pi * 3 * t)) * t)
+            + 0.02 * rng.standard_normal(t.size)).astype(np.float32)
+
+
+def test_a_one_sample_wav_is_refused_by_infer_as_by_training(tmp_path, audio_model, cache_dir):
+    from zoo.errors import ZooUserError
+
+    one = tmp_path / "one.wav"
+    sf.write(one, np.array([0.5], np.float32), SR, subtype="PCM_16")
+    with pytest.raises(ZooUserError, match=r"too short to label: 1 sample\(s\) \(0.0001 s; clips under 0.02 s"):
+        audio_model.predict(str(one))
+    [r] = audio_model.predict_batch([str(one)], skip_errors=True)
+    assert "label" not in r and "too short to label" in r["error"]
+    # the DataModule refuses the same file (min_seconds)
+    m = good_corpus(tmp_path, rows=[("one.wav", "a", "s0", "x")])
+    with pytest.raises(CorpusError, match="shorter than min_seconds"):
+        dm(m, cache_dir).setup("fit")
+
+
+def test_a_wav_shorter_than_its_header_declares_is_refused_by_infer_as_by_training(tmp_path, audio_model):
+    from zoo.errors import ZooUserError
+
+    cut = tmp_path / "cut.wav"
+    sf.write(cut, _speechlike(3.0), SR, subtype="PCM_16")
+    cut.write_bytes(cut.read_bytes()[: 44 + 2 * SR])  # 1 s of the 3 s its header declares
+    with pytest.raises(ZooUserError, match=r"truncated: the header declares 3.000 s of audio, the file holds 1.000 s"):
+        audio_model.predict(str(cut))
+    with pytest.raises(ZooUserError, match="truncated"):
+        audio_model.predict_long(str(cut))
+    with pytest.raises(ValueError, match="truncated"):  # what training and `zoo check` say about it
+        audio_info(str(cut))
+
+
+def test_silence_is_not_labelled(tmp_path, audio_model):
+    quiet = tmp_path / "quiet.wav"
+    sf.write(quiet, np.zeros(3 * SR, np.float32), SR, subtype="PCM_16")
+    r = audio_model.predict(str(quiet))
+    assert r["label"] is None and r["probs"] == {} and r["note"] == "no speech energy" and r["duration"] == 3.0
+    # 1-bit dither and a -67 dBFS hum: still no speech energy; speech-level audio is labelled
+    dither = np.random.default_rng(0).choice([-1, 0, 1], 3 * SR).astype(np.float32) / 32768
+    hum = 10 ** (-67 / 20) * np.sin(2 * np.pi * 50 * np.arange(3 * SR) / SR).astype(np.float32)
+    for name, x in (("dither", dither), ("hum", hum)):
+        sf.write(tmp_path / f"{name}.wav", x, SR, subtype="FLOAT")
+        assert audio_model.predict(str(tmp_path / f"{name}.wav"))["note"] == "no speech energy"
+    sf.write(tmp_path / "loud.wav", _speechlike(3.0), SR, subtype="PCM_16")
+    loud = audio_model.predict(str(tmp_path / "loud.wav"))
+    assert loud["label"] in audio_model.class_names and "note" not in loud
+    # an array is labelled as given (the live stream hands over what its VAD found to be speech)
+    assert audio_model.predict(np.zeros(3 * SR, np.float32))["label"] in audio_model.class_names
+    # off: labelled as before
+    audio_model.min_rms_db = None
+    try:
+        assert audio_model.predict(str(quiet))["label"] in audio_model.class_names
+    finally:
+        audio_model.min_rms_db = -60.0
+
+
+def test_windows_without_speech_energy_are_not_labelled_and_not_averaged(audio_model):
+    # 8 s of speech-level audio, 12 s of silence, 8 s of speech-level audio (windows of 4 s every 2 s)
+    wav = np.concatenate([_speechlike(8.0), np.zeros(12 * SR, np.float32), _speechlike(8.0, seed=1)])
+    r = audio_model.predict_long(wav, sample_rate=SR)
+    silent = [w for w in r["track"] if w["label"] is None]
+    assert [(w["start"], w["end"]) for w in silent] == [(8.0, 12.0), (10.0, 14.0), (12.0, 16.0), (14.0, 18.0),
+                                                       (16.0, 20.0)]
+    assert all(w["note"] == "no speech energy" and w["probs"] == {} for w in silent)
+    assert r["label"] in audio_model.class_names and r["windows_without_speech"] == 5
+    # the aggregate is the mean of the labelled windows only
+    spoken = [w for w in r["track"] if w["label"] is not None]
+    mean = np.mean([[w["probs"][c] for c in audio_model.class_names] for w in spoken], 0)
+    assert [r["probs"][c] for c in audio_model.class_names] == pytest.approx(mean, abs=1e-6)
+    # all silent: the file says so
+    r = audio_model.predict_long(np.zeros(30 * SR, np.float32), sample_rate=SR)
+    assert r["label"] is None and r["note"] == "no speech energy" and len(r["track"]) == 14
+
+
+def test_infer_reports_silence_instead_of_a_label(tmp_path, run):
+    import json
+
+    sf.write(tmp_path / "silence.wav", np.zeros(30 * SR, np.float32), SR, subtype="PCM_16")
+    sf.write(tmp_path / "tone.wav", _speechlike(2.0), SR, subtype="PCM_16")
+    r = run("infer", "--model", "audio-cnn-synth", str(tmp_path / "silence.wav"), str(tmp_path / "tone.wav"),
+            "--out", str(tmp_path / "o.csv"), "--plot", str(tmp_path / "plots"), "--device", "cpu")
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "no speech energy in 1 file(s), not labelled: " + str(tmp_path / "silence.wav") in r.stderr
+    rows = list(__import__("csv").DictReader(open(tmp_path / "o.csv")))
+    head = [x for x in rows if x["file"].endswith("silence.wav") and not x["start"]]
+    assert head[0]["label"] == "" and head[0]["note"] == "no speech energy"
+    r = run("infer", "--model", "audio-cnn-synth", str(tmp_path / "silence.wav"), "--device", "cpu")
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    assert out["label"] is None and out["note"] == "no speech energy"
+
+
+def test_a_random_bytes_checkpoint_is_called_not_a_checkpoint(tmp_path):
+    import zoo
+    from zoo.errors import ZooUserError
+
+    bad = tmp_path / "model.ckpt"
+    bad.write_bytes(np.random.default_rng(0).bytes(4096))
+    with pytest.raises(ZooUserError) as e:
+        zoo.load(str(bad))
+    msg = str(e.value)
+    assert f"{bad} is not a checkpoint" in msg and "4096 bytes" in msg
+    assert "pickled" not in msg and "trust" not in msg
+    bad.write_bytes(b"")
+    with pytest.raises(ZooUserError, match="is not a checkpoint.*0 bytes"):
+        zoo.load(str(bad))

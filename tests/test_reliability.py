@@ -98,6 +98,25 @@ class KillAt(L.Callback):
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
         if trainer.global_step == self.step:
             os.kill(os.getpid(), getattr(signal, self.sig))
+
+
+class FullDiskAt(L.Callback):
+    """From epoch `epoch` on the disk is full: every checkpoint write stops half-way with ENOSPC."""
+
+    def __init__(self, epoch: int):
+        self.epoch = epoch
+
+    def on_train_epoch_start(self, trainer, pl_module):
+        if trainer.current_epoch == self.epoch:
+            import errno
+            import zoo.checkpointing as zc
+
+            def full(f, data):
+                f.write(bytes(data[: len(data) // 2]))
+                f.flush()
+                raise OSError(errno.ENOSPC, "No space left on device")
+
+            zc._write_bytes = full
 '''
 
 
@@ -248,3 +267,288 @@ def test_each_epoch_draws_a_new_batch_order(tmp_path):
               enable_model_summary=False, callbacks=[Record()]).fit(model, dm)
     assert len(orders) == 3 and len({tuple(o) for o in orders.values()}) == 3
     assert all(sorted(i for b in o for i in b) == sorted(i for b in orders[0] for i in b) for o in orders.values())
+
+
+# -- bad values: refused when the config is read, before any run folder --------------------------
+
+from pathlib import Path  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+SYNTH = ["--config", str(REPO / "configs" / "data" / "synthetic.yaml"),
+         "--config", str(REPO / "configs" / "model" / "audio_cnn.yaml")]
+
+# (options, the sentence the error must hold); each one a value outside its range
+BAD_VALUES = [
+    (["--data.batch_size", "0"], "data.init_args.batch_size must be an integer > 0, got 0 (on the command line)"),
+    (["--data.batch_size", "-3"], "data.init_args.batch_size must be an integer > 0, got -3"),
+    (["--data.eval_batch_size", "0"], "data.init_args.eval_batch_size must be an integer > 0 (or null), got 0"),
+    (["--data.max_seconds", "-1"], "data.init_args.max_seconds must be a number > 0 (or null), got -1"),
+    (["--data.max_seconds", "0"], "data.init_args.max_seconds must be a number > 0 (or null), got 0"),
+    (["--data.min_seconds", "-0.5"], "data.init_args.min_seconds must be a number >= 0, got -0.5"),
+    (["--data.num_workers", "-1"], "data.init_args.num_workers must be an integer >= 0, got -1"),
+    (["--data.sample_rate", "0"], "data.init_args.sample_rate must be an integer > 0, got 0"),
+    (["--data.min_agreement", "1.5"], "data.init_args.min_agreement must be a number in [0, 1], got 1.5"),
+    (["--data.seed", "-1"], "data.init_args.seed must be an integer in [0, 4294967295], got -1"),
+    (["--data.split.val_fraction", "1"], "data.init_args.split.val_fraction must be a number in [0, 1), got 1"),
+    (["--data.split.num_folds", "1"], "data.init_args.split.num_folds must be an integer >= 2, got 1"),
+    (["--data.split.fold", "-1"], "data.init_args.split.fold must be an integer >= 0, got -1"),
+    (["--model.init_args.dropout", "2"], "model.init_args.dropout must be a number in [0, 1), got 2"),
+    (["--model.init_args.hidden", "0"], "model.init_args.hidden must be an integer > 0, got 0"),
+    (["--model.init_args.channels", "[4, 0]"], "model.init_args.channels must be an integer > 0, got 0"),
+    (["--model.init_args.label_smoothing", "1"], "model.init_args.label_smoothing must be a number in [0, 1)"),
+    (["--model.init_args.mixup_alpha", "-0.2"], "model.init_args.mixup_alpha must be a number >= 0, got -0.2"),
+    (["--model.init_args.optimizer.init_args.lr", "-1"],
+     "model.init_args.optimizer.init_args.lr must be a number > 0, got -1.0"),
+    (["--model.init_args.optimizer.init_args.weight_decay", "-0.1"],
+     "model.init_args.optimizer.init_args.weight_decay must be a number >= 0"),
+    (["--trainer.max_epochs", "-5"], "trainer.max_epochs must be an integer >= -1, got -5"),
+    (["--trainer.accumulate_grad_batches", "0"], "trainer.accumulate_grad_batches must be an integer > 0"),
+    (["--trainer.limit_train_batches", "1.5"],
+     "trainer.limit_train_batches must be an integer >= 0 or a number in [0, 1], got 1.5"),
+    (["--trainer.gradient_clip_val", "-1"], "trainer.gradient_clip_val must be a number >= 0"),
+    (["--trainer.log_every_n_steps", "0"], "trainer.log_every_n_steps must be an integer > 0"),
+    (["--seed_everything", "-3"], "seed_everything must be an integer in [0, 4294967295]"),
+    (["--early_stopping.patience", "-1"], "early_stopping.patience must be an integer >= 0, got -1"),
+    (["--checkpoint.save_top_k", "-2"], "checkpoint.save_top_k must be an integer >= -1, got -2"),
+]
+
+
+@pytest.mark.parametrize("options,said", BAD_VALUES, ids=[" ".join(o) for o, _ in BAD_VALUES])
+def test_a_value_outside_its_range_is_one_paragraph_before_any_run_folder(options, said, run, tmp_path):
+    r = run("fit", *SYNTH, *options, cwd=tmp_path)
+    assert r.returncode == 2, r.stderr[-2000:]
+    assert "zoo: error: python -m zoo fit: " + said in r.stderr, r.stderr[-2000:]
+    assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) <= 3
+    assert not (tmp_path / "runs").exists()  # nothing made before the error
+
+
+@pytest.mark.parametrize("command", ["validate", "test", "predict"])
+def test_evaluation_commands_check_the_same_ranges(command, run, tmp_path):
+    r = run(command, *SYNTH, "--data.batch_size", "0", "--ckpt_path", str(tmp_path / "x.ckpt"), cwd=tmp_path)
+    assert r.returncode == 2 and "data.init_args.batch_size must be an integer > 0, got 0" in r.stderr
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_bad_value_in_a_config_file_names_the_file(run, tmp_path):
+    (tmp_path / "t.yaml").write_text("trainer:\n  max_epochs: -4\ndata:\n  init_args:\n    max_seconds: -1\n")
+    r = run("fit", *SYNTH, "--config", str(tmp_path / "t.yaml"), cwd=tmp_path)
+    assert r.returncode == 2
+    assert f"data.init_args.max_seconds must be a number > 0 (or null), got -1 (in {tmp_path / 't.yaml'})" in r.stderr
+
+
+@pytest.mark.parametrize("content,said", [
+    (bytes(range(256)) * 4, "is not a text file (byte 128 is not UTF-8)"),
+    (b"data:\n  init_args: [unclosed\n  x: 1\n", "is not valid YAML at line 3, column 4"),
+    (b"just a string\n", "holds a str, not a mapping of options"),
+], ids=["binary", "not_yaml", "not_a_mapping"])
+def test_a_config_that_is_not_text_or_not_yaml_names_the_file(content, said, run, tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_bytes(content)
+    r = run("fit", *SYNTH, "--config", str(bad), cwd=tmp_path)
+    assert r.returncode == 2 and f"--config {bad} {said}" in r.stderr, r.stderr[-2000:]
+    assert "Traceback" not in r.stderr
+
+
+def ranged_options():
+    """(owner, option, type) for every option of the zoo's classes whose type carries a range, and
+    the plain numeric options left without one."""
+    import typing
+
+    import zoo.models
+    from zoo import ranges
+    from zoo.data.splits import SplitOptions
+
+    def numeric(t):
+        if typing.get_origin(t) is not None:
+            return any(numeric(a) for a in typing.get_args(t))
+        return t in (int, float)
+
+    ranged, plain = {}, {}
+    owners = [EmotionDataModule, SplitOptions] + [getattr(zoo.models, n) for n in zoo.models.__all__]
+    for cls in owners:
+        for klass in cls.__mro__:
+            if klass.__module__.split(".")[0] != "zoo" or ("__init__" not in vars(klass) and klass is not SplitOptions):
+                continue
+            hints = typing.get_type_hints(klass if klass is SplitOptions else klass.__init__)
+            for name, t in hints.items():
+                key = (klass.__name__, name)
+                if ranges.is_ranged(t):
+                    ranged[key] = t
+                elif numeric(t) and name != "return":
+                    plain[key] = t
+    for table, owner in ((ranges.TRAINER_OPTIONS, "Trainer"), (ranges.OPTIMIZER_OPTIONS, "optimizer")):
+        ranged.update({(owner, k): t for k, t in table.items()})
+    for group, table in ranges.CALLBACK_OPTIONS.items():
+        ranged.update({(group, k): t for k, t in table.items()})
+    ranged[("CLI", "seed_everything")] = ranges.Seed
+    return ranged, plain
+
+
+# numeric options of the zoo's classes still without a range: each with its reason
+UNRANGED = {
+    # zoo/models/late_fusion.py is being reworked (stacking) in parallel; its ranges come with it
+    ("LateFusion", "fusion_hidden"), ("LateFusion", "dropout"), ("LateFusion", "modality_dropout"),
+}
+
+
+def test_every_numeric_option_has_a_range_and_the_docs_count_them():
+    ranged, plain = ranged_options()
+    assert not set(plain) - UNRANGED, f"numeric options without a range (zoo.ranges): {sorted(set(plain) - UNRANGED)}"
+    assert not UNRANGED - set(plain), f"ranged now, so remove from UNRANGED: {sorted(UNRANGED - set(plain))}"
+    doc = (REPO / "docs" / "reliability.md").read_text(encoding="utf-8")
+    import re
+
+    m = re.search(r"(\d+) options have a checked range", doc)
+    assert m and int(m.group(1)) == len(ranged), f"docs/reliability.md should say {len(ranged)} options"
+    missing = [f"{o}.{n}" for o, n in ranged if f"`{n}`" not in doc and f"`{o}.{n}`" not in doc]
+    assert not missing, f"not listed in docs/reliability.md: {missing}"
+
+
+def test_zoo_check_reads_the_datamodule_ranges():
+    """check does not import Lightning, so zoo.ranges repeats the DataModule's ranges for it."""
+    import inspect
+    import typing
+
+    from zoo import ranges
+
+    hints = typing.get_type_hints(EmotionDataModule.__init__)
+    ranged = {n for n, t in hints.items() if ranges.is_ranged(t)}
+    assert ranged == set(ranges.DATA_OPTIONS)
+    assert all(hints[n] == ranges.DATA_OPTIONS[n] for n in ranged)
+    assert inspect.signature(EmotionDataModule).parameters["batch_size"].default == 16
+
+
+def test_typed_values_are_stored_as_plain_numbers():
+    """jsonargparse hands int / float subclasses; what a checkpoint stores must load with weights_only."""
+    from zoo.data.splits import SplitOptions
+    from zoo.ranges import Fraction, PositiveInt
+
+    so = SplitOptions(val_fraction=Fraction(0.2), num_folds=PositiveInt(5))
+    assert type(so.val_fraction) is float and type(so.num_folds) is int
+    with pytest.raises(Exception, match="split.val_fraction must be a number in \\[0, 1\\), got 1.0"):
+        SplitOptions(val_fraction=1.0)
+
+
+def test_a_fusion_branch_built_from_the_cli_records_plain_numbers():
+    """The CLI's range types never reach a checkpoint: a branch's options and the linked sample
+    rate are stored as builtin numbers, so the hyper-parameters load with weights_only."""
+    import io
+
+    from zoo.cli import build_cli
+
+    cli = build_cli(["--config", str(REPO / "configs/data/synthetic.yaml"), "--config",
+                     str(REPO / "configs/model/late_fusion.yaml"), "--config",
+                     str(REPO / "configs/model/tiny/late_fusion.yaml"), "--data.corpus.size", "48",
+                     "--model.init_args.audio_branch.init_args.hidden", "24"], run=False)
+    branch = cli.model.hparams["audio_branch"]["init_args"]
+    assert branch["hidden"] == 24 and type(branch["hidden"]) is int and type(branch["dropout"]) is float
+    assert type(cli.model.hparams["sample_rate"]) is int
+    buf = io.BytesIO()
+    torch.save({"model": dict(cli.model.hparams), "data": dict(cli.datamodule.hparams)}, buf)
+    buf.seek(0)
+    assert torch.load(buf, weights_only=True)["model"]["audio_branch"]["init_args"]["hidden"] == 24
+
+
+# -- a disk that fills up ---------------------------------------------------------------------------
+
+def test_a_full_disk_is_one_paragraph_leaves_no_tmp_and_the_run_resumes(tmp_path):
+    import yaml
+
+    m = tiny_corpus(tmp_path)
+    cfg = yaml.safe_load(fit_config(tmp_path, m).read_text())
+    cfg["trainer"]["callbacks"] = [{"class_path": "killer.FullDiskAt", "init_args": {"epoch": 2}}]
+    (tmp_path / "full.yaml").write_text(yaml.safe_dump(cfg))
+    p = zoo_fit(tmp_path, tmp_path / "full.yaml")
+    out = p.communicate(timeout=300)[0]
+    run = tmp_path / "runs" / "zoo" / "version_0"
+    assert p.returncode == 2, out[-3000:]
+    assert "Traceback" not in out
+    [line] = [l for l in out.splitlines() if l.startswith("zoo: error:")]
+    assert f"the disk holding {run / 'checkpoints'} is full (No space left on device; " in line
+    assert " MB free, and it needs " in line and "resume with --ckpt_path last" in line
+    assert not list(tmp_path.rglob("*.tmp"))  # no torn temporary file left on the full disk
+    assert _ckpt_step(run / "checkpoints" / "last.ckpt") == 8  # the end of epoch 1, whole
+    # space freed: the run goes on from its last checkpoint, in its own folder
+    p = zoo_fit(tmp_path, fit_config(tmp_path, m), "--ckpt_path", "last")
+    out = p.communicate(timeout=300)[0]
+    assert p.returncode == 0, out[-3000:]
+    assert f"resuming {run} from {run / 'checkpoints' / 'last.ckpt'}" in out
+    assert _ckpt_step(run / "checkpoints" / "last.ckpt") == 16
+
+
+def _full_disk_save(calls):
+    """np.save that writes half the array, then finds the disk full."""
+    import errno
+
+    def save(f, arr, *a, **k):
+        calls.append(getattr(f, "name", f))
+        f.write(b"\x93NUMPY" + bytes(16))
+        raise OSError(errno.ENOSPC, "No space left on device")
+    return save
+
+
+def test_a_full_audio_cache_disk_skips_caching_with_one_warning(tmp_path, monkeypatch, caplog):
+    import logging
+
+    import zoo.data.audio as za
+    from zoo.data.audio import AudioLoader
+
+    m = tiny_corpus(tmp_path, n=4)
+    wavs = sorted((tmp_path / "wav").glob("*.wav"))
+    want = [AudioLoader(SR, None)(str(w)) for w in wavs]
+    calls = []
+    monkeypatch.setattr(np, "save", _full_disk_save(calls))
+    monkeypatch.setattr(za, "_warned_cache", [False])
+    cache = tmp_path / "cache"
+    with caplog.at_level(logging.WARNING, "zoo"):
+        for _ in range(2):
+            loader = AudioLoader(SR, cache)
+            got = [loader(str(w)) for w in wavs]
+            assert all(np.allclose(g, w, atol=1 / 32767) for g, w in zip(got, want))  # the clips are used
+    assert len(calls) == 2  # one failed write per loader, then no more tries
+    warnings = [r.getMessage() for r in caplog.records if "audio cache" in r.getMessage()]
+    assert len(warnings) == 1 and "No space left on device" in warnings[0] and "MB free" in warnings[0]
+    assert not list(cache.iterdir())  # no entry, whole or torn, and no .tmp
+    monkeypatch.undo()  # space again: entries are written and read back
+    loader = AudioLoader(SR, cache)
+    assert np.array_equal(loader(str(wavs[0])), loader(str(wavs[0]))) and len(list(cache.glob("*.npy"))) == 1
+    assert m.exists()
+
+
+def test_a_full_embedding_cache_disk_skips_caching_with_one_warning(tmp_path, monkeypatch, caplog):
+    import logging
+
+    import zoo.nn.cache as zc
+
+    calls = []
+    monkeypatch.setattr(zc, "_WARNED", [False])
+    cache = zc.EmbeddingCache(tmp_path / "emb", "encoder")
+    monkeypatch.setattr(np, "save", _full_disk_save(calls))
+    with caplog.at_level(logging.WARNING, "zoo"):
+        for i in range(3):
+            v = torch.full((2, 4), float(i))
+            cache.put(cache.sample_key(v), v)
+    assert len(calls) == 1 and not cache.writes
+    warnings = [r.getMessage() for r in caplog.records if "embedding cache" in r.getMessage()]
+    assert len(warnings) == 1 and "No space left on device" in warnings[0]
+    assert not [p for p in (tmp_path / "emb").rglob("*") if p.is_file()]  # nothing torn, no .tmp
+    assert cache.get(cache.sample_key(torch.zeros(2, 4))) is None
+
+
+def test_any_file_a_run_cannot_write_on_a_full_disk_is_named_with_its_folder(tmp_path):
+    """metrics.csv, config.yaml, a plot: an ENOSPC from any writer becomes the same paragraph."""
+    import errno
+
+    from zoo.checkpointing import DiskFull, disk_full_error
+
+    try:
+        try:
+            raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "run" / "metrics.csv"))
+        except OSError as inner:
+            raise RuntimeError("logger failed") from inner
+    except RuntimeError as e:
+        found = disk_full_error(e)
+    assert isinstance(found, DiskFull)
+    assert f"cannot write the metrics.csv: the disk holding {tmp_path / 'run'} is full" in str(found)
+    assert "MB free" in str(found)
+    assert disk_full_error(OSError(errno.EACCES, "Permission denied")) is None

@@ -23,6 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ProblemLog, ZooUserError
+from .data.audio import MIN_SECONDS
+from .ranges import DATA_OPTIONS, check_options
 
 log = logging.getLogger("zoo")
 
@@ -42,7 +44,7 @@ def _merge(a: dict, b: dict) -> dict:
     return out
 
 
-def data_options(configs: list[str]) -> dict:
+def data_options(configs: list[str], overrides: list[tuple[list[str], object]] | None = None) -> dict:
     """The DataModule's init_args from one or more configs (a data config or a whole fit config)."""
     import yaml
 
@@ -52,7 +54,10 @@ def data_options(configs: list[str]) -> dict:
         if not p.is_file():
             raise ZooUserError(f"config {c} does not exist")
         try:
-            cfg = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+            cfg = yaml.safe_load(p.read_bytes().decode("utf-8")) or {}
+        except UnicodeDecodeError as e:
+            raise ZooUserError(f"config {c} is not a text file (byte {e.start} is not UTF-8); a config is a "
+                               "YAML text file") from None
         except yaml.YAMLError as e:
             raise ZooUserError(f"config {c} is not valid YAML: {e}") from None
         if not isinstance(cfg, dict):
@@ -61,10 +66,80 @@ def data_options(configs: list[str]) -> dict:
         if isinstance(data, dict) and "init_args" in data:
             data = data["init_args"]
         merged = _merge(merged, data if isinstance(data, dict) else {})
+    for key, value in overrides or []:
+        _set_option(merged, key, value)
     if "corpus" not in merged:
-        raise ZooUserError(f"no data.init_args.corpus in {', '.join(configs)} (give the data config, "
-                           "e.g. configs/data/synthetic.yaml)")
+        raise ZooUserError(f"no data.init_args.corpus in {', '.join(configs) or 'the options'} (give the data "
+                           "config, e.g. configs/data/synthetic.yaml)")
+    # every range fit checks (zoo.ranges: the DataModule's and the split's), before any file is read
+    bad = check_options(merged, DATA_OPTIONS, "data.")
+    if bad:
+        raise ZooUserError("; ".join(bad))
+    split_options(merged)
     return merged
+
+
+def split_options(opts: dict):
+    """The configured :class:`SplitOptions` (its ranges checked), or a ZooUserError."""
+    from .data.splits import SplitOptions
+
+    try:
+        return SplitOptions(**(opts.get("split") or {}))
+    except TypeError as e:
+        raise ZooUserError(f"split: {e}") from None
+
+
+def data_overrides(args: list[str]) -> list[tuple[list[str], object]]:
+    """``--data.corpus.path X`` / ``--data.init_args.batch_size=8`` options, as ``fit`` takes them:
+    (keys below ``data``, value read as YAML)."""
+    import yaml
+
+    out, i = [], 0
+    while i < len(args):
+        a = args[i]
+        opt, eq, value = a.partition("=")
+        if not opt.startswith("--data."):
+            raise ZooUserError(f"check takes --config FILE and data options (--data.KEY VALUE, e.g. "
+                               f"--data.corpus.path x.csv); not {opt}")
+        if not eq:
+            if i + 1 >= len(args):
+                raise ZooUserError(f"{opt} needs a value")
+            value = args[i + 1]
+            i += 1
+        i += 1
+        keys = [k for k in opt[len("--data."):].split(".") if k != "init_args"]
+        try:
+            parsed = yaml.safe_load(value)
+        except yaml.YAMLError:
+            parsed = value
+        out.append((keys, parsed))
+    return out
+
+
+def _set_option(opts: dict, keys: list[str], value) -> None:
+    """Set ``keys`` (``corpus.path``, ``split.fold``, ``batch_size``) in the DataModule's options;
+    a corpus option goes into the corpus's ``init_args``."""
+    if not keys:
+        return
+    if keys[0] == "corpus" and len(keys) > 1:
+        spec = opts.get("corpus")
+        if isinstance(spec, str) or spec is None:
+            spec = {"class_path": spec, "init_args": {}} if spec else {"init_args": {}}
+        spec = dict(spec)
+        if keys[1] == "class_path":
+            spec["class_path"] = value
+        else:
+            spec["init_args"] = _merge(spec.get("init_args") or {}, _nested(keys[1:], value))
+        opts["corpus"] = spec
+        return
+    opts.update(_merge(opts, _nested(keys, value)))
+
+
+def _nested(keys: list[str], value) -> dict:
+    out = value
+    for k in reversed(keys):
+        out = {k: out}
+    return out
 
 
 def build_corpus(spec):
@@ -160,19 +235,19 @@ class _Capture(logging.Handler):
 
 
 def check(configs: list[str], workers: int = 2, exclude_list: str | None = None,
-          progress: bool = True, out=None) -> int:
+          progress: bool = True, out=None, overrides: list[tuple[list[str], object]] | None = None) -> int:
     """Scan the corpus the configs describe; print the report to ``out``; the exit status."""
     from .data.labels import agreement, apply_label_policy
     from .data.rows import drop_excluded_problems, normalize_text, problem_key, read_exclude_list, \
         respell_labels, spellings
-    from .data.splits import SplitOptions, assign_splits, leakage_report
+    from .data.splits import assign_splits, leakage_report
 
     out = out or sys.stdout
 
     def say(line: str = "") -> None:
         print(line, file=out)
 
-    opts = data_options(configs)
+    opts = data_options(configs, overrides)
     corpus = build_corpus(opts["corpus"])
     on_error = opts.get("on_error", "raise")
     corpus.prepare()
@@ -227,7 +302,7 @@ def check(configs: list[str], workers: int = 2, exclude_list: str | None = None,
         else:
             for p in _progress(paths, len(paths), progress):
                 results[p] = scan_file(p)
-    min_seconds = float(opts.get("min_seconds", 0.02))
+    min_seconds = float(opts.get("min_seconds", MIN_SECONDS))
     bad: list[tuple[str, str, str]] = []  # (exclude entry, where, reason)
     usable = []
     for u in utts:
@@ -242,7 +317,8 @@ def check(configs: list[str], workers: int = 2, exclude_list: str | None = None,
         else:
             usable.append(u)
     for p in problems.items:
-        bad.append((problem_key(p.source, p.row), str(p).rsplit(": ", 1)[0], p.reason))
+        # where = the problem's text without its reason (which may hold ": " itself)
+        bad.append((problem_key(p.source, p.row), str(p)[: -len(p.reason) - 2], p.reason))
 
     ok = [results[u.audio] for u in usable]
     status = Counter(results[p]["status"] if p in results else "missing" for p in paths)
@@ -306,11 +382,7 @@ def check(configs: list[str], workers: int = 2, exclude_list: str | None = None,
 
     # splits, speakers, leakage
     reasons = []
-    split_opts = opts.get("split") or {}
-    try:
-        so = SplitOptions(**split_opts)
-    except TypeError as e:
-        raise ZooUserError(f"split: {e}") from None
+    so = split_options(opts)
     if len({u.label for u in usable}) >= 2:
         with_split = [u for u in usable if u.split]
         if so.use_split_column and with_split and len(with_split) == len(usable):
@@ -367,16 +439,22 @@ def check(configs: list[str], workers: int = 2, exclude_list: str | None = None,
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(prog="python -m zoo check", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--config", action="append", required=True,
+    p.add_argument("--config", action="append", default=[],
                    help="data config (or a whole fit config); repeat to combine, later ones win")
     p.add_argument("--workers", type=int, default=min(4, os.cpu_count() or 1),
                    help="processes decoding audio (default: up to 4)")
     p.add_argument("--exclude-list", default=None,
                    help="write the problem rows here, one a line (the data option exclude: reads it)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    a = p.parse_args(argv)
+    p.epilog = ("Data options as fit takes them override the configs: --data.corpus.path x.csv, "
+                "--data.batch_size 8, --data.init_args.split.fold 2 (--data.KEY=VALUE too).")
+    a, rest = p.parse_known_args(argv)
+    overrides = data_overrides(rest)
+    if not a.config and not overrides:
+        raise ZooUserError("check needs --config DATA.yaml (or the data options, e.g. --data.corpus "
+                           "zoo.data.corpora.Manifest --data.corpus.path x.csv)")
     if a.workers < 1:
         raise ZooUserError("--workers must be at least 1")
     # user errors (a bad config, an unreadable manifest) reach the CLI as ZooUserError: one paragraph
     raise SystemExit(check(a.config, workers=a.workers, exclude_list=a.exclude_list,
-                           progress=not a.no_progress))
+                           progress=not a.no_progress, overrides=overrides))

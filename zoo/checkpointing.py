@@ -15,10 +15,12 @@
 """
 from __future__ import annotations
 
+import errno
 import io
 import logging
 import os
 import random
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +29,51 @@ import numpy as np
 import torch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 
+from .errors import ZooUserError
+
 log = logging.getLogger("zoo")
 
 SIGTERM_NAME = "sigterm.ckpt"
+#: "No space left on device", "Disk quota exceeded"
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+class DiskFull(ZooUserError):
+    """A checkpoint (or another file of the run) could not be written: the disk is full."""
+
+
+def _free_mb(folder: Path) -> str:
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    try:
+        return f"{shutil.disk_usage(folder).free / 2 ** 20:.1f} MB free"
+    except OSError:
+        return "free space unknown"
+
+
+def disk_full_message(path: str | Path, e: OSError, need: int | None = None) -> str:
+    """One paragraph: which file, the folder, the free space, what is kept, how to go on."""
+    path = Path(path)
+    ckpt = path.suffix == ".ckpt"
+    needs = f", and it needs {need / 2 ** 20:.1f} MB" if need else ""
+    kept = " The checkpoints written before are whole (no .tmp file is left)." if ckpt else ""
+    return (f"cannot write the {'checkpoint ' if ckpt else ''}{path.name}: the disk holding {path.parent} "
+            f"is full ({e.strerror or e}; {_free_mb(path.parent)}{needs}).{kept} Free some space (or point "
+            f"trainer.default_root_dir at another disk), then resume with --ckpt_path last.")
+
+
+def disk_full_error(exc: BaseException | None) -> DiskFull | None:
+    """The disk-full error behind ``exc`` (a checkpoint, metrics.csv or any file a run writes),
+    as a :class:`DiskFull` naming the folder and the free space; None for anything else."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, DiskFull):
+            return exc
+        if isinstance(exc, OSError) and exc.errno in DISK_FULL:
+            return DiskFull(disk_full_message(exc.filename or Path.cwd() / "?", exc))
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None
 
 
 def _write_bytes(f, data: bytes) -> None:
@@ -48,15 +92,21 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         if storage_options is not None or "://" in str(path):
             return super().save_checkpoint(checkpoint, path, storage_options)
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
         buf = io.BytesIO()
         torch.save(checkpoint, buf)
         tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "wb") as f:
-            _write_bytes(f, buf.getbuffer())
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)  # atomic within one folder: the old file or the new one, never half
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with open(tmp, "wb") as f:
+                _write_bytes(f, buf.getbuffer())
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)  # atomic within one folder: the old file or the new one, never half
+        except OSError as e:
+            tmp.unlink(missing_ok=True)  # no torn .tmp left on a full disk
+            if e.errno in DISK_FULL:
+                raise DiskFull(disk_full_message(path, e, need=buf.getbuffer().nbytes)) from e
+            raise
         try:  # the rename itself durable too
             fd = os.open(path.parent, os.O_RDONLY)
             try:

@@ -87,6 +87,11 @@ class _OutermostOnly:
         self.inner, self.depth = inner, 0
 
     def __call__(self, class_type, *args, applied_instantiation_links: dict | None = None, **kwargs):
+        from zoo.ranges import plain
+
+        # builtin numbers, not jsonargparse's range types: a branch records them in checkpoints
+        kwargs = {k: plain(v) for k, v in kwargs.items()}
+        applied_instantiation_links = {k: plain(v) for k, v in (applied_instantiation_links or {}).items()}
         if self.depth:
             return class_type(*args, **kwargs)
         self.depth += 1
@@ -123,7 +128,12 @@ def build_cli(args: list[str] | None = None, run: bool = True):
         def parse_args(self, args=None, *a, **kw):
             if self.zoo_cli is not None:  # e.g. a fusion branch's option set to null
                 args = cli_support.nested_null_args(list(sys.argv[1:] if args is None else args))
-            return super().parse_args(args, *a, **kw)
+                if problem := cli_support.check_config_files(args):
+                    self.error(problem)
+            cfg = super().parse_args(args, *a, **kw)
+            if self.zoo_cli is not None and (problem := cli_support.check_parsed(cfg, argv)):
+                self.error(problem)  # Trainer / optimiser options out of range: before any run folder
+            return cfg
 
         def error(self, message, ex=None):
             if self.zoo_cli is None or not self.exit_on_error:
@@ -337,6 +347,10 @@ def main(argv: list[str] | None = None) -> None:
                 raise
             except Exception as e:
                 found = _user_error_in(e)
+                if found is None:
+                    from zoo.checkpointing import disk_full_error
+
+                    found = disk_full_error(e)  # a full disk: one paragraph naming the folder
                 if found is None:
                     raise
                 _user_error(found)

@@ -132,13 +132,113 @@ def _class_named(path: str):
         return None
 
 
+def _range_error(message: str, argv: list[str]) -> str | None:
+    """An option outside its range (a :mod:`zoo.ranges` type), in one sentence: the option's full
+    name, the range, the value and where it was given."""
+    m = re.search(r"Not of type (\w+): (.*?)does not conform to restriction", message)
+    if not m:  # not a number at all: "invalid literal for int() with base 10: 'abc'"
+        m = re.search(r"Not of type (\w+): [^\n]*?: ('[^'\n]*')", message)
+    if not m:
+        return None
+    from jsonargparse import typing as jtyping
+
+    from zoo import ranges
+
+    t = getattr(ranges, m.group(1), None) or getattr(jtyping, m.group(1), None)
+    # the keys from the outermost group down to the option: model -> audio_branch -> dropout
+    keys = re.findall(r'Parser key "([\w.]+)"', message[: m.start()])
+    if not keys:
+        return None
+    option = ".init_args.".join(keys)
+    value = m.group(2).strip()
+    if not value:
+        given = re.search(r"Given value: (.*)", message[m.end():])
+        value = given.group(1).strip() if given else "?"
+    optional = bool(re.search(r"Subtypes: \[[^\]]*" + re.escape(m.group(1)) + r"[^\]]*NoneType", message))
+    want = ranges.describe(t) if t is not None else m.group(1)
+    return (f"{option} must be {want}{' (or null)' if optional else ''}, got {value}"
+            f"{_where(keys[-1].rsplit('.', 1)[-1], keys[0], argv)}")
+
+
+def check_config_files(argv: list[str]) -> str | None:
+    """A ``--config`` file that is not UTF-8 text, not YAML or not a mapping, named with the
+    reason (jsonargparse's own errors do not name the file); a missing file is left to it."""
+    for f in _config_files(argv):
+        p = Path(f)
+        if not p.is_file():
+            continue
+        try:
+            text = p.read_bytes().decode("utf-8")
+        except UnicodeDecodeError as e:
+            return f"--config {f} is not a text file (byte {e.start} is not UTF-8); a config is a YAML text file"
+        except OSError as e:
+            return f"--config {f} cannot be read: {e.strerror or e}"
+        if "\x00" in text:
+            return f"--config {f} is not a text file (it holds NUL bytes); a config is a YAML text file"
+        try:
+            cfg = yaml.safe_load(text)
+        except yaml.YAMLError as e:
+            mark = getattr(e, "problem_mark", None)
+            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+            problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+            return f"--config {f} is not valid YAML{where}: {problem}"
+        if cfg is not None and not isinstance(cfg, dict):
+            return (f"--config {f} holds a {type(cfg).__name__}, not a mapping of options "
+                    "(e.g. `data:`, `model:`, `trainer:` at the top)")
+    return None
+
+
+def check_parsed(cfg, argv: list[str]) -> str | None:
+    """The options of classes the zoo does not own (Lightning's Trainer, torch optimisers, the
+    checkpoint and early-stopping callbacks), checked against :mod:`zoo.ranges` once the config is
+    parsed: one sentence per option outside its range, or None."""
+    from zoo import ranges
+
+    sub = cfg.get("subcommand") if hasattr(cfg, "get") else None
+    root = cfg.get(sub) if sub else cfg
+    if root is None:
+        return None
+
+    def get(node, *path):
+        for k in path:
+            if node is None:
+                return None
+            node = node.get(k) if hasattr(node, "get") else getattr(node, k, None)
+        return node
+
+    found = []
+
+    def check(node, table, prefix, group):
+        if node is None:
+            return
+        for name, t in table.items():
+            value = get(node, name)
+            if ranges.out_of_range_any(value, t):
+                found.append(f"{prefix}{name} must be {ranges.describe_any(t)}, got {value!r}"
+                             f"{_where(name, group, argv)}")
+
+    check(get(root, "trainer"), ranges.TRAINER_OPTIONS, "trainer.", "trainer")
+    for group, table in ranges.CALLBACK_OPTIONS.items():
+        check(get(root, group), table, f"{group}.", group)
+    seed = get(root, "seed_everything")
+    if not isinstance(seed, bool) and ranges.out_of_range(seed, ranges.Seed):
+        found.append(f"seed_everything must be {ranges.describe(ranges.Seed)} (or true / false), got {seed!r}"
+                     f"{_where('seed_everything', None, argv)}")
+    optimizer = get(root, "model", "init_args", "optimizer")
+    if optimizer is not None and get(optimizer, "init_args") is not None:
+        check(get(optimizer, "init_args"), ranges.OPTIMIZER_OPTIONS, "model.init_args.optimizer.init_args.", "model")
+    return "; ".join(found) if found else None
+
+
 def format_parse_error(message: str, argv: list[str], subparsers: dict) -> str:
     """jsonargparse's error as one paragraph: what is wrong, where, the closest valid choice."""
     sub = argv[0] if argv and argv[0] in subparsers else None
     prog = f"{PROG} {sub}" if sub else PROG
     m = re.search(r'Parser key "([\w.]+)"', message)
     group = m.group(1) if m else None
-    text = _branch_error(message, argv, prog)
+    text = _range_error(message, argv)
+    if text is None:
+        text = _branch_error(message, argv, prog)
     m = re.search(r"Problem with given class_path '([\w.]+)':\s*\n\s*Option '([\w.]+)' is not accepted", message)
     if m and text is None:
         cls = _class_named(m.group(1))

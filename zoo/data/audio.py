@@ -19,10 +19,15 @@ from ..paths import cache_dir
 
 ZIP_SEP = "::"
 
+#: clips shorter than this (seconds) are refused: the DataModule's default ``min_seconds`` (under
+#: one 25 ms analysis window), and ``infer``'s floor, so training and inference agree
+MIN_SECONDS = 0.02
+
 # Zip handles are kept open per process: keyed by pid, because a forked DataLoader worker
 # must not share the parent's file offset.
 _zip_handles: dict[tuple[int, str], zipfile.ZipFile] = {}
 _zip_lock = threading.Lock()
+_warned_cache = [False]  # the audio cache's full-disk warning was given (once per process)
 
 
 def _zip_member(path: str) -> tuple[str, str] | None:
@@ -192,8 +197,12 @@ class AudioLoader:
     def __init__(self, sample_rate: int = 16000, cache_dir: str | Path | None = None):
         self.sample_rate = sample_rate
         self.cache_dir = Path(cache_dir) if cache_dir else None
+        self._writes = True  # turned off by the first failed write (a full disk): reads go on
         if self.cache_dir is not None:
-            self.cache_dir.mkdir(parents=True, exist_ok=True)
+            try:
+                self.cache_dir.mkdir(parents=True, exist_ok=True)
+            except OSError as e:  # read-only or full: train without the cache
+                self._cache_write_failed(self.cache_dir, e)
 
     def _key(self, path: str) -> str:
         real = _zip_member(path)[0] if _zip_member(path) else path
@@ -214,12 +223,33 @@ class AudioLoader:
         wav = resample(wav, sr, self.sample_rate)
         if cached is not None:
             q = np.clip(np.round(wav * 32767.0), -32768, 32767).astype(np.int16)
-            tmp = cached.with_suffix(f".{os.getpid()}.tmp")
-            with open(tmp, "wb") as f:
-                np.save(f, q)
-            os.replace(tmp, cached)  # atomic: concurrent workers never read half a file
+            if self._writes:
+                tmp = cached.with_suffix(f".{os.getpid()}.tmp")
+                try:
+                    with open(tmp, "wb") as f:
+                        np.save(f, q)
+                    os.replace(tmp, cached)  # atomic: concurrent workers never read half a file
+                except OSError as e:  # a full disk must not end a run: this clip is still used
+                    tmp.unlink(missing_ok=True)  # never a torn entry
+                    self._cache_write_failed(cached.parent, e)
+            # the value the cache holds (int16), cached or not: a run gives the same result either way
             return np.multiply(q, np.float32(1 / 32767.0), dtype=np.float32)
         return wav.astype(np.float32, copy=False)
+
+    def _cache_write_failed(self, folder: Path, e: OSError) -> None:
+        self._writes = False
+        if not _warned_cache[0]:  # once per process, not once per clip
+            _warned_cache[0] = True
+            import logging
+            import shutil
+
+            try:
+                free = f"{shutil.disk_usage(folder if folder.exists() else folder.parent).free / 2 ** 20:.1f} MB free"
+            except OSError:
+                free = "free space unknown"
+            logging.getLogger("zoo").warning(
+                "audio cache: cannot write to %s (%s; %s): resampled clips are not cached from now on "
+                "(training goes on; set cache_dir to a folder with space, or null)", folder, e.strerror or e, free)
 
 
 def file_digest(path: str) -> str:

@@ -23,6 +23,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from ..errors import CorpusError, OnError, ProblemLog, ZooUserError
+from ..ranges import ClosedUnitInterval, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, Seed
 from .audio import AudioLoader, default_cache_dir, file_digest
 from .batch import BucketBatchSampler, LengthSortedSampler, collate
 from .contract import FROM_AUDIO, DataRequest, DataView, Modality
@@ -67,7 +68,8 @@ class EmotionDataModule(L.LightningDataModule):
             see ``zoo.data.splits.SplitOptions``), e.g. ``split: {mode: kfold, fold: 2}``.
         seed: Seed of the split and of the training batch order.
         sample_rate: Rate the models consume; audio is resampled to it (and cached).
-        max_seconds: Crop longer clips (random crop for training, centre crop for evaluation).
+        max_seconds: Crop longer clips (random crop for training, centre crop for evaluation);
+            > 0, or null for no crop (0 and negative values are refused).
         batch_size: Training batch size.
         eval_batch_size: Batch size for val/test/predict (null: batch_size).
         bucketing: Batch clips of similar length together for training (less padding).
@@ -111,20 +113,20 @@ class EmotionDataModule(L.LightningDataModule):
         label_map: str | None = None,
         label_mode: LabelMode = "majority",
         tie_break: TieBreak = "intensity",
-        min_agreement: float = 0.0,
+        min_agreement: ClosedUnitInterval = 0.0,
         min_agreement_scope: Literal["all", "train"] = "all",
         split: SplitOptions = SplitOptions(),
-        seed: int = 0,
-        sample_rate: int = 16000,
-        max_seconds: float | None = 10.0,
-        min_seconds: float = 0.02,
-        batch_size: int = 16,
-        eval_batch_size: int | None = None,
+        seed: Seed = 0,
+        sample_rate: PositiveInt = 16000,
+        max_seconds: PositiveFloat | None = 10.0,
+        min_seconds: NonNegativeFloat = 0.02,
+        batch_size: PositiveInt = 16,
+        eval_batch_size: PositiveInt | None = None,
         bucketing: bool = True,
         balanced_sampling: bool = False,
-        num_workers: int = 0,
+        num_workers: NonNegativeInt = 0,
         pin_memory: bool | None = None,
-        prefetch_factor: int | None = None,
+        prefetch_factor: PositiveInt | None = None,
         cache_dir: str | None = "auto",
         on_error: OnError = "raise",
         validate_audio: bool = True,

@@ -10,11 +10,12 @@ import logging
 import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, fields
-from typing import Literal, Sequence
+from typing import Literal, Sequence, get_type_hints
 
 import numpy as np
 
 from ..errors import ZooUserError
+from ..ranges import AtLeastTwo, Fraction, NonNegativeInt, describe, out_of_range, plain
 from .utterance import Utterance
 
 log = logging.getLogger("zoo")
@@ -50,15 +51,22 @@ class SplitOptions:
     group_by: GroupBy = "auto"
     text_disjoint: bool = False
     use_split_column: bool = True
-    val_fraction: float = 0.1
-    test_fraction: float = 0.2
-    num_folds: int = 5
-    fold: int = 0
+    val_fraction: Fraction = 0.1
+    test_fraction: Fraction = 0.2
+    num_folds: AtLeastTwo = 5
+    fold: NonNegativeInt = 0
     test_speakers: list[str] | None = None
     val_speakers: list[str] | None = None
 
     def __post_init__(self):
-        # checked when the config is read, before any file is opened
+        # checked when the config is read, before any file is opened (the CLI checks each range
+        # while parsing; this covers Python callers and `zoo check`)
+        for name, t in get_type_hints(SplitOptions).items():
+            if out_of_range(getattr(self, name), t):
+                raise ZooUserError(f"split.{name} must be {describe(t)}, got {getattr(self, name)!r}")
+            # the CLI hands typed values (jsonargparse's int / float subclasses): stored as plain
+            # numbers, so the options saved in a checkpoint load with weights_only
+            object.__setattr__(self, name, plain(getattr(self, name)))
         if self.mode not in ("random", "group", "kfold"):
             raise ZooUserError(f"split.mode must be random, group or kfold, got {self.mode!r}")
         if self.group_by not in ("auto", "speaker", "group", "session"):

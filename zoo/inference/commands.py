@@ -165,7 +165,8 @@ def write_results(rows: list[dict], out: str | None, class_names: Sequence[str],
         # one row per file (start/end empty) followed by its windows, if it was windowed
         fields = ["file", "start", "end", "label", "duration", "text", *[f"prob_{c}" for c in class_names],
                   *dims]
-        if any("note" in r for r in rows):  # e.g. "no speech detected" (--segment vad)
+        if any("note" in r or any("note" in w for w in r.get("track", [])) for r in rows):
+            # "no speech detected" (--segment vad), "no speech energy" (a silent file or window)
             fields.append("note")
 
         def scores(r: dict) -> dict:
@@ -179,7 +180,8 @@ def write_results(rows: list[dict], out: str | None, class_names: Sequence[str],
                             "text": r.get("text", ""), **scores(r), **({"note": r["note"]} if "note" in r else {})})
                 for win in r.get("track", []):
                     w.writerow({"file": r["file"], "start": win["start"], "end": win["end"],
-                                "label": win["label"] or "", "text": win.get("text", ""), **scores(win)})
+                                "label": win["label"] or "", "text": win.get("text", ""), **scores(win),
+                                **({"note": win["note"]} if "note" in win and "note" in fields else {})})
     elif p.suffix == ".jsonl":
         with open(p, "w", encoding="utf-8") as f:
             for r in rows:
@@ -254,14 +256,18 @@ def main_infer(argv: Sequence[str] | None = None) -> None:
             row["text"] = t or ""
         rows.append(row)
     write_results(rows, a.out, model.class_names, model.dims)
-    silent = [r["file"] for r in rows if r.get("note")]
-    if silent:
-        log.warning("no speech detected in %d file(s), not labelled: %s", len(silent), ", ".join(silent))
+    notes: dict[str, list[str]] = {}
+    for r in rows:  # "no speech detected" (--segment vad), "no speech energy" (silence)
+        if r.get("note"):
+            notes.setdefault(r["note"], []).append(r["file"])
+    for note, silent in notes.items():
+        log.warning("%s in %d file(s), not labelled: %s", note, len(silent), ", ".join(silent))
     if bad:
         log.warning("%d of %d file(s) could not be labelled%s:\n  %s", len(bad), len(names),
                     "" if a.skip_errors else " (exit status 1; --skip-errors: 0)", "\n  ".join(bad))
     if a.plot:
-        long = [r for r in rows if r.get("track")]
+        # a track with something labelled (a silent file has windows, none labelled)
+        long = [r for r in rows if any(w.get("probs") or w.get("dims") for w in r.get("track", []))]
         if not long:
             log.warning("--plot: no file had speech, so there is no track to draw" if a.segment == "vad" else
                         "--plot: no file was longer than --max-seconds %.1f s, so there is no track to draw",

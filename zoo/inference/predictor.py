@@ -25,6 +25,19 @@ log = logging.getLogger("zoo")
 
 AudioInput = str | os.PathLike | np.ndarray | torch.Tensor
 
+#: below this RMS level (dBFS) a clip or window holds no speech energy: digital silence, a muted
+#: microphone (16-bit dither is about -100 dBFS, room tone -60 to -45, quiet speech above -50)
+SILENCE_DB = -60.0
+NO_SPEECH_ENERGY = "no speech energy"
+
+
+def rms_db(wav: np.ndarray) -> float:
+    """The RMS level of a signal in dBFS (-inf for digital silence)."""
+    if wav.size == 0:
+        return float("-inf")
+    ms = float(np.mean(np.square(wav, dtype=np.float64)))
+    return 10.0 * np.log10(ms) if ms > 0 else float("-inf")
+
 
 def to_mono(wav: np.ndarray | torch.Tensor) -> np.ndarray:
     """float32 mono from a 1-D signal, (channels, samples) or (samples, channels)."""
@@ -49,10 +62,16 @@ class Predictor:
         max_seconds: Clips longer than this are windowed (see ``predict_long``).
         window: Window length in seconds for long audio.
         hop: Hop between window starts in seconds.
+        min_rms_db: An audio file, or a window of ``predict_long``, whose RMS level lies below
+            this many dBFS holds no speech energy: it gets ``label`` None, empty ``probs`` and
+            ``note: "no speech energy"`` instead of a label (a model labels digital silence as
+            confidently as speech). Arrays handed to ``predict`` / ``predict_batch`` are labelled
+            as given (the live stream hands over the speech its VAD found). None: label everything.
     """
 
     def __init__(self, module, entry=None, *, source: str | None = None, device: str | None = None,
-                 batch_size: int = 16, max_seconds: float = 10.0, window: float = 4.0, hop: float = 2.0):
+                 batch_size: int = 16, max_seconds: float = 10.0, window: float = 4.0, hop: float = 2.0,
+                 min_rms_db: float | None = SILENCE_DB):
         self.module = module.eval()
         self.entry = entry
         self.source = source
@@ -61,6 +80,7 @@ class Predictor:
         self.batch_size = batch_size
         self.max_seconds = max_seconds
         self.window, self.hop = window, hop
+        self.min_rms_db = min_rms_db
         if hop <= 0 or window <= 0:
             raise ZooUserError(f"window and hop must be positive, got window={window}, hop={hop}")
         self._egemaps = None
@@ -111,16 +131,33 @@ class Predictor:
         """Mono float32 at the model's rate from a file (any rate, any channels) or an array."""
         from ..data.audio import read_audio, resample
 
+        from ..data.audio import MIN_SECONDS, audio_details
+
         if isinstance(audio, (str, os.PathLike)):
             try:
+                # the header checks training and `zoo check` apply: one rule for a file cut short of
+                # what its header declares, an empty one, one that is not audio
+                audio_details(str(audio), check_samples=False)
                 wav, sr = read_audio(str(audio))
             except Exception as e:
                 raise ZooUserError(f"cannot read audio {audio}: {e}") from e
         else:
             wav, sr = to_mono(audio), sample_rate or self.sample_rate
+        where = audio if isinstance(audio, (str, os.PathLike)) else "array"
         if wav.size == 0:
-            raise ZooUserError(f"zero-length audio: {audio if isinstance(audio, (str, os.PathLike)) else 'array'}")
+            raise ZooUserError(f"zero-length audio: {where}")
+        if wav.shape[0] < MIN_SECONDS * sr:  # a click or a stub: no model input says anything about it
+            raise ZooUserError(f"{where}: too short to label: {wav.shape[0]} sample(s) ({wav.shape[0] / sr:.4f} s; "
+                               f"clips under {MIN_SECONDS} s are refused, as in training: min_seconds)")
         return resample(wav, sr, self.sample_rate).astype(np.float32, copy=False)
+
+    def _no_energy(self, wav: np.ndarray) -> bool:
+        return self.min_rms_db is not None and rms_db(wav) < self.min_rms_db
+
+    def _silent_result(self, wav: np.ndarray) -> dict:
+        level = rms_db(wav)
+        return {"label": None, "probs": {}, "note": NO_SPEECH_ENERGY,
+                "level_db": None if not np.isfinite(level) else round(level, 1)}
 
     def _item(self, key: str, wav: np.ndarray | None, text: str | None) -> dict:
         """The item EmotionDataset builds for the same clip (one builder: ``make_item``)."""
@@ -260,8 +297,15 @@ class Predictor:
             for i in range(b, min(n, b + block)):
                 try:
                     wav = self.load_audio(audios[i], sample_rate)
+                    # files are checked for speech energy; an array is labelled as given (the
+                    # live stream hands over the speech segments its VAD found)
+                    is_file = isinstance(audios[i], (str, os.PathLike))
                     if wav.shape[0] > self.max_seconds * self.sample_rate:
-                        results[i] = self._predict_windows(wav, texts[i], names[i])
+                        results[i] = self._predict_windows(wav, texts[i], names[i], check_energy=is_file)
+                        bar.update(1)
+                    elif is_file and self._no_energy(wav):  # not labelled: the model would label silence confidently
+                        results[i] = {**self._silent_result(wav),
+                                      "duration": round(wav.shape[0] / self.sample_rate, 3)}
                         bar.update(1)
                     else:  # items are built here so a clip openSMILE cannot analyse fails alone
                         short.append((i, wav, self._item(names[i], wav, texts[i])))
@@ -308,7 +352,10 @@ class Predictor:
         if isinstance(audio, (str, os.PathLike)):  # at the file's own rate: the stream resamples
             from ..data.audio import read_audio
 
+            from ..data.audio import audio_details
+
             try:
+                audio_details(str(audio), check_samples=False)  # the header rule of training and windows
                 wav, sr = read_audio(str(audio))
             except Exception as e:
                 raise ZooUserError(f"cannot read audio {audio}: {e}") from e
@@ -338,7 +385,7 @@ class Predictor:
         return {**self._result(mean), **out, "speech": round(float(weights.sum()), 3), "track": track}
 
     def _predict_windows(self, wav: np.ndarray, text: str | None, name: str, *,
-                         window: float | None = None, hop: float | None = None) -> dict:
+                         window: float | None = None, hop: float | None = None, check_energy: bool = True) -> dict:
         sr = self.sample_rate
         win = int(round((window or self.window) * sr))
         step = int(round((hop or self.hop) * sr))
@@ -346,17 +393,30 @@ class Predictor:
             raise ZooUserError(f"window and hop must be positive, got window={window}, hop={hop}")
         spans = window_spans(wav.shape[0], win, step)
         track: list[dict] = []
-        weights = np.array([e - s for s, e in spans], dtype=np.float64)
-        all_probs = []
+        weights, all_probs = [], []
         for k in range(0, len(spans), self.batch_size):
             chunk = spans[k : k + self.batch_size]
-            items = [self._item(f"{name}@{s / sr:.2f}", wav[s:e], text) for s, e in chunk]
-            probs = self._forward(items)
-            for (s, e), p in zip(chunk, probs):
+            # a window without speech energy is not labelled and does not count in the mean
+            silent = [check_energy and self._no_energy(wav[s:e]) for s, e in chunk]
+            items = [self._item(f"{name}@{s / sr:.2f}", wav[s:e], text)
+                     for (s, e), q in zip(chunk, silent) if not q]
+            probs = iter(self._forward(items)) if items else iter(())
+            for (s, e), q in zip(chunk, silent):
+                span = {"start": round(s / sr, 3), "end": round(e / sr, 3)}
+                if q:
+                    track.append({**span, **self._silent_result(wav[s:e])})
+                    continue
+                p = next(probs)
                 all_probs.append(p)
-                track.append({"start": round(s / sr, 3), "end": round(e / sr, 3), **self._result(p)})
-        mean = (np.stack(all_probs) * weights[:, None]).sum(0) / weights.sum()
-        return {**self._result(mean), "duration": round(wav.shape[0] / sr, 3), "track": track}
+                weights.append(e - s)
+                track.append({**span, **self._result(p)})
+        out = {"duration": round(wav.shape[0] / sr, 3), "track": track}
+        if not all_probs:
+            return {**self._silent_result(wav), **out}
+        w = np.array(weights, dtype=np.float64)
+        mean = (np.stack(all_probs) * w[:, None]).sum(0) / w.sum()
+        silent = len(track) - len(all_probs)
+        return {**self._result(mean), **out, **({"windows_without_speech": silent} if silent else {})}
 
 
 def window_spans(n: int, win: int, step: int) -> list[tuple[int, int]]:

@@ -15,13 +15,14 @@ def plot_track(result: dict, title: str, png: Path) -> Path:
     import numpy as np
 
     track = result["track"]
-    classes = list(track[0]["probs"])
+    # a window without speech energy has no probabilities: the classes come from one that has
+    classes = next((list(w["probs"]) for w in track if w["probs"]), [])
     if not classes:  # a dimension-only model: its dimensions over time
         return _plot_dims_track(result, title, png)
     if result.get("segment") == "vad":
         return _plot_segments(result, title, png)
     mids = np.array([(w["start"] + w["end"]) / 2 for w in track])
-    probs = np.array([[w["probs"][c] for c in classes] for w in track])
+    probs = np.array([[w["probs"].get(c, 0.0) for c in classes] for w in track])  # silence: 0
     fig, (ax, ax2) = plt.subplots(2, 1, figsize=(10, 4.2), sharex=True, gridspec_kw={"height_ratios": [4, 1]})
     colors = plt.get_cmap("tab10").colors
     ax.stackplot(mids, probs.T, labels=classes, colors=colors[: len(classes)], alpha=0.85)
@@ -32,7 +33,8 @@ def plot_track(result: dict, title: str, png: Path) -> Path:
     # windows overlap: each instant takes the label of the window centred nearest to it
     edges = [track[0]["start"], *((mids[1:] + mids[:-1]) / 2), track[-1]["end"]]
     for w, a, b in zip(track, edges[:-1], edges[1:]):
-        ax2.barh(0, b - a, left=a, color=colors[classes.index(w["label"])], height=0.8)
+        if w["label"] is not None:  # no bar over a window without speech energy
+            ax2.barh(0, b - a, left=a, color=colors[classes.index(w["label"])], height=0.8)
     _label_strip(ax2, result)
     return _save(fig, png)
 

@@ -8,6 +8,7 @@ from torch import nn
 
 from ..data.batch import Batch
 from ..errors import ZooUserError
+from ..ranges import Fraction, PositiveInt
 from ..nn.audio import CNNLSTMEncoder, CNNLSTMGraph, ECAPAEncoder, LogMel, SpecAugment
 from ..nn.augment import WaveAugment, WaveAugmentation
 from .base import MIN_SPEAKER_UTTERANCES, EmotionModule
@@ -39,10 +40,10 @@ class AudioCNN(EmotionModule):
 
     inputs = ("audio",)
 
-    def __init__(self, encoder: Literal["cnn_lstm", "ecapa"] = "cnn_lstm", n_mels: int = 64,
+    def __init__(self, encoder: Literal["cnn_lstm", "ecapa"] = "cnn_lstm", n_mels: PositiveInt = 64,
                  normalize: Literal["utterance", "global", "speaker", "none"] = "global",
-                 channels: list[int] = [32, 64, 128], hidden: int = 128, lstm_layers: int = 1,
-                 dropout: float = 0.2, spec_augment: bool = False,
+                 channels: list[PositiveInt] = [32, 64, 128], hidden: PositiveInt = 128,
+                 lstm_layers: PositiveInt = 1, dropout: Fraction = 0.2, spec_augment: bool = False,
                  norm: Literal["batch", "layer"] = "batch",
                  wave_augment: WaveAugmentation | None = None, **kwargs):
         super().__init__(**kwargs)

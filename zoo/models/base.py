@@ -22,6 +22,7 @@ from torchmetrics.classification import MulticlassConfusionMatrix
 from ..data.batch import Batch
 from ..data.utterance import DIMENSIONS
 from ..nn.heads import Head
+from ..ranges import Fraction, NonNegativeFloat, PositiveInt
 from .metrics import corpus_scores, count_by_corpus, dimension_metrics, emotion_metrics
 from .plots import save_confusion_matrix
 
@@ -75,18 +76,18 @@ class EmotionModule(L.LightningModule):
     def __init__(
         self,
         class_names: list[str],
-        sample_rate: int = 16000,
+        sample_rate: PositiveInt = 16000,
         optimizer: OptimizerCallable = torch.optim.AdamW,
         lr_scheduler: LRSchedulerCallable | None = None,
-        label_smoothing: float = 0.0,
-        class_weights: Literal["none", "balanced"] | list[float] = "none",
+        label_smoothing: Fraction = 0.0,
+        class_weights: Literal["none", "balanced"] | list[NonNegativeFloat] = "none",
         loss: Literal["ce", "focal"] = "ce",
-        focal_gamma: float = 2.0,
-        mixup_alpha: float = 0.0,
+        focal_gamma: NonNegativeFloat = 2.0,
+        mixup_alpha: NonNegativeFloat = 0.0,
         lr_schedule: Literal["constant", "cosine", "linear"] = "constant",
-        warmup_steps: float = 0,
+        warmup_steps: NonNegativeFloat = 0,
         targets: list[Target] = ["category"],
-        target_weights: dict[str, float] | None = None,
+        target_weights: dict[str, NonNegativeFloat] | None = None,
     ):
         super().__init__()
         # collects the subclass's init args too; optimiser factories are not picklable hparams

@@ -10,6 +10,7 @@ from torch import nn
 
 from ..data.batch import Batch
 from ..errors import ZooUserError
+from ..ranges import Fraction, PositiveInt
 from ..nn.audio import LogMel, SpecAugment
 from ..nn.fusion import ConvSubsampler, JointEncoder
 from .base import EmotionModule
@@ -53,11 +54,11 @@ class EarlyFusion(TextBranchMixin, EmotionModule):
 
     inputs = ("audio", "text")
 
-    def __init__(self, text_branch: ModelSpec = TextBERT, n_mels: int = 64,
-                 normalize: Literal["global", "utterance", "none"] = "global", d_model: int = 128,
-                 num_layers: int = 2, num_heads: int = 4,
+    def __init__(self, text_branch: ModelSpec = TextBERT, n_mels: PositiveInt = 64,
+                 normalize: Literal["global", "utterance", "none"] = "global", d_model: PositiveInt = 128,
+                 num_layers: PositiveInt = 2, num_heads: PositiveInt = 4,
                  joint: Literal["concat", "cross_attention"] = "concat",
-                 freeze_text_encoder: bool = False, dropout: float = 0.1, spec_augment: bool = False,
+                 freeze_text_encoder: bool = False, dropout: Fraction = 0.1, spec_augment: bool = False,
                  audio_branch: ModelSpec | None = None, **kwargs):
         super().__init__(**kwargs)
         if audio_branch is None:  # the log-mel front end (the state-dict keys of older checkpoints)

@@ -10,6 +10,7 @@ from torch import nn
 
 from ..data.batch import Batch
 from ..data.features import FEATURE_SETS, Functionals, set_dim
+from ..ranges import Fraction, PositiveInt
 from .base import MIN_SPEAKER_UTTERANCES, EmotionModule
 
 log = logging.getLogger("zoo")
@@ -44,7 +45,7 @@ class EGeMAPSMLP(EmotionModule):
 
     inputs = ("egemaps",)
 
-    def __init__(self, hidden: list[int] = [128, 64], dropout: float = 0.3,
+    def __init__(self, hidden: list[PositiveInt] = [128, 64], dropout: Fraction = 0.3,
                  normalize: Literal["global", "speaker", "none"] = "global",
                  feature_set: Literal["eGeMAPSv02", "ComParE_2016"] = "eGeMAPSv02", **kwargs):
         super().__init__(**kwargs)

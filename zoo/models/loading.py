@@ -26,6 +26,9 @@ def load_module(path: str, map_location: str | torch.device = "cpu", *, trust: b
     if not Path(path).is_file():
         raise ZooUserError(f"checkpoint not found: {path}")
     data = Path(path).read_bytes()
+    if not (data[:4] == b"PK\x03\x04" or data[:1] == b"\x80"):  # torch.save: a zip (or an old pickle)
+        raise ZooUserError(f"{path} is not a checkpoint: python -m zoo fit writes a zip archive (torch.save), "
+                           f"and this file ({len(data)} bytes) starts with {data[:8].hex(' ') or 'nothing'}")
     weights_only = not trust
     try:
         ckpt = torch.load(io.BytesIO(data), map_location="cpu", weights_only=weights_only)

@@ -10,6 +10,7 @@ import torch
 
 from ..data.batch import Batch
 from ..errors import ZooUserError
+from ..ranges import Fraction, NonNegativeInt, PositiveFloat, PositiveInt
 from ..nn.augment import WaveAugment, WaveAugmentation
 from ..nn.ssl import ModelType, SSLEncoder, family_for
 from .base import EmotionModule
@@ -125,17 +126,17 @@ class SSLClassifier(EmotionModule):
     inputs = ("audio",)
 
     def __init__(self, pretrained: str | None = "facebook/wav2vec2-base", model_type: ModelType = "wav2vec2",
-                 hidden_size: int = 768, num_layers: int = 12, num_heads: int = 12, intermediate_size: int = 3072,
-                 conv_dim: list[int] | None = None, conv_kernel: list[int] | None = None,
-                 conv_stride: list[int] | None = None, feat_extract_norm: Literal["group", "layer"] = "group",
-                 num_mel_bins: int = 80, config_overrides: dict[str, Any] | None = None,
+                 hidden_size: PositiveInt = 768, num_layers: PositiveInt = 12, num_heads: PositiveInt = 12,
+                 intermediate_size: PositiveInt = 3072, conv_dim: list[PositiveInt] | None = None,
+                 conv_kernel: list[PositiveInt] | None = None, conv_stride: list[PositiveInt] | None = None, feat_extract_norm: Literal["group", "layer"] = "group",
+                 num_mel_bins: PositiveInt = 80, config_overrides: dict[str, Any] | None = None,
                  freeze_feature_encoder: bool = True, freeze_encoder: bool = False, weighted_layers: bool = False,
-                 layer: int | None = None, trainable_layers: int | None = None,
-                 unfreeze_after_steps: int | None = None, encoder_lr: float | None = None,
+                 layer: NonNegativeInt | None = None, trainable_layers: NonNegativeInt | None = None,
+                 unfreeze_after_steps: NonNegativeInt | None = None, encoder_lr: PositiveFloat | None = None,
                  pooling: Literal["mean", "attentive"] = "mean", normalize_waveform: bool | None = None,
-                 whisper_context: Literal["clip", "30s"] = "clip", lora_rank: int | None = None,
-                 lora_alpha: float = 16.0, lora_dropout: float = 0.0, lora_target_modules: list[str] | None = None,
-                 spec_augment: bool = True, dropout: float = 0.1, head_hidden: int | None = None,
+                 whisper_context: Literal["clip", "30s"] = "clip", lora_rank: PositiveInt | None = None,
+                 lora_alpha: PositiveFloat = 16.0, lora_dropout: Fraction = 0.0, lora_target_modules: list[str] | None = None,
+                 spec_augment: bool = True, dropout: Fraction = 0.1, head_hidden: PositiveInt | None = None,
                  wave_augment: WaveAugmentation | None = None, embedding_cache: bool | str = True, **kwargs):
         super().__init__(**kwargs)
         wave_augment = WaveAugmentation.of(wave_augment)

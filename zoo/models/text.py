@@ -9,6 +9,7 @@ from torch import nn
 
 from ..data.batch import Batch
 from ..errors import ZooUserError
+from ..ranges import Fraction, NonNegativeInt, OpenUnitInterval, PositiveFloat, PositiveInt
 from ..nn.text import TextEncoder
 from .base import EmotionModule
 
@@ -51,12 +52,12 @@ class TextBERT(EmotionModule):
     inputs = ("text",)
 
     def __init__(self, pretrained: str | None = "monologg/kobert", tokenizer: str | None = None,
-                 max_length: int = 64, pooling: Literal["cls", "mean"] = "cls",
-                 freeze_encoder: bool = False, encoder_lr: float | None = None, dropout: float = 0.1,
-                 vocab_size: int = 8000, hidden_size: int = 256, num_layers: int = 3, num_heads: int = 4,
-                 intermediate_size: int = 1024, encoder_config: dict | None = None,
-                 mlm_epochs: int = 0, mlm_text: str | None = None, mlm_lr: float = 5e-4,
-                 mlm_batch_size: int = 32, mlm_probability: float = 0.15, **kwargs):
+                 max_length: PositiveInt = 64, pooling: Literal["cls", "mean"] = "cls",
+                 freeze_encoder: bool = False, encoder_lr: PositiveFloat | None = None, dropout: Fraction = 0.1,
+                 vocab_size: PositiveInt = 8000, hidden_size: PositiveInt = 256, num_layers: PositiveInt = 3,
+                 num_heads: PositiveInt = 4, intermediate_size: PositiveInt = 1024, encoder_config: dict | None = None,
+                 mlm_epochs: NonNegativeInt = 0, mlm_text: str | None = None, mlm_lr: PositiveFloat = 5e-4,
+                 mlm_batch_size: PositiveInt = 32, mlm_probability: OpenUnitInterval = 0.15, **kwargs):
         super().__init__(**kwargs)
         from ..data.text import SPECIALS, load_tokenizer
 

@@ -15,6 +15,7 @@ from torch import nn
 
 from ..data.batch import Batch
 from ..errors import ZooUserError
+from ..ranges import PositiveInt
 from ..nn.tfidf import NgramTokenizer, TfidfLinear
 from .base import EmotionModule
 
@@ -92,8 +93,8 @@ class TextTfidf(EmotionModule):
 
     inputs = ("text",)
 
-    def __init__(self, analyzer: Literal["char_wb", "char"] = "char_wb", ngram_min: int = 1, ngram_max: int = 3,
-                 min_df: int = 1, max_features: int | None = None, sublinear_tf: bool = True,
+    def __init__(self, analyzer: Literal["char_wb", "char"] = "char_wb", ngram_min: PositiveInt = 1, ngram_max: PositiveInt = 3,
+                 min_df: PositiveInt = 1, max_features: PositiveInt | None = None, sublinear_tf: bool = True,
                  lowercase: bool = True, calibrate: Literal["temperature", "none"] = "temperature", **kwargs):
         super().__init__(**kwargs)
         self.features = TfidfLinear(self.num_logits + len(self.dim_names), analyzer=analyzer, ngram_range=(ngram_min, ngram_max),

@@ -40,6 +40,7 @@ FORMAT = 1  # bump when what is stored changes
 # threads at once ("SystemError: AST constructor recursion depth mismatch", python/cpython#106905);
 # the demo page serves requests from threads, so reads take turns (a read is one small file)
 _READ_LOCK = threading.Lock()
+_WARNED = [False]  # the full-disk warning was given (once per process)
 
 
 def default_embedding_cache_dir() -> Path:
@@ -71,8 +72,12 @@ class EmbeddingCache:
 
     def __init__(self, root: str | Path, encoder_key: str):
         self.root = Path(root) / hashlib.sha1(f"{FORMAT}|{encoder_key}".encode()).hexdigest()[:20]
-        self.root.mkdir(parents=True, exist_ok=True)
         self.hits = self.misses = 0
+        self.writes = True  # off after the first failed write (a full disk): values are computed
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            self._write_failed(self.root, e)
 
     @staticmethod
     def sample_key(samples: torch.Tensor) -> str:
@@ -95,16 +100,36 @@ class EmbeddingCache:
         return torch.from_numpy(arr)
 
     def put(self, key: str, value: torch.Tensor) -> None:
+        if not self.writes:
+            return
         path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f"{path.stem}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
         try:
+            path.parent.mkdir(parents=True, exist_ok=True)
             with open(tmp, "wb") as f:
                 np.save(f, value.detach().float().cpu().numpy())
             os.replace(tmp, path)  # atomic: concurrent readers see all of it or nothing
         except OSError as e:  # a full disk must not end a run: the value is still used
-            log.warning("embedding cache: cannot write %s: %s", path, e)
-            tmp.unlink(missing_ok=True)
+            tmp.unlink(missing_ok=True)  # never a torn entry
+            self._write_failed(path.parent, e)
+
+    def _write_failed(self, folder: Path, e: OSError) -> None:
+        """Writes stop (reads go on); one warning per process, not one per clip."""
+        self.writes = False
+        if _WARNED[0]:
+            return
+        _WARNED[0] = True
+        import shutil
+
+        probe = folder
+        while not probe.exists() and probe != probe.parent:
+            probe = probe.parent
+        try:
+            free = f"{shutil.disk_usage(probe).free / 2 ** 20:.1f} MB free"
+        except OSError:
+            free = "free space unknown"
+        log.warning("embedding cache: cannot write to %s (%s; %s): encoder outputs are not cached from now "
+                    "on (training goes on)", folder, e.strerror or e, free)
 
 
 def encoder_key(model: nn.Module, options: dict) -> str:

@@ -61,6 +61,14 @@ def _rows_csv(text: str, delimiter: str, path: Path,
     header = [h.replace("\ufeff", "").strip() for h in next(reader, [])]
     if not any(header):
         raise CorpusError(f"{path}: the manifest is empty (expected a header with columns path,label)")
+    seen: dict[str, int] = {}
+    for i, h in enumerate(header):
+        key = h.lower()
+        if h and key in seen:
+            # a second `label` column would silently win over the first
+            raise CorpusError(f"{path}: the header names the column {h!r} twice (columns {seen[key] + 1} and "
+                              f"{i + 1}: {','.join(header)}); rename or remove one")
+        seen[key] = i
     rows = []
     for cells in reader:
         if not any(c.strip() for c in cells):
@@ -78,23 +86,42 @@ def _rows_csv(text: str, delimiter: str, path: Path,
     return [h for h in header if h], rows
 
 
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict:
+    """json's object_pairs_hook: a key given twice (json keeps the last silently) is an error."""
+    seen: set[str] = set()
+    for k, _ in pairs:
+        key = str(k).strip().lower()
+        if key in seen:
+            raise _DuplicateKey(k)
+        seen.add(key)
+    return dict(pairs)
+
+
 def _rows_json(text: str, path: Path, problems: ProblemLog) -> tuple[list[str], list[tuple[int, dict]]]:
     stripped = text.lstrip()
     items: list[tuple[int, Any]] = []
     if stripped.startswith("["):  # one JSON array
         try:
-            data = json.loads(text)
+            data = json.loads(text, object_pairs_hook=_unique_keys)
         except json.JSONDecodeError as e:
             raise CorpusError(f"{path}: invalid JSON ({e})") from None
+        except _DuplicateKey as e:
+            raise CorpusError(f"{path}: an object gives the key {e.args[0]!r} twice") from None
         items = [(i + 1, obj) for i, obj in enumerate(data)]  # "row" = position in the array
     else:
         for n, line in enumerate(text.splitlines(), start=1):
             if not line.strip():
                 continue
             try:
-                items.append((n, json.loads(line)))
+                items.append((n, json.loads(line, object_pairs_hook=_unique_keys)))
             except json.JSONDecodeError as e:
                 problems.add(path, f"invalid JSON: {e.msg}", row=n)
+            except _DuplicateKey as e:
+                problems.add(path, f"the key {e.args[0]!r} is given twice in this object", row=n)
     header: list[str] = []
     rows = []
     for n, obj in items:
