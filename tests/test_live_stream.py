@@ -303,3 +303,25 @@ def test_live_imports_stay_light():
             "print(sorted(m for m in ('torch', 'lightning', 'onnxruntime', 'soxr', 'sounddevice') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_live_commands_run_torch_on_one_thread_by_default():
+    """serve and listen default to one torch thread (p95 latency measured in docs/live.md), and
+    refuse a count below one."""
+    import torch
+
+    from zoo.errors import ZooUserError
+    from zoo.live.listen import parser as listen_parser
+    from zoo.live.segment import set_threads
+    from zoo.live.serve import serve_parser
+
+    assert serve_parser().parse_args(["--model", "m"]).threads == 1
+    assert listen_parser().parse_args(["--model", "m"]).threads == 1
+    before = torch.get_num_threads()
+    try:
+        set_threads(1)
+        assert torch.get_num_threads() == 1
+        with pytest.raises(ZooUserError, match="--threads must be >= 1, got 0"):
+            set_threads(0)
+    finally:
+        torch.set_num_threads(before)

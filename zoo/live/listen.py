@@ -37,7 +37,7 @@ examples:
 
 def parser() -> argparse.ArgumentParser:
     from ..inference.commands import _model_args
-    from .segment import add_vad_arguments
+    from .segment import add_threads_argument, add_vad_arguments
 
     ap = argparse.ArgumentParser(
         prog="python -m zoo listen", formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG,
@@ -62,6 +62,7 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--jsonl", action="store_true", help="print every event as one JSON line")
     ap.add_argument("--device", default=None, help="the model's device: cpu, cuda, ... (default: cuda when available)")
     add_vad_arguments(ap)
+    add_threads_argument(ap)
     return ap
 
 
@@ -221,8 +222,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     if a.chunk <= 0:
         raise ZooUserError(f"--chunk must be > 0 seconds, got {a.chunk}")
     from ..inference.predictor import load
-    from .segment import vad_options
+    from .segment import set_threads, vad_options
     from .stream import Stream
+
+    set_threads(a.threads)
 
     # the source first: a missing file or microphone is reported before the model loads
     sr, chunks = file_chunks(a.file, a.chunk, a.realtime) if a.file else mic_chunks(a.input_device, a.sample_rate,

@@ -348,3 +348,18 @@ def vad_options(args) -> dict:
 
 
 __all__ = ["Segmenter", "add_vad_arguments", "vad_options", "Cut", "RATE", "WINDOW", "DEFAULTS"]
+
+
+def add_threads_argument(ap) -> None:
+    """``--threads`` of the live commands (listen, serve): torch's intra-op threads."""
+    ap.add_argument("--threads", type=int, default=1,
+                    help="torch threads for the model (default 1: on a shared 2-core machine two threads "
+                         "wait on each other and p95 latency rose from 0.11 s to 0.6-1.1 s; docs/live.md)")
+
+
+def set_threads(n: int) -> None:
+    if n < 1:
+        raise ZooUserError(f"--threads must be >= 1, got {n}")
+    import torch
+
+    torch.set_num_threads(n)

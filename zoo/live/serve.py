@@ -41,6 +41,7 @@ import numpy as np
 from ..errors import ZooUserError
 from .protocol import (FORMATS, INTERNAL, NORMAL, POLICY, TOO_BIG, TRY_LATER, UNSUPPORTED, Limits, Violation,
                        _check_options, _parse_config)
+from .segment import add_threads_argument, set_threads
 from .shared import Batcher, SharedPredictor
 
 log = logging.getLogger("zoo")
@@ -431,6 +432,7 @@ def serve_parser() -> argparse.ArgumentParser:
                     help="address to bind: 127.0.0.1 (default: this machine only) or 0.0.0.0 (every interface)")
     ap.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     ap.add_argument("--device", default=None, help="cpu, cuda, ... (default: cuda when available)")
+    add_threads_argument(ap)
     ap.add_argument("--max-streams", type=int, default=d.max_streams,
                     help=f"WebSocket streams open at once (default {d.max_streams})")
     ap.add_argument("--max-message-kb", type=float, default=d.max_message_bytes / 1024,
@@ -482,6 +484,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         raise ZooUserError(f"python -m zoo serve needs the serve extra: pip install -e '.[serve]' ({e})") from e
     from ..inference.predictor import load
 
+    set_threads(a.threads)
     predictor = load(a.model, registry=a.registry, trust=a.trust, device=a.device)
     app = create_app(predictor, name=a.model, limits=limits, allow_origins=a.allow_origin)
     if a.host not in ("127.0.0.1", "localhost", "::1"):
