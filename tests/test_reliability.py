@@ -468,6 +468,11 @@ def test_a_full_disk_is_one_paragraph_leaves_no_tmp_and_the_run_resumes(tmp_path
     assert " MB free, and it needs " in line and "resume with --ckpt_path last" in line
     assert not list(tmp_path.rglob("*.tmp"))  # no torn temporary file left on the full disk
     assert _ckpt_step(run / "checkpoints" / "last.ckpt") == 8  # the end of epoch 1, whole
+    # the run records which utterances it tests (the split's fingerprint), as zoo check prints it
+    from zoo.data.splits import split_fingerprint
+
+    hp = yaml.safe_load((run / "hparams.yaml").read_text())
+    assert hp["split_fingerprint"] == split_fingerprint(["u18", "u19", "u20", "u21", "u22", "u23"])
     # space freed: the run goes on from its last checkpoint, in its own folder
     p = zoo_fit(tmp_path, fit_config(tmp_path, m), "--ckpt_path", "last")
     out = p.communicate(timeout=300)[0]
@@ -552,3 +557,48 @@ def test_any_file_a_run_cannot_write_on_a_full_disk_is_named_with_its_folder(tmp
     assert f"cannot write the metrics.csv: the disk holding {tmp_path / 'run'} is full" in str(found)
     assert "MB free" in str(found)
     assert disk_full_error(OSError(errno.EACCES, "Permission denied")) is None
+
+
+def test_a_model_loaded_from_a_checkpoint_holds_plain_numbers():
+    """load_from_checkpoint parses a CLI-written checkpoint's hyper-parameters again with
+    jsonargparse; what it hands the model (and a fusion model records of it) stays builtin."""
+    import zoo
+
+    import torch as _torch
+
+    from zoo.inference.registry import DEFAULT_REGISTRY, Registry
+
+    path = Registry.load(DEFAULT_REGISTRY).get("audio-cnn-synth").local_path
+    ckpt = _torch.load(path, map_location="cpu", weights_only=True)
+    ckpt["hyper_parameters"]["_instantiator"] = "lightning.pytorch.cli.instantiate_module"  # as a CLI fit writes
+    _torch.save(ckpt, REPO_TMP := Path(__import__("tempfile").mkdtemp()) / "cli.ckpt")
+    hp = zoo.load(str(REPO_TMP), device="cpu").module.hparams
+    assert type(hp["hidden"]) is int and type(hp["dropout"]) is float and type(hp["label_smoothing"]) is float
+
+
+# -- where the run folder goes ------------------------------------------------------------------------
+
+def test_default_root_dir_on_the_command_line_wins_over_a_config_save_dir(tmp_path, run):
+    """The rule (docs/reliability.md): --trainer.default_root_dir on the command line beats a
+    logger save_dir from a config file; a save_dir on the command line beats both."""
+    import yaml
+
+    m = tiny_corpus(tmp_path, n=16, n_test=4)
+    cfg = yaml.safe_load(fit_config(tmp_path, m).read_text())
+    cfg["trainer"].pop("default_root_dir")
+    cfg["trainer"]["logger"]["init_args"]["save_dir"] = str(tmp_path / "from_config")
+    cfg["trainer"].update(max_epochs=1, limit_train_batches=1, limit_val_batches=1)
+    cfg["test_after_fit"] = False
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
+    r = run("fit", "--config", str(tmp_path / "c.yaml"), "--trainer.default_root_dir", str(tmp_path / "cli"),
+            cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert (tmp_path / "cli" / "zoo" / "version_0" / "checkpoints" / "last.ckpt").is_file()
+    assert not (tmp_path / "from_config").exists()
+    # the config's save_dir holds when the command line names no folder ...
+    r = run("fit", "--config", str(tmp_path / "c.yaml"), cwd=tmp_path)
+    assert r.returncode == 0 and (tmp_path / "from_config" / "zoo" / "version_0" / "config.yaml").is_file()
+    # ... and a save_dir on the command line is the most specific of all
+    r = run("fit", "--config", str(tmp_path / "c.yaml"), "--trainer.default_root_dir", str(tmp_path / "cli"),
+            "--trainer.logger.init_args.save_dir", str(tmp_path / "explicit"), cwd=tmp_path)
+    assert r.returncode == 0 and (tmp_path / "explicit" / "zoo" / "version_0" / "config.yaml").is_file()

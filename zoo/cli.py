@@ -87,11 +87,6 @@ class _OutermostOnly:
         self.inner, self.depth = inner, 0
 
     def __call__(self, class_type, *args, applied_instantiation_links: dict | None = None, **kwargs):
-        from zoo.ranges import plain
-
-        # builtin numbers, not jsonargparse's range types: a branch records them in checkpoints
-        kwargs = {k: plain(v) for k, v in kwargs.items()}
-        applied_instantiation_links = {k: plain(v) for k, v in (applied_instantiation_links or {}).items()}
         if self.depth:
             return class_type(*args, **kwargs)
         self.depth += 1
@@ -224,7 +219,7 @@ def build_cli(args: list[str] | None = None, run: bool = True):
                             cb.dirpath = recorded.get(cb.state_key, str(Path(ckpt).parent))
             elif sub == "fit":
                 kwargs["logger"] = cli_support.one_folder_loggers(
-                    trainer_cfg.get("logger"), trainer_cfg.get("default_root_dir") or "runs")
+                    trainer_cfg.get("logger"), trainer_cfg.get("default_root_dir") or "runs", argv)
                 if self._get(self.config, "ckpt_path") == "last":
                     self._resume_in_last_run(kwargs["logger"])
             from zoo.checkpointing import AtomicCheckpointIO, has_checkpoint_io

@@ -384,10 +384,29 @@ def recorded_checkpoint_dirs(ckpt_path: str) -> dict[str, str]:
             if isinstance(v, dict) and isinstance(v.get("dirpath"), str)}
 
 
-def one_folder_loggers(logger, root_dir: str):
+def root_dir_wins(argv: list[str]) -> bool:
+    """Whether ``trainer.default_root_dir`` decides where the run folder goes, over the logger's
+    ``save_dir``. The rule: ``--trainer.default_root_dir`` on the command line wins over any
+    ``save_dir`` from a config file; a ``save_dir`` on the command line wins over everything (the
+    more specific option); otherwise a ``save_dir`` a config file names wins, and where none does,
+    the run goes under ``default_root_dir`` (from a config, or the default ``runs``)."""
+    def on_command_line(pred) -> bool:
+        return any(a.startswith("--") and pred(a[2:].split("=", 1)[0]) for a in argv)
+
+    if on_command_line(lambda k: k.startswith("trainer.logger") and k.endswith("save_dir")):
+        return False
+    if on_command_line(lambda k: k == "trainer.default_root_dir"):
+        return True
+    return not _where("save_dir", "trainer", [a for a in argv if a.startswith("--config") or a == "-c"
+                                              or not a.startswith("--")])
+
+
+def one_folder_loggers(logger, root_dir: str, argv: list[str] | None = None):
     """The fit's loggers with a CSV logger first, so config.yaml, metrics.csv, the confusion
     matrix and the checkpoints share one ``runs/zoo/version_N/`` whatever else logs; a wandb
-    logger left at the default save_dir writes its files inside that folder too."""
+    logger left at the default save_dir writes its files inside that folder too. With ``argv``,
+    the CSV / TensorBoard loggers' save_dir follows ``root_dir`` (``trainer.default_root_dir``)
+    as :func:`root_dir_wins` says."""
     from lightning.pytorch.loggers import CSVLogger, Logger, TensorBoardLogger, WandbLogger
 
     if logger is False or logger is None or logger is True:
@@ -395,6 +414,16 @@ def one_folder_loggers(logger, root_dir: str):
     loggers = list(logger) if isinstance(logger, (list, tuple)) else [logger]
     if not loggers or not all(isinstance(lg, Logger) for lg in loggers):
         return logger
+    if argv is not None and root_dir_wins(argv):
+        for lg in loggers:
+            # nothing is written before the first log, so the folder can still move (Lightning's
+            # loggers keep it in these attributes: CSV in both, TensorBoard in _root_dir)
+            if isinstance(lg, (CSVLogger, TensorBoardLogger)) and Path(lg.save_dir) != Path(root_dir):
+                log.info("runs go under trainer.default_root_dir %s (not the logger's save_dir %s)",
+                         root_dir, lg.save_dir)
+                lg._root_dir = str(root_dir)
+                if isinstance(lg, CSVLogger):
+                    lg._save_dir = str(root_dir)
     if isinstance(loggers[0], (CSVLogger, TensorBoardLogger)):
         first = loggers[0]
     else:

@@ -4,7 +4,9 @@ An option typed ``batch_size: PositiveInt`` is refused by the CLI while the conf
 any file is read or run folder made), and ``--help`` shows its type. The types are jsonargparse's
 own (``PositiveInt``, ``NonNegativeFloat``, ``ClosedUnitInterval``, ...) plus a few made the same way
 (:func:`jsonargparse.typing.restricted_number_type`). A parsed value is an instance of the type (an
-``int`` / ``float`` subclass); :func:`plain` turns it back into the builtin.
+``int`` / ``float`` subclass by jsonargparse's default): this module has jsonargparse hand the builtin
+``int`` / ``float`` instead, so no range type reaches a checkpoint (:func:`plain` converts values
+made elsewhere).
 
 ``python -m zoo check`` does not import Lightning, so it cannot read the DataModule's signature:
 :data:`DATA_OPTIONS` repeats the DataModule's ranges for it (a test keeps both the same).
@@ -25,6 +27,7 @@ from jsonargparse.typing import (  # noqa: F401  (re-exported: the zoo's signatu
     OpenUnitInterval,
     PositiveFloat,
     PositiveInt,
+    register_type,
     restricted_number_type,
 )
 
@@ -37,6 +40,26 @@ Seed = restricted_number_type("Seed", int, [(">=", 0), ("<=", 2 ** 32 - 1)],
                               docstring="an integer in [0, 4294967295]")
 #: Lightning's "no limit" is -1 (max_epochs, max_steps, num_sanity_val_steps)
 MinusOneOrMore = restricted_number_type("MinusOneOrMore", int, (">=", -1), docstring="an integer >= -1")
+
+def _plain_values(t: type) -> None:
+    """Let jsonargparse hand a parsed value of ``t`` over as the builtin ``int`` / ``float`` (range
+    checked as before). Its default hands an instance of ``t``, which then reaches models'
+    hyper-parameters (also through ``load_from_checkpoint``, which parses them again) and makes a
+    checkpoint that no longer loads with ``weights_only``."""
+    def deserialize(value, t=t):
+        return t._type(t(value))
+
+    def is_valid(value, _t=None, t=t):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return False
+        try:
+            t(value)
+        except (ValueError, TypeError):
+            return False
+        return True
+
+    register_type(t, t._type, deserialize, type_check=is_valid)
+
 
 _UNIONS = (Union, types.UnionType)
 _SYMBOL = {"gt": ">", "ge": ">=", "lt": "<", "le": "<=", "eq": "==", "ne": "!="}
@@ -198,8 +221,13 @@ def describe_any(t: Any) -> str:
 
 def out_of_range_any(value: Any, t: Any) -> bool:
     if isinstance(t, tuple):
-        kinds = [a for a in t if isinstance(value, getattr(a, "_type", object)) and not isinstance(value, bool)]
-        # an int is checked as a count, a float as a share: 0.5 of the batches, or 10 batches
-        exact = [a for a in kinds if type(value) is getattr(a, "_type", None)] or kinds
-        return bool(exact) and all(out_of_range(value, a) for a in exact)
+        # in range when one alternative takes it: 0.5 (of the batches), 10 or 10.0 (batches)
+        if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
+            return False
+        return all(out_of_range(value, a) for a in t)
     return out_of_range(value, t)
+
+
+for _t in (PositiveInt, NonNegativeInt, PositiveFloat, NonNegativeFloat, ClosedUnitInterval, OpenUnitInterval,
+           Fraction, AtLeastTwo, Seed, MinusOneOrMore):
+    _plain_values(_t)
