@@ -191,12 +191,26 @@ def test_documented_command(doc, line, cmd, run, run_config, monkeypatch):
         return
 
     original = argparse.ArgumentParser.parse_args
+    original_known = argparse.ArgumentParser.parse_known_args
+    inside_parse_args = []
 
     def parse_and_stop(self, *a, **kw):
-        ns = original(self, *a, **kw)
+        inside_parse_args.append(self)
+        try:
+            ns = original(self, *a, **kw)  # unknown options are still refused here
+        finally:
+            inside_parse_args.pop()
         raise _Parsed(ns)
 
+    def parse_known_and_stop(self, *a, **kw):
+        # commands that take fit-style --data.KEY options (check) parse the rest themselves, later
+        out = original_known(self, *a, **kw)
+        if inside_parse_args:
+            return out
+        raise _Parsed(out[0])
+
     monkeypatch.setattr(argparse.ArgumentParser, "parse_args", parse_and_stop)
+    monkeypatch.setattr(argparse.ArgumentParser, "parse_known_args", parse_known_and_stop)
     if bench:
         monkeypatch.syspath_prepend(str(ROOT))
         from benchmarks.run import main
