@@ -385,10 +385,7 @@ def ranged_options():
 
 
 # numeric options of the zoo's classes still without a range: each with its reason
-UNRANGED = {
-    # zoo/models/late_fusion.py is being reworked (stacking) in parallel; its ranges come with it
-    ("LateFusion", "fusion_hidden"), ("LateFusion", "dropout"), ("LateFusion", "modality_dropout"),
-}
+UNRANGED: set[tuple[str, str]] = set()
 
 
 def test_every_numeric_option_has_a_range_and_the_docs_count_them():

@@ -28,6 +28,7 @@ from torch import nn
 from ..data.batch import Batch
 from ..errors import ZooUserError
 from ..nn.fusion import FUSIONS, DecisionFusion
+from ..ranges import Fraction, NonNegativeInt, PositiveInt
 from .audio import AudioCNN
 from .base import EmotionModule
 from .loading import load_module, module_spec
@@ -98,11 +99,11 @@ class LateFusion(TextBranchMixin, EmotionModule):
                  audio_checkpoint: str | None = None, text_checkpoint: str | None = None,
                  freeze_encoders: bool = False,
                  fusion: Literal["concat", "gated", "attention", "logits", "probs"] = "concat",
-                 fusion_hidden: int = 128, dropout: float = 0.2, modality_dropout: float = 0.1,
+                 fusion_hidden: PositiveInt = 128, dropout: Fraction = 0.2, modality_dropout: Fraction = 0.1,
                  fit_on: Literal["auto", "train", "val"] = "auto", calibrate: bool = True,
-                 cross_fit: int = 0, audio_recipe: str | None = None, text_recipe: str | None = None,
+                 cross_fit: NonNegativeInt = 0, audio_recipe: str | None = None, text_recipe: str | None = None,
                  select: Literal["auto", "audio", "text", "average", "weights", "stacker"] = "auto",
-                 stacker_min_per_class: int = 50, stage2: dict | None = None, **kwargs):
+                 stacker_min_per_class: PositiveInt = 50, stage2: dict | None = None, **kwargs):
         super().__init__(**kwargs)
         if cross_fit < 0 or cross_fit == 1:
             raise ZooUserError(f"cross_fit must be 0 (off) or at least 2 folds, got {cross_fit}")
