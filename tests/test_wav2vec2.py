@@ -151,6 +151,56 @@ def test_padding_content_does_not_change_outputs(checkpoints, norm):
         assert torch.allclose(model(b), ref, atol=1e-5)
 
 
+def test_masked_group_norm_is_each_clips_own_group_norm():
+    """The first conv layer's GroupNorm over valid frames: values and gradients (input, weight,
+    bias) of each clip's own nn.GroupNorm, eagerly and in a trace run on other lengths (ONNX)."""
+    from zoo.nn.ssl import _masked_group_norm
+
+    torch.manual_seed(0)
+    norm = torch.nn.GroupNorm(6, 6)
+    with torch.no_grad():
+        norm.weight.normal_()
+        norm.bias.normal_()
+    x = torch.randn(3, 6, 50) * 3 + 1
+    lengths = torch.tensor([50, 17, 33])
+    # each clip alone: its own GroupNorm and its gradients, for a loss weighting every output
+    g = torch.randn(3, 6, 50)
+    want, want_dx = [], []
+    for i, n in enumerate(lengths.tolist()):
+        xi = x[i:i + 1, :, :n].clone().requires_grad_()
+        yi = norm(xi)
+        (yi * g[i:i + 1, :, :n]).sum().backward()
+        want.append(yi.detach())
+        want_dx.append(xi.grad)
+    want_dw, want_db = norm.weight.grad.clone(), norm.bias.grad.clone()
+    norm.zero_grad()
+    xb = x.clone().requires_grad_()
+    y = _masked_group_norm(xb, lengths, norm)
+    valid = (torch.arange(50)[None] < lengths[:, None])[:, None, :]
+    (y * g * valid).sum().backward()
+    for i, n in enumerate(lengths.tolist()):
+        assert torch.allclose(y[i:i + 1, :, :n], want[i], atol=1e-5)
+        assert torch.allclose(xb.grad[i:i + 1, :, :n], want_dx[i], atol=1e-5)
+        assert (xb.grad[i, :, n:] == 0).all()  # padding never reaches a valid frame
+    assert torch.allclose(norm.weight.grad, want_dw, atol=1e-4)
+    assert torch.allclose(norm.bias.grad, want_db, atol=1e-4)
+    # traced on these lengths, run on others: the trace keeps the lengths as inputs
+    class Norm(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.norm = norm
+
+        def forward(self, a, n):
+            return _masked_group_norm(a, n, self.norm)
+
+    with torch.no_grad():
+        traced = torch.jit.trace(Norm(), (x, lengths))
+        other = torch.tensor([20, 50, 5])
+        got = traced(x, other)
+        for i, n in enumerate(other.tolist()):
+            assert torch.allclose(got[i:i + 1, :, :n], norm(x[i:i + 1, :, :n]), atol=1e-5)
+
+
 # -- freezing and parameter groups ------------------------------------------------------------------
 def _grad_names(model):
     return {n for n, p in model.named_parameters() if p.grad is not None and p.grad.abs().sum() > 0}

@@ -2,7 +2,7 @@
 for ``--help``) and ``run(args, work) -> Suite`` (``work``: an empty folder of its own)."""
 from __future__ import annotations
 
-from benchmarks.suites import bucketing, cache, data, index, infer, rates, stream, train
+from benchmarks.suites import bucketing, cache, data, index, infer, rates, step, stream, train
 
 # name -> suite module, in the order a run without --suite takes them
 SUITES = {
@@ -11,6 +11,7 @@ SUITES = {
     "index": index,
     "bucketing": bucketing,
     "train": train,
+    "step": step,
     "cache": cache,
     "infer": infer,
     "stream": stream,
