@@ -6,7 +6,8 @@ tokenizer) and collates them with the same ``collate``, so a prediction here equ
 batched prediction equals single ones (the models mask padding; tests check both).
 
 Long audio is cut into windows (``window`` seconds every ``hop`` seconds) and run a batch of
-windows at a time, so memory is bounded by ``batch_size * window`` whatever the file's length;
+windows at a time, and a long file is read a block at a time (``zoo.data.audio.audio_blocks``; in
+VAD mode too), so memory is bounded by ``batch_size * window`` whatever the file's length;
 the result then carries a timestamped track and the duration-weighted mean over windows.
 """
 from __future__ import annotations
