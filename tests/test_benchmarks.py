@@ -87,10 +87,9 @@ def test_longfile_suite_quick_measures_whole_infer_processes(tmp_path):
     assert r.returncode == 0, r.stderr[-2000:]
     (s,) = json.loads(out.read_text())["suites"]
     peaks = {row["what"]: row for row in s["rows"] if row["what"].endswith("peak RSS of the process")}
-    # a 1-minute and a 4-minute file: windows of 4 s every 2 s, read a block at a time
-    assert [row["parts"] for what, row in peaks.items() if what.startswith("windows, ")] == [29, 119]
+    # a 1-minute and a 4-minute file: windows of 4 s every 2 s, read a block at a time (--quick: no VAD run)
+    assert len(peaks) == 2 and [row["parts"] for what, row in peaks.items() if what.startswith("windows, ")] == [29, 119]
     assert [row["duration_s"] for what, row in peaks.items() if what.startswith("windows, ")] == [60.0, 240.0]
-    assert all(row["parts"] > 0 for what, row in peaks.items() if what.startswith("--segment vad, "))
     # each process holds torch and the model: hundreds of MB, measured per process
     assert all(row["value"] > 200 for row in s["rows"] if row["unit"] == "MB" and "peak RSS" in row["what"])
     assert s["met"] in (True, False)
