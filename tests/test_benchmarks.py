@@ -77,3 +77,19 @@ def test_stream_suite_quick_measures_latency_and_serves_concurrent_streams(tmp_p
     (trial,) = held["trials"]
     assert trial["streams"] == 2 and trial["n_errors"] == 0 and trial["dropped_samples"] == 0
     assert trial["segments"] == trial["expected"] > 0
+
+
+def test_longfile_suite_quick_measures_whole_infer_processes(tmp_path):
+    pytest.importorskip("silero_vad")
+    out = tmp_path / "bench.json"
+    r = subprocess.run([sys.executable, "-m", "benchmarks.run", "--quick", "--scale", "0.1", "--suite", "longfile",
+                        "--json", str(out)], capture_output=True, text=True, timeout=900, cwd=ROOT, env=ENV)
+    assert r.returncode == 0, r.stderr[-2000:]
+    (s,) = json.loads(out.read_text())["suites"]
+    peaks = {row["what"]: row for row in s["rows"] if row["what"].endswith("peak RSS of the process")}
+    # a 1-minute and a 4-minute file: windows of 4 s every 2 s, read a block at a time (--quick: no VAD run)
+    assert len(peaks) == 2 and [row["parts"] for what, row in peaks.items() if what.startswith("windows, ")] == [29, 119]
+    assert [row["duration_s"] for what, row in peaks.items() if what.startswith("windows, ")] == [60.0, 240.0]
+    # each process holds torch and the model: hundreds of MB, measured per process
+    assert all(row["value"] > 200 for row in s["rows"] if row["unit"] == "MB" and "peak RSS" in row["what"])
+    assert s["met"] in (True, False)

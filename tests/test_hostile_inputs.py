@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import unicodedata
 
 import numpy as np
@@ -475,3 +476,39 @@ def test_a_random_bytes_checkpoint_is_called_not_a_checkpoint(tmp_path):
     bad.write_bytes(b"")
     with pytest.raises(ZooUserError, match="is not a checkpoint.*0 bytes"):
         zoo.load(str(bad))
+
+
+def test_a_long_file_is_read_a_block_at_a_time_with_the_same_result(tmp_path, audio_model, monkeypatch):
+    """Windows mode on a file never holds the file whole (a two-hour file: docs/performance.md),
+    and labels the windows exactly as the whole-array path does."""
+    import zoo.data.audio as za
+    from zoo.errors import ZooUserError
+
+    rate = 8000  # the model runs at 16 kHz: the blocks go through the streaming resampler
+    x = np.concatenate([_speechlike(25.0, sr=rate), np.zeros(10 * rate, np.float32), _speechlike(9.3, sr=rate, seed=2)])
+    path = tmp_path / "long.wav"
+    sf.write(path, x, rate, subtype="FLOAT")
+    whole = audio_model.predict_long(x, sample_rate=rate)
+    blocks, orig = [], za.audio_blocks
+
+    def small_blocks(p, sr=None, block_seconds=20.0):
+        for b in orig(p, sr, 3.0):  # 3 s blocks: windows of 4 s every 2 s straddle them
+            blocks.append(b.size)
+            yield b
+
+    monkeypatch.setattr(za, "read_audio", lambda *a, **k: pytest.fail("the long file was read whole"))
+    monkeypatch.setattr(za, "audio_blocks", small_blocks)
+    for r in (audio_model.predict_long(str(path)), audio_model.predict_batch([str(path)])[0]):
+        assert r["duration"] == whole["duration"] and r["label"] == whole["label"]
+        assert [(w["start"], w["end"], w["label"]) for w in r["track"]] == \
+            [(w["start"], w["end"], w["label"]) for w in whole["track"]]
+        for a, b in zip(r["track"], whole["track"]):
+            assert a["probs"] == pytest.approx(b["probs"], abs=1e-5)
+        assert r["probs"] == pytest.approx(whole["probs"], abs=1e-5)
+        assert r["windows_without_speech"] == whole["windows_without_speech"] >= 3
+    assert len(blocks) >= 2 * 15 and max(blocks) <= 3.1 * 16000  # read in blocks, twice
+    # a NaN in a later block: refused, naming the file and the file's frame (not the block's)
+    x[30 * rate + 5] = np.nan
+    sf.write(path, x, rate, subtype="FLOAT")
+    with pytest.raises(ZooUserError, match=rf"cannot read audio {re.escape(str(path))}: 1 non-finite sample.*frame {30 * rate + 5}"):
+        audio_model.predict_long(str(path))

@@ -122,6 +122,29 @@ def test_streamed_in_chunks_equals_the_whole_recording(recording, model, rate, c
     _same_segments(events, segment_events(whole))
 
 
+def test_infer_segment_vad_reads_a_file_a_block_at_a_time(recording, model, monkeypatch):
+    """infer --segment vad never holds the file whole (docs/performance.md, "Long files"): it
+    streams soundfile blocks into the stream, which gives what the recording pushed at once gives."""
+    import zoo.data.audio as za
+
+    wav, _ = sf.read(str(recording[0]), dtype="float32")
+    whole = model.predict_long(wav, segment="vad", sample_rate=SR)
+    blocks, orig = [], za.audio_blocks
+
+    def small_blocks(p, sr=None, block_seconds=20.0):
+        for b in orig(p, sr, 0.7):
+            blocks.append(b.size)
+            yield b
+
+    monkeypatch.setattr(za, "read_audio", lambda *a, **k: pytest.fail("the file was read whole"))
+    monkeypatch.setattr(za, "audio_blocks", small_blocks)
+    r = model.predict_long(recording[0], segment="vad")
+    assert len(blocks) > 20 and max(blocks) == int(0.7 * SR)  # at the file's own rate
+    assert r["duration"] == whole["duration"] and r["speech"] == whole["speech"] and r["label"] == whole["label"]
+    assert len(r["track"]) == len(recording[1])
+    _same_segments([{"type": "segment", **w} for w in r["track"]], whole["track"])
+
+
 def test_int16_and_float_chunks_agree_exactly(recording, model):
     i16, _ = sf.read(str(recording[0]), dtype="int16")
     f32, _ = sf.read(str(recording[0]), dtype="float32")  # = int16 / 32768 for a PCM_16 file

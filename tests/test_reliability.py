@@ -310,6 +310,14 @@ BAD_VALUES = [
     (["--seed_everything", "-3"], "seed_everything must be an integer in [0, 4294967295]"),
     (["--early_stopping.patience", "-1"], "early_stopping.patience must be an integer >= 0, got -1"),
     (["--checkpoint.save_top_k", "-2"], "checkpoint.save_top_k must be an integer >= -1, got -2"),
+    (["--last_checkpoint.every_n_epochs", "-1"], "last_checkpoint.every_n_epochs must be an integer >= 0, got -1"),
+    (["--trainer.devices", "0"], "trainer.devices must be an integer >= -1 and != 0, got 0"),
+    (["--trainer.reload_dataloaders_every_n_epochs", "-1"],
+     "trainer.reload_dataloaders_every_n_epochs must be an integer >= 0, got -1"),
+    (["--data.corpus.size", "0"], "data.init_args.corpus.init_args.size must be an integer > 0, got 0"),
+    (["--data.corpus.voice", "1.5"], "data.init_args.corpus.init_args.voice must be a number in [0, 1], got 1.5"),
+    (["--data.corpus.conversation_gap", "-5"],
+     "data.init_args.corpus.init_args.conversation_gap must be a number >= 0, got -5"),
 ]
 
 
@@ -349,22 +357,34 @@ def test_a_config_that_is_not_text_or_not_yaml_names_the_file(content, said, run
     assert "Traceback" not in r.stderr
 
 
-def ranged_options():
-    """(owner, option, type) for every option of the zoo's classes whose type carries a range, and
-    the plain numeric options left without one."""
+def _numeric(t) -> bool:
     import typing
+
+    if typing.get_origin(t) is not None:
+        return any(_numeric(a) for a in typing.get_args(t))
+    return t in (int, float)
+
+
+def ranged_options():
+    """(owner, option) -> type for every numeric option with a checked range, and the numeric
+    options left without one. Enumerated from the signatures: the DataModule, the split, every
+    model, every registered corpus; and Lightning's Trainer, the two callbacks and AdamW (the
+    optimizer of every shipped config), whose ranges zoo.ranges keeps in tables."""
+    import typing
+
+    import torch
+    from lightning.pytorch import Trainer
+    from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 
     import zoo.models
     from zoo import ranges
+    from zoo.data.corpora.base import registry
     from zoo.data.splits import SplitOptions
 
-    def numeric(t):
-        if typing.get_origin(t) is not None:
-            return any(numeric(a) for a in typing.get_args(t))
-        return t in (int, float)
-
     ranged, plain = {}, {}
-    owners = [EmotionDataModule, SplitOptions] + [getattr(zoo.models, n) for n in zoo.models.__all__]
+    owners = ([EmotionDataModule, SplitOptions] + [getattr(zoo.models, n) for n in zoo.models.__all__]
+              + list(registry().values()))
+    assert len(registry()) >= 12  # every corpus (a broken registry would make this test vacuous)
     for cls in owners:
         for klass in cls.__mro__:
             if klass.__module__.split(".")[0] != "zoo" or ("__init__" not in vars(klass) and klass is not SplitOptions):
@@ -374,17 +394,25 @@ def ranged_options():
                 key = (klass.__name__, name)
                 if ranges.is_ranged(t):
                     ranged[key] = t
-                elif numeric(t) and name != "return":
+                elif _numeric(t) and name != "return":
                     plain[key] = t
-    for table, owner in ((ranges.TRAINER_OPTIONS, "Trainer"), (ranges.OPTIMIZER_OPTIONS, "optimizer")):
+    foreign = [(Trainer, "Trainer", ranges.TRAINER_OPTIONS), (torch.optim.AdamW, "optimizer", ranges.OPTIMIZER_OPTIONS),
+               *((cls, group, ranges.CALLBACK_OPTIONS[group]) for cls, group in (
+                   (EarlyStopping, "early_stopping"), (ModelCheckpoint, "checkpoint"), (ModelCheckpoint, "last_checkpoint")))]
+    for cls, owner, table in foreign:
+        hints = {n: t for n, t in typing.get_type_hints(cls.__init__).items() if n != "return"}
+        if cls is not torch.optim.AdamW:  # the optimizer table also holds SGD's momentum
+            assert not set(table) - set(hints), f"zoo.ranges names options {cls.__name__} does not have"
+        for name, t in hints.items():
+            if name not in table and _numeric(t) and (cls.__name__, name) not in ranges.UNRANGED_OPTIONS:
+                plain[(cls.__name__, name)] = t
         ranged.update({(owner, k): t for k, t in table.items()})
-    for group, table in ranges.CALLBACK_OPTIONS.items():
-        ranged.update({(group, k): t for k, t in table.items()})
     ranged[("CLI", "seed_everything")] = ranges.Seed
     return ranged, plain
 
 
-# numeric options of the zoo's classes still without a range: each with its reason
+# numeric options of the zoo's own classes still without a range: each with its reason (the
+# Trainer's and the callbacks' are in zoo.ranges.UNRANGED_OPTIONS)
 UNRANGED: set[tuple[str, str]] = set()
 
 
@@ -392,6 +420,9 @@ def test_every_numeric_option_has_a_range_and_the_docs_count_them():
     ranged, plain = ranged_options()
     assert not set(plain) - UNRANGED, f"numeric options without a range (zoo.ranges): {sorted(set(plain) - UNRANGED)}"
     assert not UNRANGED - set(plain), f"ranged now, so remove from UNRANGED: {sorted(UNRANGED - set(plain))}"
+    # the enumeration reaches the corpora, the Trainer and the callbacks
+    assert {("Synthetic", "size"), ("IEMOCAP", "sessions"), ("Trainer", "devices"),
+            ("last_checkpoint", "every_n_epochs")} <= set(ranged)
     doc = (REPO / "docs" / "reliability.md").read_text(encoding="utf-8")
     import re
 
@@ -399,6 +430,60 @@ def test_every_numeric_option_has_a_range_and_the_docs_count_them():
     assert m and int(m.group(1)) == len(ranged), f"docs/reliability.md should say {len(ranged)} options"
     missing = [f"{o}.{n}" for o, n in ranged if f"`{n}`" not in doc and f"`{o}.{n}`" not in doc]
     assert not missing, f"not listed in docs/reliability.md: {missing}"
+    from zoo.ranges import UNRANGED_OPTIONS
+
+    for (cls, name), why in UNRANGED_OPTIONS.items():
+        assert f"`{name}`" in doc, f"docs/reliability.md should say why {cls}.{name} has no range ({why})"
+
+
+def _cases(module) -> int:
+    """The test cases pytest collects from ``module``: each test function, times its parametrizations."""
+    n = 0
+    for name, f in vars(module).items():
+        if name.startswith("test_") and callable(f):
+            k = 1
+            for mark in getattr(f, "pytestmark", []):
+                if mark.name == "parametrize":
+                    k *= len(mark.args[1])
+            n += k
+    return n
+
+
+def _params(module, test: str) -> int:
+    (mark,) = [m for m in getattr(getattr(module, test), "pytestmark", []) if m.name == "parametrize"]
+    return len(mark.args[1])
+
+
+def test_the_suite_in_numbers_is_counted_from_the_tests():
+    """docs/reliability.md's "suite in numbers" table holds what the tests hold."""
+    import importlib
+    import re
+    import sys
+
+    this = sys.modules[__name__]
+    hostile, check = importlib.import_module("test_hostile_inputs"), importlib.import_module("test_check")
+    want = [_cases(hostile), _params(this, "test_a_config_that_is_not_text_or_not_yaml_names_the_file"),
+            len(BAD_VALUES), _params(check, "test_check_refuses_values_outside_their_range_before_reading_the_corpus"),
+            len(ranged_options()[0])]
+    doc = (REPO / "docs" / "reliability.md").read_text(encoding="utf-8")
+    table = doc.split("**The suite in numbers**", 1)[1].split("\n\n", 2)[1]
+    got = [int(m) for m in re.findall(r"\| (\d+) \|$", table, re.M)]
+    assert got == want, f"docs/reliability.md's suite in numbers should read {want}"
+    assert sum(want[:2]) >= 40  # the issue's goal: 40+ hostile inputs
+
+
+def test_zoo_check_checks_the_corpus_ranges_before_reading_it(run, tmp_path):
+    """check builds the corpus without jsonargparse: the corpus's signature ranges are checked there."""
+    r = run("check", "--config", str(REPO / "configs" / "data" / "synthetic.yaml"), "--no-progress",
+            "--data.corpus.size", "0", "--data.corpus.corpus_seed", "-1", cwd=tmp_path)
+    assert r.returncode == 2, r.stderr[-2000:]
+    assert ("data.corpus.size must be an integer > 0, got 0; data.corpus.corpus_seed must be an integer in "
+            "[0, 4294967295], got -1") in r.stderr and "Traceback" not in r.stderr
+    cfg = tmp_path / "iemocap.yaml"
+    cfg.write_text(f"data:\n  corpus:\n    class_path: zoo.data.corpora.IEMOCAP\n    init_args:\n"
+                   f"      root: {tmp_path}\n      sessions: [1, 6]\n")
+    r = run("check", "--config", str(cfg), "--no-progress", cwd=tmp_path)
+    assert r.returncode == 2 and "data.corpus.sessions must be null or a list of integers in [1, 5], got [1, 6]" in r.stderr
 
 
 def test_zoo_check_reads_the_datamodule_ranges():

@@ -24,7 +24,7 @@ import numpy as np
 
 from .errors import ProblemLog, ZooUserError
 from .data.audio import MIN_SECONDS
-from .ranges import DATA_OPTIONS, check_options
+from .ranges import DATA_OPTIONS, check_options, is_ranged
 
 log = logging.getLogger("zoo")
 
@@ -159,6 +159,13 @@ def build_corpus(spec):
     if cls is None:
         raise ZooUserError(f"unknown corpus {spec['class_path']!r}; registered: {', '.join(registry())}")
     args = dict(spec.get("init_args") or {})
+    # the corpus's ranges (zoo.ranges types in its signature), as fit checks them when parsing
+    import typing
+
+    hints = typing.get_type_hints(cls.__init__)
+    bad = check_options(args, {n: t for n, t in hints.items() if is_ranged(t)}, "data.corpus.")
+    if bad:
+        raise ZooUserError("; ".join(bad))
     for k, v in args.items():  # a multi-corpus corpus holds corpora
         if isinstance(v, list) and v and all(isinstance(x, dict) and "class_path" in x for x in v):
             args[k] = [build_corpus(x) for x in v]

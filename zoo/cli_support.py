@@ -213,6 +213,8 @@ def check_parsed(cfg, argv: list[str]) -> str | None:
             return
         for name, t in table.items():
             value = get(node, name)
+            if t is ranges.DeviceCount and isinstance(value, str) and re.fullmatch(r"\s*-?\d+\s*", value):
+                value = int(value)  # Trainer's devices type lists str before int: "0" is the count 0
             if ranges.out_of_range_any(value, t):
                 found.append(f"{prefix}{name} must be {ranges.describe_any(t)}, got {value!r}"
                              f"{_where(name, group, argv)}")

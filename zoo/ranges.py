@@ -40,6 +40,12 @@ Seed = restricted_number_type("Seed", int, [(">=", 0), ("<=", 2 ** 32 - 1)],
                               docstring="an integer in [0, 4294967295]")
 #: Lightning's "no limit" is -1 (max_epochs, max_steps, num_sanity_val_steps)
 MinusOneOrMore = restricted_number_type("MinusOneOrMore", int, (">=", -1), docstring="an integer >= -1")
+#: Lightning's device count: -1 (all) or a positive count (a list of indices or "auto" are not numbers)
+DeviceCount = restricted_number_type("DeviceCount", int, [(">=", -1), ("!=", 0)],
+                                     docstring="an integer >= -1 and != 0")
+#: IEMOCAP's sessions are numbered 1 to 5
+IemocapSession = restricted_number_type("IemocapSession", int, [(">=", 1), ("<=", 5)],
+                                        docstring="an integer in [1, 5]")
 
 def _plain_values(t: type) -> None:
     """Let jsonargparse hand a parsed value of ``t`` over as the builtin ``int`` / ``float`` (range
@@ -192,6 +198,17 @@ TRAINER_OPTIONS: dict[str, Any] = {
     "overfit_batches": _SHARE_OR_COUNT,
     "val_check_interval": (PositiveInt, restricted_number_type(
         "PositiveShare", float, [(">", 0.0), ("<=", 1.0)], docstring="a number in (0, 1]")),
+    "devices": DeviceCount,
+    "fast_dev_run": NonNegativeInt,  # true / false pass (a bool is not checked as a number)
+    "reload_dataloaders_every_n_epochs": NonNegativeInt,
+}
+
+#: numeric options of the Trainer and the callbacks that have no range worth checking, with why
+#: (tests/test_reliability.py enumerates the classes' signatures against these tables)
+UNRANGED_OPTIONS: dict[tuple[str, str], str] = {
+    ("Trainer", "max_time"): "a duration (\"DD:HH:MM:SS\", a timedelta or a dict of units), parsed by Lightning",
+    ("EarlyStopping", "stopping_threshold"): "a value of the monitored metric: any number",
+    ("EarlyStopping", "divergence_threshold"): "a value of the monitored metric: any number",
 }
 
 #: torch optimisers' options (``model.init_args.optimizer.init_args``), checked after parsing
@@ -208,7 +225,8 @@ CALLBACK_OPTIONS: dict[str, dict[str, Any]] = {
     "early_stopping": {"patience": NonNegativeInt, "min_delta": NonNegativeFloat},
     "checkpoint": {"save_top_k": MinusOneOrMore, "every_n_epochs": NonNegativeInt,
                    "every_n_train_steps": NonNegativeInt},
-    "last_checkpoint": {"save_top_k": MinusOneOrMore},
+    "last_checkpoint": {"save_top_k": MinusOneOrMore, "every_n_epochs": NonNegativeInt,
+                        "every_n_train_steps": NonNegativeInt},
 }
 
 
@@ -229,5 +247,5 @@ def out_of_range_any(value: Any, t: Any) -> bool:
 
 
 for _t in (PositiveInt, NonNegativeInt, PositiveFloat, NonNegativeFloat, ClosedUnitInterval, OpenUnitInterval,
-           Fraction, AtLeastTwo, Seed, MinusOneOrMore):
+           Fraction, AtLeastTwo, Seed, MinusOneOrMore, DeviceCount, IemocapSession):
     _plain_values(_t)

@@ -130,10 +130,11 @@ def _bytes_per_sample(subtype: str) -> int:
             "DOUBLE": 8}.get(subtype, 2)
 
 
-def _check_finite(data: np.ndarray) -> None:
+def _check_finite(data: np.ndarray, offset: int = 0) -> None:
+    """``offset``: the frame of the file ``data`` begins at (a block), so the error names the file's frame."""
     bad = ~np.isfinite(data)
     if bad.any():
-        first = int(np.argmax(bad.any(axis=1) if data.ndim == 2 else bad))
+        first = offset + int(np.argmax(bad.any(axis=1) if data.ndim == 2 else bad))
         raise ValueError(f"{int(bad.sum())} non-finite sample(s) (NaN or inf), the first at "
                          f"frame {first}")
 
@@ -161,6 +162,35 @@ def read_audio(path: str) -> tuple[np.ndarray, int]:
     if data.shape[1] == 1:  # mono: a view, no mixdown pass over the samples
         return data[:, 0], sr
     return data.mean(axis=1), sr
+
+
+def audio_blocks(path: str, sample_rate: int | None = None, block_seconds: float = 20.0):
+    """Mono float32 at ``sample_rate`` (None: the file's own rate), ``block_seconds`` of the file
+    at a time (soundfile's block reading, soxr's streaming resampler: the same samples
+    :func:`read_audio` + :func:`resample` give), so a two-hour file never sits in memory whole. A
+    block with NaN or inf samples raises ``ValueError``. (A zip member is still read whole from
+    its archive: zipfile hands it over as one buffer.)"""
+    f = _open(path)
+    try:
+        info = sf.info(f)
+    except Exception as e:
+        raise _open_error(path, e) from None
+    if not isinstance(f, str):
+        f.seek(0)
+    stream = None
+    if sample_rate is not None and info.samplerate != sample_rate:
+        import soxr
+
+        stream = soxr.ResampleStream(info.samplerate, sample_rate, 1, dtype="float32")
+    blocksize = max(1, int(block_seconds * info.samplerate))
+    done = 0
+    for block in sf.blocks(f, blocksize=blocksize, dtype="float32", always_2d=True):
+        _check_finite(block, done)
+        done += block.shape[0]
+        mono = block[:, 0] if block.shape[1] == 1 else block.mean(axis=1)
+        yield stream.resample_chunk(np.ascontiguousarray(mono)) if stream is not None else mono
+    if stream is not None:
+        yield stream.resample_chunk(np.zeros(0, np.float32), last=True)
 
 
 def resample(wav: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:

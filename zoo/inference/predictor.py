@@ -6,7 +6,8 @@ tokenizer) and collates them with the same ``collate``, so a prediction here equ
 batched prediction equals single ones (the models mask padding; tests check both).
 
 Long audio is cut into windows (``window`` seconds every ``hop`` seconds) and run a batch of
-windows at a time, so memory is bounded by ``batch_size * window`` whatever the file's length;
+windows at a time, and a long file is read a block at a time (``zoo.data.audio.audio_blocks``; in
+VAD mode too), so memory is bounded by ``batch_size * window`` whatever the file's length;
 the result then carries a timestamped track and the duration-weighted mean over windows.
 """
 from __future__ import annotations
@@ -150,6 +151,17 @@ class Predictor:
             raise ZooUserError(f"{where}: too short to label: {wav.shape[0]} sample(s) ({wav.shape[0] / sr:.4f} s; "
                                f"clips under {MIN_SECONDS} s are refused, as in training: min_seconds)")
         return resample(wav, sr, self.sample_rate).astype(np.float32, copy=False)
+
+    @staticmethod
+    def _file_seconds(path: AudioInput) -> float:
+        """A file's duration from its header, which must pass the rule training applies."""
+        from ..data.audio import audio_details
+
+        try:
+            info = audio_details(str(path), check_samples=False)
+        except Exception as e:
+            raise ZooUserError(f"cannot read audio {path}: {e}") from e
+        return info.frames / info.samplerate
 
     def _no_energy(self, wav: np.ndarray) -> bool:
         return self.min_rms_db is not None and rms_db(wav) < self.min_rms_db
@@ -296,10 +308,15 @@ class Predictor:
             short: list[tuple[int, np.ndarray, dict]] = []
             for i in range(b, min(n, b + block)):
                 try:
-                    wav = self.load_audio(audios[i], sample_rate)
                     # files are checked for speech energy; an array is labelled as given (the
                     # live stream hands over the speech segments its VAD found)
                     is_file = isinstance(audios[i], (str, os.PathLike))
+                    if is_file and self._file_seconds(audios[i]) > self.max_seconds:
+                        # a long file is read a block at a time: memory is bounded by the window
+                        results[i] = self._predict_windows_file(str(audios[i]), texts[i], names[i])
+                        bar.update(1)
+                        continue
+                    wav = self.load_audio(audios[i], sample_rate)
                     if wav.shape[0] > self.max_seconds * self.sample_rate:
                         results[i] = self._predict_windows(wav, texts[i], names[i], check_energy=is_file)
                         bar.update(1)
@@ -343,32 +360,40 @@ class Predictor:
         if segment != "windows":
             raise ZooUserError(f"segment must be 'windows' or 'vad', got {segment!r}")
         self._check_text([text], [name])
+        if isinstance(audio, (str, os.PathLike)):
+            self._file_seconds(audio)  # the header rule (truncated, empty, not audio) first
+            return self._predict_windows_file(str(audio), text, name, window=window, hop=hop)
         return self._predict_windows(self.load_audio(audio, sample_rate), text, name, window=window, hop=hop)
 
     def _predict_vad(self, audio: AudioInput, text: str | None, name: str, *, sample_rate: int | None,
                      vad: dict, asr) -> dict:
         from ..live.stream import Stream
 
-        if isinstance(audio, (str, os.PathLike)):  # at the file's own rate: the stream resamples
-            from ..data.audio import read_audio
-
+        if isinstance(audio, (str, os.PathLike)):
             from ..data.audio import audio_details
 
             try:
-                audio_details(str(audio), check_samples=False)  # the header rule of training and windows
-                wav, sr = read_audio(str(audio))
+                sr = audio_details(str(audio), check_samples=False).samplerate  # the header rule of training and windows
             except Exception as e:
                 raise ZooUserError(f"cannot read audio {audio}: {e}") from e
+            # a block at a time at the file's own rate (the stream resamples, and its result does
+            # not depend on the chunking): memory holds a block and the open segment, not the file
+            blocks = _read_blocks(str(audio))
         else:
             wav, sr = to_mono(audio), int(sample_rate or self.sample_rate)
-        if wav.size == 0:
-            raise ZooUserError(f"zero-length audio: {name}")
+            if wav.size == 0:
+                raise ZooUserError(f"zero-length audio: {name}")
+            blocks = iter([wav])
         unknown = set(vad) - {"threshold", "min_speech", "min_silence", "pad", "max_segment", "backend"}
         if unknown:
             raise ZooUserError(f"unknown VAD option(s) {sorted(unknown)}")
         stream = Stream(self, sample_rate=sr, hop=None, smoothing=None, text=text, asr=asr, **vad)
-        segs = [e for e in stream.run(wav, sr) if e["type"] == "segment"]
-        out: dict[str, Any] = {"duration": round(wav.shape[0] / sr, 3), "segment": "vad"}
+        segs, n = [], 0
+        for block in blocks:
+            n += block.shape[0]
+            segs += [e for e in stream.push(block, sr) if e["type"] == "segment"]
+        segs += [e for e in stream.flush() if e["type"] == "segment"]
+        out: dict[str, Any] = {"duration": round(n / sr, 3), "segment": "vad"}
         if not segs:
             return {"label": None, "probs": {}, **out, "track": [], "note": "no speech detected"}
         track = []
@@ -384,39 +409,105 @@ class Predictor:
         mean = (rows * weights[:, None]).sum(0) / weights.sum()
         return {**self._result(mean), **out, "speech": round(float(weights.sum()), 3), "track": track}
 
-    def _predict_windows(self, wav: np.ndarray, text: str | None, name: str, *,
-                         window: float | None = None, hop: float | None = None, check_energy: bool = True) -> dict:
+    def _win_step(self, window: float | None, hop: float | None) -> tuple[int, int]:
         sr = self.sample_rate
         win = int(round((window or self.window) * sr))
         step = int(round((hop or self.hop) * sr))
         if win <= 0 or step <= 0:
             raise ZooUserError(f"window and hop must be positive, got window={window}, hop={hop}")
-        spans = window_spans(wav.shape[0], win, step)
+        return win, step
+
+    def _predict_windows(self, wav: np.ndarray, text: str | None, name: str, *,
+                         window: float | None = None, hop: float | None = None, check_energy: bool = True) -> dict:
+        win, step = self._win_step(window, hop)
+        spans = ((s, e, wav[s:e]) for s, e in window_spans(wav.shape[0], win, step))
+        return self._windows_result(*self._label_windows(spans, text, name, check_energy), wav.shape[0],
+                                    rms_db(wav))
+
+    def _predict_windows_file(self, path: str, text: str | None, name: str, *,
+                              window: float | None = None, hop: float | None = None) -> dict:
+        """Windows mode on a file read a block at a time: memory holds a block and a batch of
+        windows, not the file (the windows and the result are those of the whole-file path)."""
+        from ..data.audio import MIN_SECONDS
+
+        win, step = self._win_step(window, hop)
+        seen = {"n": 0, "energy": 0.0}
+
+        def spans():
+            buf, buf_start, start = np.zeros(0, np.float32), 0, 0
+            for chunk in _read_blocks(path, self.sample_rate):
+                buf = np.concatenate([buf, chunk])
+                seen["n"] += chunk.shape[0]
+                seen["energy"] += float(np.square(chunk, dtype=np.float64).sum())
+                while start + win <= seen["n"]:  # the starts window_spans gives, as they become whole
+                    yield start, start + win, buf[start - buf_start : start - buf_start + win]
+                    start += step
+                keep = max(min(start, seen["n"] - win), buf_start)  # the next window, or the last one
+                buf, buf_start = buf[keep - buf_start :], keep
+            n = seen["n"]
+            if n < MIN_SECONDS * self.sample_rate:
+                raise ZooUserError(f"{name}: too short to label: {n / self.sample_rate:.4f} s (clips under "
+                                   f"{MIN_SECONDS} s are refused, as in training: min_seconds)")
+            if start == 0:  # shorter than a window: one window of the whole clip
+                yield 0, n, buf[-n:]
+            elif start - step + win < n:  # the last window ends at the end, as window_spans says
+                yield n - win, n, buf[-win:]
+
+        labelled = self._label_windows(spans(), text, name, True)
+        n = seen["n"]
+        level = 10 * np.log10(seen["energy"] / n) if n and seen["energy"] > 0 else float("-inf")
+        return self._windows_result(*labelled, n, level)
+
+    def _label_windows(self, spans, text: str | None, name: str, check_energy: bool):
+        """(track, probabilities, weights) of ``(start, end, samples)`` windows, a batch at a time;
+        a window without speech energy is not labelled and does not count in the mean."""
+        sr = self.sample_rate
         track: list[dict] = []
         weights, all_probs = [], []
-        for k in range(0, len(spans), self.batch_size):
-            chunk = spans[k : k + self.batch_size]
-            # a window without speech energy is not labelled and does not count in the mean
-            silent = [check_energy and self._no_energy(wav[s:e]) for s, e in chunk]
-            items = [self._item(f"{name}@{s / sr:.2f}", wav[s:e], text)
-                     for (s, e), q in zip(chunk, silent) if not q]
+        spans = iter(spans)
+        while True:
+            chunk = [w for _, w in zip(range(self.batch_size), spans)]
+            if not chunk:
+                break
+            silent = [check_energy and self._no_energy(x) for _, _, x in chunk]
+            items = [self._item(f"{name}@{s / sr:.2f}", x, text) for (s, _, x), q in zip(chunk, silent) if not q]
             probs = iter(self._forward(items)) if items else iter(())
-            for (s, e), q in zip(chunk, silent):
+            for (s, e, x), q in zip(chunk, silent):
                 span = {"start": round(s / sr, 3), "end": round(e / sr, 3)}
                 if q:
-                    track.append({**span, **self._silent_result(wav[s:e])})
+                    track.append({**span, **self._silent_result(x)})
                     continue
                 p = next(probs)
                 all_probs.append(p)
                 weights.append(e - s)
                 track.append({**span, **self._result(p)})
-        out = {"duration": round(wav.shape[0] / sr, 3), "track": track}
+        return track, all_probs, weights
+
+    def _windows_result(self, track: list[dict], all_probs: list, weights: list, n: int, level: float) -> dict:
+        out = {"duration": round(n / self.sample_rate, 3), "track": track}
         if not all_probs:
-            return {**self._silent_result(wav), **out}
+            return {"label": None, "probs": {}, "note": NO_SPEECH_ENERGY,
+                    "level_db": round(level, 1) if np.isfinite(level) else None, **out}
         w = np.array(weights, dtype=np.float64)
         mean = (np.stack(all_probs) * w[:, None]).sum(0) / w.sum()
         silent = len(track) - len(all_probs)
         return {**self._result(mean), **out, **({"windows_without_speech": silent} if silent else {})}
+
+
+def _read_blocks(path: str, sample_rate: int | None = None):
+    """:func:`zoo.data.audio.audio_blocks`, with a block that cannot be used (NaN or inf samples)
+    named as a file that cannot be read, as :meth:`Predictor.load_audio` names it."""
+    from ..data import audio as za
+
+    blocks = za.audio_blocks(path, sample_rate)
+    while True:
+        try:
+            block = next(blocks)
+        except StopIteration:
+            return
+        except ValueError as e:
+            raise ZooUserError(f"cannot read audio {path}: {e}") from e
+        yield block
 
 
 def window_spans(n: int, win: int, step: int) -> list[tuple[int, int]]:

@@ -49,6 +49,7 @@ from pathlib import Path
 from zoo.data.corpora.base import Corpus, CorpusInfo, decode_text, walk
 from zoo.data.utterance import Utterance
 from zoo.errors import CorpusError, ProblemLog
+from zoo.ranges import NonNegativeFloat
 
 log = logging.getLogger("zoo")
 
@@ -503,7 +504,7 @@ class AIHub(Corpus, name="aihub"):
         source="aihub.or.kr (감정 분류를 위한 대화 음성 데이터셋; Korean residents)",
         config="configs/data/aihub.yaml")
 
-    def __init__(self, root: str, conversation_gap: float = CONVERSATION_GAP,
+    def __init__(self, root: str, conversation_gap: NonNegativeFloat = CONVERSATION_GAP,
                  group_by_demographics: bool = True, require_audio: bool = False):
         self.root = root
         self.conversation_gap = conversation_gap

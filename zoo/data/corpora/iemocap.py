@@ -36,6 +36,7 @@ from typing import Literal
 from zoo.data.corpora.base import Corpus, CorpusInfo, decode_text, find_root, normalize_dims
 from zoo.data.utterance import Utterance
 from zoo.errors import CorpusError, ProblemLog
+from zoo.ranges import IemocapSession
 
 log = logging.getLogger("zoo")
 
@@ -92,7 +93,7 @@ class IEMOCAP(Corpus, name="iemocap"):
         source="sail.usc.edu/iemocap (license form)", config="configs/data/iemocap.yaml")
 
     def __init__(self, root: str, label_set: Literal["4class", "all"] = "4class",
-                 improvised_only: bool = False, sessions: list[int] | None = None):
+                 improvised_only: bool = False, sessions: list[IemocapSession] | None = None):
         if label_set not in LABEL_SETS:
             raise CorpusError(f"IEMOCAP label_set must be one of {', '.join(LABEL_SETS)}, got {label_set!r}")
         self.root = root

@@ -21,6 +21,7 @@ from pathlib import Path
 from zoo.data.corpora.base import Corpus, CorpusInfo, decode_text, wav_files
 from zoo.data.utterance import Utterance
 from zoo.errors import CorpusError, ProblemLog
+from zoo.ranges import PositiveInt
 
 log = logging.getLogger("zoo")
 
@@ -82,7 +83,7 @@ class KoreanTTS(Corpus, name="korean_tts"):
         source="github.com/emotiontts/emotiontts_open_db (CC BY-NC-SA 4.0)",
         config="configs/data/korean_tts.yaml")
 
-    def __init__(self, root: str, emotion_ranges: dict[str, list[int]] | None = None):
+    def __init__(self, root: str, emotion_ranges: dict[str, list[PositiveInt]] | None = None):
         self.root = root
         self.emotion_ranges = emotion_ranges
         ranges = emotion_ranges or DEFAULT_RANGES

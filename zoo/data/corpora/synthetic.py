@@ -14,6 +14,7 @@ from zoo.data.corpora.base import CorpusInfo
 from zoo.data.utterance import Utterance
 from zoo.errors import ProblemLog
 from zoo.paths import cache_dir
+from zoo.ranges import ClosedUnitInterval, NonNegativeFloat, PositiveInt, Seed
 
 
 class Synthetic(AIHub, name="synthetic"):
@@ -39,9 +40,9 @@ class Synthetic(AIHub, name="synthetic"):
         protocol="group split by conversation", source="generated: python -m zoo synth",
         config="configs/data/synthetic.yaml")
 
-    def __init__(self, root: str | None = None, size: int = 400, corpus_seed: int = 0,
-                 voice: float = 0.4, words: float = 0.3, both: float = 0.3,
-                 conversation_gap: float = CONVERSATION_GAP, group_by_demographics: bool = True):
+    def __init__(self, root: str | None = None, size: PositiveInt = 400, corpus_seed: Seed = 0,
+                 voice: ClosedUnitInterval = 0.4, words: ClosedUnitInterval = 0.3, both: ClosedUnitInterval = 0.3,
+                 conversation_gap: NonNegativeFloat = CONVERSATION_GAP, group_by_demographics: bool = True):
         self.size, self.corpus_seed = size, corpus_seed
         self.voice, self.words, self.both = voice, words, both
         self._root_given = root
