@@ -65,14 +65,19 @@ def stages(tmp_path_factory):
         cue = {r["wav_id"]: r["cue"] for r in csv.DictReader(f)}
     return {"audio": (audio, best("audio")), "text": (text, best("text")),
             "fusion": (fusion, best("fusion")), "fusion_on_train": (on_train, best("fusion_on_train")),
-            "cue": cue}
+            "cue": cue, "predictions": {}}
 
 
-def _predict(args, ckpt):
-    cli = build_cli(args, run=False)
-    preds = cli.trainer.predict(cli.model, datamodule=cli.datamodule, ckpt_path=ckpt)
-    ids = [i for p in preds for i in p["ids"]]
-    return ids, torch.cat([p["probs"] for p in preds]).argmax(1), torch.cat([p["labels"] for p in preds])
+def _predict(stages, name):
+    """The test split's ids, predicted and true labels of a stage's best checkpoint (once per stage)."""
+    if name not in stages["predictions"]:
+        args, ckpt = stages[name]
+        cli = build_cli(args, run=False)
+        preds = cli.trainer.predict(cli.model, datamodule=cli.datamodule, ckpt_path=ckpt)
+        ids = [i for p in preds for i in p["ids"]]
+        stages["predictions"][name] = (ids, torch.cat([p["probs"] for p in preds]).argmax(1),
+                                       torch.cat([p["labels"] for p in preds]))
+    return stages["predictions"][name]
 
 
 def test_audio_run_writes_its_outputs(stages):
@@ -84,8 +89,19 @@ def test_audio_run_writes_its_outputs(stages):
     with open(run / "metrics.csv") as f:
         rows = list(csv.DictReader(f))
     assert len([r for r in rows if r.get("val/UA")]) == 14  # one validation per epoch
-    test = next(r for r in rows if r.get("test/UA"))  # --test_after_fit ran the best checkpoint
+    # --test_after_fit ran the best checkpoint: its test UA is that checkpoint's on the test split
+    test = next(r for r in rows if r.get("test/UA"))
+    ids, pred, true = _predict(stages, "audio")
+    assert float(test["test/UA"]) == pytest.approx(_ua(pred, true), abs=1e-4), test
     assert float(test["test/UA"]) > 2 * CHANCE, test
+    # the run names its test set: the fingerprint of the ids it tested, in hparams.yaml and the checkpoint
+    import yaml
+
+    from zoo.data.splits import split_fingerprint
+
+    fp = split_fingerprint(ids)
+    assert yaml.safe_load((run / "hparams.yaml").read_text())["split_fingerprint"] == fp
+    assert last["datamodule_hyper_parameters"]["split_fingerprint"] == fp
 
 
 def test_stage_two_trains_only_the_fusion_head(stages):
@@ -110,7 +126,7 @@ def test_each_modality_learns_its_cue_and_fusion_beats_both(stages):
     cue = stages["cue"]
     scores = {}
     for name in ("audio", "text", "fusion"):
-        ids, pred, true = _predict(*stages[name])
+        ids, pred, true = _predict(stages, name)
         kinds = np.array([cue[i] for i in ids])
         scores[name] = {"all": _ua(pred, true)}
         for k in ("voice", "words"):
@@ -137,7 +153,9 @@ def test_second_stage_on_held_out_outputs_is_calibrated_where_the_train_fitted_o
     t_train = load_module(stages["fusion_on_train"][1]).fusion.temperatures
     t_val = load_module(stages["fusion"][1]).fusion.temperatures
     assert (t_train < 1).all() and (t_val > 1).all(), (t_train, t_val)
-    ua = {name: _ua(*_predict(*stages[name])[1:]) for name in ("audio", "text", "fusion")}
+    print({"temperatures": {"train": t_train.tolist(), "val": t_val.tolist()}})
+    ua = {name: _ua(*_predict(stages, name)[1:]) for name in ("audio", "text", "fusion", "fusion_on_train")}
+    print(ua)
     assert ua["fusion"] > max(ua["audio"], ua["text"]), ua
 
 
