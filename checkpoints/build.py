@@ -108,8 +108,9 @@ EMODB_USE = (
 EMODB_LICENSE = ("weights: Apache-2.0; training data: Berlin Emotional Speech Database (Burkhardt et al., "
                  "2005), distributed free of charge for research by TU Berlin; check its terms before "
                  "commercial use")
-EMODB_FINAL = ["--data.init_args.split.test_speakers", "[]", "--data.init_args.split.val_fraction", "0",
-               "--data.init_args.split.test_fraction", "0"]
+# every speaker trains: the configs' pinned test and validation speakers emptied
+EMODB_FINAL = ["--data.init_args.split.test_speakers", "[]", "--data.init_args.split.val_speakers", "[]",
+               "--data.init_args.split.val_fraction", "0", "--data.init_args.split.test_fraction", "0"]
 
 #: real-speech recipes: the LOSO study's cell, its results file, and the card's extra section
 EMODB_RECIPES: list[dict] = [
@@ -133,7 +134,7 @@ for _r in EMODB_RECIPES:
                      "10 German sentences, 7 emotions, acted; 16 kHz",
               split="all 10 speakers, fixed epoch count (no validation or test split); metrics: "
                     "leave-one-speaker-out cross-validation of the same recipe (10 folds, each actor tested "
-                    "once; 2 of the other 9 validate), mean over folds, test speaker adapted on all of its "
+                    "once; 3 of the other 9 validate), mean over folds, test speaker adapted on all of its "
                     "clips (configs/ablation/emodb_loso.yaml)",
               license=EMODB_LICENSE, intended_use=EMODB_USE, caveat="emodb")
 RECIPES += EMODB_RECIPES
@@ -259,6 +260,16 @@ def _resolve(args: list[str], runs: Path) -> list[str]:
     return [re.sub(r"\{run:([\w-]+)\}", where, a) for a in args]
 
 
+def _fingerprint(run_dir: Path) -> str:
+    """The run's split fingerprint (hash of its sorted test ids, from hparams.yaml), so a card says
+    which test set its metrics come from."""
+    import yaml
+
+    hp = run_dir / "hparams.yaml"
+    fp = (yaml.safe_load(hp.read_text(encoding="utf-8")) or {}).get("split_fingerprint") if hp.is_file() else None
+    return f"; split fingerprint {fp}" if fp else ""
+
+
 def build(recipe: dict, runs: Path) -> dict | None:
     from zoo.inference.registry import sha256_of
     from zoo.models.loading import load_module, module_spec
@@ -300,7 +311,7 @@ def build(recipe: dict, runs: Path) -> dict | None:
         "corpus": recipe.get("corpus", "synthetic Korean corpus (python -m zoo synth; configs/data/synthetic.yaml: "
                                        "600 utterances, corpus_seed 0)"),
         "split": recipe.get("split", "group split by conversation, seed 0: 65% train / 15% val / 20% test; best "
-                                     "epoch by " + model.monitor),
+                                     "epoch by " + model.monitor + _fingerprint(run_dir)),
         "metrics": _loso_metrics(recipe["results"], recipe["cell"]) if final else _metrics(run_dir, model),
         "params": sum(p.numel() for p in model.parameters()),
         "file": dst.name,

@@ -190,3 +190,19 @@ def test_a_manifest_naming_a_column_twice_is_refused(tmp_path, run):
     r = run("check", "--config", str(data_config(tmp_path / "d.yaml", m)), "--no-progress")
     assert r.returncode == 2
     assert f"{m}: the header names the column 'label' twice (columns 2 and 3" in r.stderr
+
+
+def test_check_prints_the_split_fingerprint_the_datamodule_records(tmp_path, capsys):
+    import re
+
+    from zoo.data import EmotionDataModule
+    from zoo.data.corpora import Manifest
+
+    m = hostile_corpus(tmp_path)
+    cfg = data_config(tmp_path / "d.yaml", m, on_error="skip")
+    assert check([str(cfg)], workers=1, progress=False) == 0
+    fp = re.search(r"splits \(group\), fingerprint ([0-9a-f]{12})", capsys.readouterr().out).group(1)
+    dm = EmotionDataModule(corpus=Manifest(path=str(m)), cache_dir=None, modalities=["audio"], on_error="skip",
+                           split={"mode": "group", "group_by": "speaker", "val_fraction": 0.25, "test_fraction": 0.25})
+    dm.setup("fit")
+    assert dm.report["split_fingerprint"] == dm.hparams["split_fingerprint"] == fp

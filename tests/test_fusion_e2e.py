@@ -3,9 +3,16 @@ train audio-only (fit + test, with its run outputs checked) and text-only, then 
 their checkpoints with frozen encoders.
 
 It also shows each modality learns what it should: the text model beats chance on utterances
-whose emotion is in the words, the audio model on those whose emotion is in the voice, and the
-fusion beats both overall (the synthetic corpus puts the emotion in the voice, the words, or
-both, and records which in synthetic_meta.csv)."""
+whose emotion is in the words, the audio model on those whose emotion is in the voice (the
+synthetic corpus puts the emotion in the voice, the words, or both, and records which in
+synthetic_meta.csv), and the fusion keeps the better branch's score.
+
+Not asserted here: that the fusion beats both branches. The test split holds 72 utterances (13
+conversations), where one utterance moves UA by 0.01-0.02; on the stable seed-0 split the fusion
+scores 0.330 against audio 0.332 and text 0.277, a tie at this size (the split drawn before
+stable splits had 1 Neutral utterance in 76, and the fusion came out ahead there). That the fused
+model beats both branches when both carry information is asserted end to end, on a corpus built
+to decide it, in tests/test_crossfit.py (0.78 against 0.61 / 0.50)."""
 import csv
 from pathlib import Path
 
@@ -23,6 +30,12 @@ CHANCE = 1 / 7
 
 def _ua(pred, true):
     return float(np.mean([float((pred[true == c] == c).float().mean()) for c in true.unique()]))
+
+
+def _one_utterance(true) -> float:
+    """The most one test utterance can move UA: 1 / (classes x the smallest class's count)."""
+    counts = torch.bincount(true)[torch.bincount(true) > 0]
+    return 1.0 / (len(counts) * int(counts.min()))
 
 
 @pytest.fixture(scope="module")
@@ -65,14 +78,19 @@ def stages(tmp_path_factory):
         cue = {r["wav_id"]: r["cue"] for r in csv.DictReader(f)}
     return {"audio": (audio, best("audio")), "text": (text, best("text")),
             "fusion": (fusion, best("fusion")), "fusion_on_train": (on_train, best("fusion_on_train")),
-            "cue": cue}
+            "cue": cue, "predictions": {}}
 
 
-def _predict(args, ckpt):
-    cli = build_cli(args, run=False)
-    preds = cli.trainer.predict(cli.model, datamodule=cli.datamodule, ckpt_path=ckpt)
-    ids = [i for p in preds for i in p["ids"]]
-    return ids, torch.cat([p["probs"] for p in preds]).argmax(1), torch.cat([p["labels"] for p in preds])
+def _predict(stages, name):
+    """The test split's ids, predicted and true labels of a stage's best checkpoint (once per stage)."""
+    if name not in stages["predictions"]:
+        args, ckpt = stages[name]
+        cli = build_cli(args, run=False)
+        preds = cli.trainer.predict(cli.model, datamodule=cli.datamodule, ckpt_path=ckpt)
+        ids = [i for p in preds for i in p["ids"]]
+        stages["predictions"][name] = (ids, torch.cat([p["probs"] for p in preds]).argmax(1),
+                                       torch.cat([p["labels"] for p in preds]))
+    return stages["predictions"][name]
 
 
 def test_audio_run_writes_its_outputs(stages):
@@ -84,8 +102,19 @@ def test_audio_run_writes_its_outputs(stages):
     with open(run / "metrics.csv") as f:
         rows = list(csv.DictReader(f))
     assert len([r for r in rows if r.get("val/UA")]) == 14  # one validation per epoch
-    test = next(r for r in rows if r.get("test/UA"))  # --test_after_fit ran the best checkpoint
+    # --test_after_fit ran the best checkpoint: its test UA is that checkpoint's on the test split
+    test = next(r for r in rows if r.get("test/UA"))
+    ids, pred, true = _predict(stages, "audio")
+    assert float(test["test/UA"]) == pytest.approx(_ua(pred, true), abs=1e-4), test
     assert float(test["test/UA"]) > 2 * CHANCE, test
+    # the run names its test set: the fingerprint of the ids it tested, in hparams.yaml and the checkpoint
+    import yaml
+
+    from zoo.data.splits import split_fingerprint
+
+    fp = split_fingerprint(ids)
+    assert yaml.safe_load((run / "hparams.yaml").read_text())["split_fingerprint"] == fp
+    assert last["datamodule_hyper_parameters"]["split_fingerprint"] == fp
 
 
 def test_stage_two_trains_only_the_fusion_head(stages):
@@ -106,11 +135,11 @@ def test_stage_two_trains_only_the_fusion_head(stages):
     assert fusion.tokenizer.encode("나 어제 헤어졌어") == text.tokenizer.encode("나 어제 헤어졌어")
 
 
-def test_each_modality_learns_its_cue_and_fusion_beats_both(stages):
+def test_each_modality_learns_its_cue_and_fusion_keeps_the_better_branch(stages):
     cue = stages["cue"]
     scores = {}
     for name in ("audio", "text", "fusion"):
-        ids, pred, true = _predict(*stages[name])
+        ids, pred, true = _predict(stages, name)
         kinds = np.array([cue[i] for i in ids])
         scores[name] = {"all": _ua(pred, true)}
         for k in ("voice", "words"):
@@ -119,26 +148,32 @@ def test_each_modality_learns_its_cue_and_fusion_beats_both(stages):
     print(scores)
     assert scores["audio"]["voice"] > 2 * CHANCE, scores  # the prosody, not the majority class
     assert scores["text"]["words"] > 2 * CHANCE, scores
-    assert scores["fusion"]["all"] > max(scores["audio"]["all"], scores["text"]["all"]), scores
+    # the fusion is not below the better branch by more than one test utterance; on the
+    # voice-cued utterances it keeps the audio branch's cue (the text branch is near chance there)
+    step = _one_utterance(_predict(stages, "fusion")[2])
+    assert scores["fusion"]["all"] >= max(scores["audio"]["all"], scores["text"]["all"]) - step, (scores, step)
+    assert scores["fusion"]["voice"] > scores["text"]["voice"] + 2 * step, scores
 
 
 def test_second_stage_on_held_out_outputs_is_calibrated_where_the_train_fitted_one_is_not(stages):
     """Fitted on the training utterances, the combiner sees branches that look more reliable than
     they are (both fit those utterances): it sharpens them (temperature < 1). On the validation
     split it sees how far each holds on new conversations: both get softened (temperature > 1),
-    and the mixture beats both branches.
+    and the mixture keeps the better branch's score (within one test utterance).
 
-    Not asserted: that the train-fitted mixture scores lower on the test split. It did when every
-    epoch repeated one batch order (test UA 0.502 against 0.584); since the sampler draws a new
-    order per epoch the branches generalise better and, on this 72-utterance test split, the
-    train-fitted mixture scores 0.628 UA against 0.601 (NLL 1.32 against 1.47)."""
+    Not asserted: that the train-fitted mixture scores lower on the test split. On the stable
+    seed-0 split it does (0.313 UA against 0.330), on the split drawn before it did not (0.628
+    against 0.601): at 72 test utterances the difference is within noise."""
     from zoo.models.loading import load_module
 
     t_train = load_module(stages["fusion_on_train"][1]).fusion.temperatures
     t_val = load_module(stages["fusion"][1]).fusion.temperatures
     assert (t_train < 1).all() and (t_val > 1).all(), (t_train, t_val)
-    ua = {name: _ua(*_predict(*stages[name])[1:]) for name in ("audio", "text", "fusion")}
-    assert ua["fusion"] > max(ua["audio"], ua["text"]), ua
+    print({"temperatures": {"train": t_train.tolist(), "val": t_val.tolist()}})
+    ua = {name: _ua(*_predict(stages, name)[1:]) for name in ("audio", "text", "fusion", "fusion_on_train")}
+    print(ua)
+    step = _one_utterance(_predict(stages, "fusion")[2])
+    assert ua["fusion"] >= max(ua["audio"], ua["text"]) - step, (ua, step)
 
 
 def test_late_fusion_predicts_without_a_transcript(stages):

@@ -550,6 +550,11 @@ def test_a_full_disk_is_one_paragraph_leaves_no_tmp_and_the_run_resumes(tmp_path
     assert " MB free, and it needs " in line and "resume with --ckpt_path last" in line
     assert not list(tmp_path.rglob("*.tmp"))  # no torn temporary file left on the full disk
     assert _ckpt_step(run / "checkpoints" / "last.ckpt") == 8  # the end of epoch 1, whole
+    # the run records which utterances it tests (the split's fingerprint), as zoo check prints it
+    from zoo.data.splits import split_fingerprint
+
+    hp = yaml.safe_load((run / "hparams.yaml").read_text())
+    assert hp["split_fingerprint"] == split_fingerprint(["u18", "u19", "u20", "u21", "u22", "u23"])
     # space freed: the run goes on from its last checkpoint, in its own folder
     p = zoo_fit(tmp_path, fit_config(tmp_path, m), "--ckpt_path", "last")
     out = p.communicate(timeout=300)[0]

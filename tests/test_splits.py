@@ -112,3 +112,111 @@ def test_byte_identical_audio_across_splits_is_counted(tmp_path):
     from zoo.data.audio import file_digest
 
     assert leakage_report(utts, sp, digest=file_digest)["identical_audio_across_splits"] == 1
+
+
+# -- splits that stay put ---------------------------------------------------------------------------
+
+def _unit_split(utts, sp, attr="speaker"):
+    return {getattr(utts[i], attr): s for s, idx in sp.items() for i in idx}
+
+
+@pytest.mark.parametrize("mode,extra", [("group", {}), ("kfold", {"num_folds": 4, "fold": 1})])
+def test_a_unit_keeps_its_split_whatever_else_is_in_the_corpus(mode, extra, caplog):
+    import logging
+    import random
+
+    utts = corpus(n_speakers=400, per_speaker=3)
+    opts = dict(mode=mode, val_fraction=0.15, test_fraction=0.2, seed=5, **extra)
+    with caplog.at_level(logging.INFO, "zoo"):
+        before = _unit_split(utts, assign_splits(utts, **opts))
+        rng = random.Random(0)
+        # one row left out (an exclude list), a quarter of the speakers gone, new speakers arriving
+        one_less = [u for k, u in enumerate(utts) if k != 37]
+        fewer = [u for u in utts if u.speaker not in {f"spk{s:02d}" for s in rng.sample(range(400), 100)}]
+        more = utts + [Utterance(id=f"n{k}", audio=None, text="새 문장", label=CLASSES[k % 4], speaker=f"new{k // 5}")
+                       for k in range(300)]
+        for changed in (one_less, fewer, more, list(reversed(utts))):
+            after = _unit_split(changed, assign_splits(changed, **opts))
+            assert {k: s for k, s in after.items() if k in before} == {k: s for k, s in before.items() if k in after}
+    # the draws stood: no unit was moved to meet a share or a class
+    assert not [r for r in caplog.records if r.getMessage().startswith("split:")]
+    # and the shares hold: 400 speakers, test 0.2 of them give 0.2 +- 0.05 of the rows
+    sp = assign_splits(utts, mode="group", val_fraction=0.15, test_fraction=0.2, seed=1)
+    assert abs(len(sp["test"]) / len(utts) - 0.2) < 0.05 and abs(len(sp["val"]) / len(utts) - 0.15) < 0.05
+
+
+def test_a_small_corpus_meets_its_shares_and_classes_by_moving_the_nearest_units(caplog):
+    """Tens of units: a hash draw can miss a share or a class; the units nearest the bands move."""
+    import logging
+
+    from zoo.data.splits import SHARE_MARGIN
+
+    utts = corpus(n_speakers=30, per_speaker=6)
+    for k, u in enumerate(utts):  # a rare class, held by a few speakers only
+        if u.speaker in ("spk03", "spk11", "spk17", "spk25") and k % 6 == 0:
+            u.label = "Fear"
+    moved = 0
+    for seed in range(30):
+        caplog.clear()
+        with caplog.at_level(logging.INFO, "zoo"):
+            sp = assign_splits(utts, mode="group", val_fraction=0.15, test_fraction=0.2, seed=seed)
+        moved += bool([r for r in caplog.records if r.getMessage().startswith("split:")])
+        for s, share in (("val", 0.15), ("test", 0.2)):
+            assert abs(len(sp[s]) / len(utts) - share) <= SHARE_MARGIN * share + 6 / len(utts), (seed, s)
+            assert {utts[i].label for i in sp[s]} == set(CLASSES) | {"Fear"}, (seed, s)
+    assert moved  # some draws needed it
+
+
+def test_removing_an_empty_label_row_moves_no_conversation():
+    """The report that started it: leaving out one row moved half of the training clips."""
+    utts = corpus(n_speakers=300, per_speaker=4, with_group=True)
+    for u in utts:
+        u.speaker = None
+    sp = assign_splits(utts, mode="group", seed=0)
+    kept = utts[:100] + utts[101:]
+    sp2 = assign_splits(kept, mode="group", seed=0)
+    ids = {s: {utts[i].id for i in idx} for s, idx in sp.items()}
+    ids2 = {s: {kept[i].id for i in idx} for s, idx in sp2.items()}
+    assert all(ids2[s] == ids[s] - {utts[100].id} for s in ids)
+
+
+def test_a_larger_test_fraction_only_adds_test_units_and_val_fraction_never_moves_them():
+    utts = corpus(n_speakers=60, per_speaker=4)
+    base = _unit_split(utts, assign_splits(utts, mode="group", val_fraction=0.1, test_fraction=0.2, seed=2))
+    more_val = _unit_split(utts, assign_splits(utts, mode="group", val_fraction=0.3, test_fraction=0.2, seed=2))
+    assert {k for k, s in base.items() if s == "test"} == {k for k, s in more_val.items() if s == "test"}
+    more_test = _unit_split(utts, assign_splits(utts, mode="group", val_fraction=0.1, test_fraction=0.3, seed=2))
+    assert {k for k, s in base.items() if s == "test"} < {k for k, s in more_test.items() if s == "test"}
+
+
+def test_a_few_units_still_fill_every_split():
+    utts = corpus(n_speakers=3, per_speaker=4)
+    for seed in range(20):
+        sp = assign_splits(utts, mode="group", val_fraction=0.1, test_fraction=0.1, seed=seed)
+        assert all(sp[s] for s in ("train", "val", "test"))
+
+
+def test_the_split_fingerprint_names_the_test_set():
+    from zoo.data.splits import split_fingerprint
+
+    utts = corpus()
+    sp = assign_splits(utts, mode="group", seed=3)
+    test_ids = [utts[i].id for i in sp["test"]]
+    fp = split_fingerprint(test_ids)
+    assert len(fp) == 12 and fp == split_fingerprint(reversed(test_ids))
+    assert fp != split_fingerprint(test_ids[1:])
+    other = assign_splits(utts, mode="group", seed=4)
+    assert split_fingerprint(utts[i].id for i in other["test"]) != fp
+
+
+def test_each_corpus_of_a_multi_corpus_is_in_every_split():
+    utts = []
+    for c in ("ravdess", "cremad"):
+        for s in range(3):
+            for k in range(4):
+                utts.append(Utterance(id=f"{c}{s}-{k}", audio=None, text=None, label=CLASSES[k],
+                                      speaker=f"{c}:{s}", meta={"corpus": c}))
+    for seed in range(25):
+        sp = assign_splits(utts, mode="group", val_fraction=0.34, test_fraction=0.33, seed=seed)
+        for s in ("train", "val", "test"):
+            assert {utts[i].meta["corpus"] for i in sp[s]} == {"ravdess", "cremad"}, (seed, s)

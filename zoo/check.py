@@ -247,7 +247,7 @@ def check(configs: list[str], workers: int = 2, exclude_list: str | None = None,
     from .data.labels import agreement, apply_label_policy
     from .data.rows import drop_excluded_problems, normalize_text, problem_key, read_exclude_list, \
         respell_labels, spellings
-    from .data.splits import assign_splits, leakage_report
+    from .data.splits import assign_splits, leakage_report, split_fingerprint
 
     out = out or sys.stdout
 
@@ -401,7 +401,8 @@ def check(configs: list[str], workers: int = 2, exclude_list: str | None = None,
                 idx = None
                 reasons.append(f"the split cannot be made: {e}")
         if idx is not None:
-            say(f"splits ({'split column' if so.use_split_column and with_split else so.mode}):")
+            say(f"splits ({'split column' if so.use_split_column and with_split else so.mode}), fingerprint "
+                f"{split_fingerprint(usable[i].id for i in idx['test'])} (sorted test ids; a run's hparams.yaml has it):")
             for s in ("train", "val", "test"):
                 us = [usable[i] for i in idx[s]]
                 spk = {u.speaker for u in us if u.speaker}

@@ -34,7 +34,7 @@ from .labels import LabelMode, TieBreak, meets_agreement
 from .probe import probe_audio
 from .report import setup_report
 from .rows import read_exclude_list
-from .splits import SplitOptions, assign_splits
+from .splits import SplitOptions, assign_splits, split_fingerprint
 from .utterance import Utterance
 
 log = logging.getLogger("zoo")
@@ -339,6 +339,16 @@ class EmotionDataModule(L.LightningDataModule):
                         tuple(self.class_names), self.sample_rate, self.cache_dir)
 
     def _split(self, utts: list[Utterance]) -> dict[str, list[Utterance]]:
+        splits = self._make_split(utts)
+        # which utterances are tested, in 12 hex digits: saved with the run (hparams.yaml, the
+        # checkpoint) so two runs can be compared at a glance (python -m zoo check prints it too)
+        fp = self.report["split_fingerprint"] = self.hparams["split_fingerprint"] = \
+            split_fingerprint(u.id for u in splits["test"])
+        for logger in getattr(self.trainer, "loggers", None) or []:
+            logger.log_hyperparams({"split_fingerprint": fp})
+        return splits
+
+    def _make_split(self, utts: list[Utterance]) -> dict[str, list[Utterance]]:
         with_split = [u for u in utts if u.split]
         o = self.split_options
         if o.use_split_column and with_split:
@@ -385,6 +395,7 @@ class EmotionDataModule(L.LightningDataModule):
             dropped=self._dropped, max_seconds=self.max_seconds, durations=self._durations,
             check_leakage=self.check_leakage, digest=file_digest if self._wanted() & FROM_AUDIO else None)
         self.report.update(entries)
+        lines.append(f"  split fingerprint (sorted test ids): {self.report['split_fingerprint']}")
         log.info("\n".join(lines))
 
     # -- loaders -------------------------------------------------------------------------------

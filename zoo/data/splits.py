@@ -1,11 +1,14 @@
 """Seeded, reproducible train/val/test splits that do not leak speakers, conversations or text.
 
 Utterances are first merged into *units* that must stay together (same speaker or conversation
-when grouping, same transcript when ``text_disjoint``); whole units are then dealt to the splits
-by a greedy label-stratified assignment. Everything depends only on the seed and the corpus.
+when grouping, same transcript when ``text_disjoint``). ``group`` and ``kfold`` put each unit in a
+split by a seeded hash of its key alone, so a unit's split never changes when other rows are added
+or removed (see :func:`assign_splits` for what is guaranteed); ``random`` deals units by a greedy
+label-stratified assignment. :func:`split_fingerprint` names the test set of a split.
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 from collections import Counter, defaultdict
@@ -195,6 +198,188 @@ def _deal(units: dict[int, list[int]], labels: list[str], fractions: dict[str, f
     return out
 
 
+def unit_position(key: str, seed: int) -> float:
+    """Where a unit falls in [0, 1): a seeded hash of its key alone (speaker, conversation,
+    session), so no other unit of the corpus moves it."""
+    digest = hashlib.sha256(f"zoo-split|{seed}|{key}".encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big") / 2 ** 64
+
+
+def split_fingerprint(test_ids) -> str:
+    """A short hash of the sorted test utterance ids: two runs with the same fingerprint were
+    tested on the same utterances."""
+    return hashlib.sha256("\n".join(sorted(map(str, test_ids))).encode("utf-8")).hexdigest()[:12]
+
+
+#: a hashed split stands as drawn while each split holds its share of the utterances within this
+#: relative margin (0.15 of the corpus: 0.1125 to 0.1875) and its classes in proportion
+#: (:func:`_class_margin`); otherwise units move until it does (a corpus of few units)
+SHARE_MARGIN = 0.25
+
+
+def _band_deal(units: dict[int, list[int]], unit_keys: dict[int, str], fractions: dict[str, float],
+               seed: int, strata: dict[int, str] | None = None,
+               labels: Sequence[str] | None = None) -> dict[str, list[int]]:
+    """Whole units to splits by their hashed position: the splits take consecutive bands of
+    [0, 1) in the order of ``fractions`` (test first, so val_fraction never moves a test unit).
+
+    The draw stands when every split holds its share of the utterances within
+    :data:`SHARE_MARGIN`, every class (of ``labels``) held by enough units is in every split and
+    each class's share of a split lies within :func:`_class_margin` of its share of the corpus.
+    When not (a corpus of tens of units), units move one at a time until it does: first into a
+    split with a share left empty (within each stratum, ``strata``: the corpus of a multi-corpus,
+    then overall), then a class missing from a split (the nearest holder), then the move that
+    brings rows and classes closest to their targets. Those are the only cases in which other
+    units decide a unit's split."""
+    names = [s for s, f in fractions.items() if f > 0]
+    bands, lo = {}, 0.0
+    total = sum(fractions[s] for s in names)
+    for s in names:
+        bands[s] = (lo, lo + fractions[s] / total)
+        lo = bands[s][1]
+    pos = {u: unit_position(unit_keys[u], seed) for u in units}
+    split_of = {u: next((s for s in names if x < bands[s][1]), names[-1]) for u, x in pos.items()}
+    for stratum in sorted(set((strata or {}).values())):
+        _fill_empty(split_of, pos, bands, {u for u in units if strata[u] == stratum})
+    _fill_empty(split_of, pos, bands)
+    if labels is not None and len(names) > 1:
+        size = {u: len(m) for u, m in units.items()}
+        classes = {u: {labels[i] for i in m} for u, m in units.items()}
+        _cover_classes(split_of, pos, bands, classes, unit_keys)
+        _meet_shares(split_of, pos, bands, size, unit_keys, {u: Counter(labels[i] for i in m) for u, m in units.items()})
+        _cover_classes(split_of, pos, bands, classes, unit_keys)  # a share met may have taken a class
+    out: dict[str, list[int]] = {s: [] for s in fractions}
+    for u in sorted(units, key=lambda u: unit_keys[u]):
+        out[split_of[u]].extend(units[u])
+    return out
+
+
+def _distance(x: float, band: tuple[float, float]) -> float:
+    return max(band[0] - x, x - band[1], 0.0)
+
+
+def _cover_classes(split_of: dict[int, str], pos: dict[int, float], bands: dict[str, tuple[float, float]],
+                   classes: dict[int, set[str]], unit_keys: dict[int, str]) -> None:
+    """A class held by at least as many units as there are splits goes into every split: the unit
+    holding it nearest the band of a split without it moves there, from a split that keeps it."""
+    holders: dict[str, list[int]] = defaultdict(list)
+    for u, cs in classes.items():
+        for c in cs:
+            holders[c].append(u)
+    wanted = {c for c, us in holders.items() if len(us) >= len(bands)}
+    for c in sorted(wanted):
+        for s, band in bands.items():
+            by_split = Counter(split_of[u] for u in holders[c])
+            if by_split.get(s):
+                continue
+            count = Counter(split_of.values())
+
+            def keeps(u):  # its split keeps another unit, and another holder of each of its classes
+                src = split_of[u]
+                return count[src] > 1 and all(
+                    sum(1 for v in holders[k] if split_of[v] == src) > 1 for k in classes[u] & wanted)
+            movable = [u for u in holders[c] if keeps(u)]
+            if not movable:
+                continue
+            near = min(movable, key=lambda u: (_distance(pos[u], band), pos[u]))
+            log.info("split: no unit with %s fell in the %s share by its hash; %s moves there from %s",
+                     c, s, unit_keys[near], split_of[near])
+            split_of[near] = s
+
+
+def _meet_shares(split_of: dict[int, str], pos: dict[int, float], bands: dict[str, tuple[float, float]],
+                 size: dict[int, int], unit_keys: dict[int, str],
+                 class_rows: dict[int, Counter] | None = None) -> None:
+    """When a split's share of the rows lies outside :data:`SHARE_MARGIN` of its target, or a
+    class's share in a split strays from its share of the corpus by more than
+    :func:`_class_margin`, move units one at a time, each time the move that brings the rows per
+    split and per class and split closest to their targets (ties: the unit nearest the band), until
+    both hold or no move helps."""
+    class_rows = class_rows or {u: Counter() for u in split_of}
+    total = sum(size.values())
+    frac = {s: b[1] - b[0] for s, b in bands.items()}
+    n_class = Counter()
+    for c in class_rows.values():
+        n_class.update(c)
+    have = Counter()
+    have_c: dict[str, Counter] = {s: Counter() for s in bands}
+    for u, s in split_of.items():
+        have[s] += size[u]
+        have_c[s].update(class_rows[u])
+
+    def stands() -> bool:
+        for s in bands:
+            if abs(have[s] - frac[s] * total) > SHARE_MARGIN * frac[s] * total:
+                return False
+            for c, n in n_class.items():
+                if have[s] and abs(have_c[s][c] / have[s] - n / total) > _class_margin(n / total, have[s]):
+                    return False
+        return True
+
+    def cost(s: str, rows: int, by_class: Counter) -> float:
+        return abs(rows - frac[s] * total) + sum(abs(by_class[c] - frac[s] * n) for c, n in n_class.items())
+
+    for _ in range(len(split_of)):
+        if stands():
+            return
+        count = Counter(split_of.values())
+        best, best_key = None, None
+        for u, a in split_of.items():
+            if count[a] < 2:
+                continue
+            before_a = cost(a, have[a], have_c[a])
+            after_a = cost(a, have[a] - size[u], have_c[a] - class_rows[u])
+            for b in bands:
+                if b == a:
+                    continue
+                gain = before_a + cost(b, have[b], have_c[b]) - after_a - cost(b, have[b] + size[u],
+                                                                              have_c[b] + class_rows[u])
+                key = (-gain, _distance(pos[u], bands[b]), pos[u])
+                if gain > 1e-9 and (best_key is None or key < best_key):
+                    best, best_key = (u, a, b), key
+        if best is None:
+            return
+        u, a, b = best
+        log.info("split: the hash draw leaves %s off its share of rows or classes; %s moves from %s to %s",
+                 a if abs(have[a] - frac[a] * total) >= abs(have[b] - frac[b] * total) else b, unit_keys[u], a, b)
+        split_of[u] = b
+        have[a] -= size[u]
+        have[b] += size[u]
+        have_c[a] = have_c[a] - class_rows[u]
+        have_c[b] = have_c[b] + class_rows[u]
+
+
+def _class_margin(p: float, rows: int) -> float:
+    """How far a class's share in a split of ``rows`` rows may stray from its share ``p`` of the
+    corpus: half of it, plus what a split of that size cannot resolve (two rows)."""
+    return 0.5 * p + 2.0 / max(rows, 1)
+
+
+def _fill_empty(split_of: dict[int, str], pos: dict[int, float], bands: dict[str, tuple[float, float]],
+                among: set[int] | None = None) -> None:
+    """Give each split of ``bands`` left without a unit (of ``among``: default all) the unit
+    nearest its band, taken from a split that keeps another."""
+    among = set(split_of) if among is None else among
+    if len(among) < len(bands):
+        return
+    for s, (lo, hi) in bands.items():
+        counts = Counter(split_of[u] for u in among)
+        if counts.get(s):
+            continue
+        movable = [u for u in among if counts[split_of[u]] > 1]
+        near = min(movable, key=lambda u: (_distance(pos[u], (lo, hi)), pos[u]))
+        log.info("split: no unit fell in the %s share by its hash; %s goes there (the nearest)", s, near)
+        split_of[near] = s
+
+
+def _unit_keys(units: dict[int, list[int]], utts: Sequence[Utterance], keys: list[str] | None) -> dict[int, str]:
+    """A unit's key: its (first, in sorted order) speaker / conversation / session, else its
+    first utterance id (units of transcripts)."""
+    if keys is not None:
+        return {u: min(str(keys[i]) for i in members) for u, members in units.items()}
+    return {u: "id:" + min(str(utts[i].id) for i in members) for u, members in units.items()}
+
+
 def assign_splits(
     utts: Sequence[Utterance],
     options: SplitOptions | None = None,
@@ -205,11 +390,19 @@ def assign_splits(
     """Indices of ``utts`` per split ("train", "val", "test"), as :class:`SplitOptions` say.
 
     - ``random``: stratified by label over single utterances (or transcripts if text_disjoint).
-    - ``group``: no speaker (or conversation, see ``group_by``) in two splits.
-    - ``kfold``: units dealt into ``num_folds`` stratified folds; fold ``fold`` is the test set and
-      ``val_fraction`` of the remaining units the validation set. Grouped when keys exist. When
-      there are exactly ``num_folds`` units (5 IEMOCAP sessions, 5 folds) each fold is one unit.
-    ``test_speakers`` / ``val_speakers`` pin named speakers (or groups) to a split.
+    - ``group``: no speaker (or conversation, see ``group_by``) in two splits. Each unit's split
+      follows from a seeded hash of its key alone: test takes the units in the first
+      ``test_fraction`` of [0, 1), val the next ``val_fraction``, train the rest. A unit stays in
+      its split whatever else is added to or removed from the corpus (an exclude list, a corpus
+      update), as long as ``seed`` and the fractions stay and the draw stands: its rows and
+      classes close enough to their shares (:func:`_band_deal`; a corpus of tens of units may
+      need units moved, which the log names).
+    - ``kfold``: grouped when keys exist; the hash puts each unit in one of ``num_folds`` folds
+      (fold ``fold`` is the test set) and, within the other folds, in val with probability
+      ``val_fraction``: just as stable. With exactly ``num_folds`` units (5 IEMOCAP sessions,
+      5 folds) fold k is the k-th unit in sorted order.
+    ``test_speakers`` / ``val_speakers`` pin named speakers (or groups) to a split; the others
+    are hashed over the remaining shares.
     ``overrides`` are SplitOptions fields (``assign_splits(utts, mode="kfold", fold=2)``).
     """
     o = options or SplitOptions()
@@ -231,6 +424,7 @@ def assign_splits(
     units: dict[int, list[int]] = defaultdict(list)
     for i, u in enumerate(unit_of):
         units[u].append(i)
+    unit_keys = _unit_keys(units, utts, keys)
 
     fixed: dict[int, str] = {}
     for split, named in (("test", test_speakers), ("val", val_speakers)):
@@ -253,34 +447,37 @@ def assign_splits(
         if len(units) == num_folds and keys is not None:
             # one unit per fold (leave-one-session-out): fold k is the k-th key in sorted order,
             # so fold 0 of IEMOCAP is Session1 whatever the seed
-            first_key = {u: keys[members[0]] for u, members in units.items()}
-            ordered = sorted(units, key=lambda u: str(first_key[u]))
-            folds = {f"f{k}": list(units[u]) for k, u in enumerate(ordered)}
+            ordered = sorted(units, key=lambda u: unit_keys[u])
+            test_units = {ordered[fold]}
         else:
-            folds = _deal(units, labels, {f"f{k}": 1 / num_folds for k in range(num_folds)}, rng)
-        test = folds.pop(f"f{fold}")
-        rest_units: dict[int, list[int]] = defaultdict(list)
-        for idx in (i for f in folds.values() for i in f):
-            rest_units[unit_of[idx]].append(idx)
-        rest = _deal(rest_units, labels, {"train": 1 - val_fraction, "val": val_fraction}, rng)
-        return {"train": sorted(rest["train"]), "val": sorted(rest["val"]), "test": sorted(test)}
+            pos = {u: unit_position(unit_keys[u], seed) for u in units}
+            fold_of = {u: f"f{min(int(x * num_folds), num_folds - 1)}" for u, x in pos.items()}
+            _fill_empty(fold_of, pos, {f"f{k}": (k / num_folds, (k + 1) / num_folds) for k in range(num_folds)})
+            test_units = {u for u, f in fold_of.items() if f == f"f{fold}"}
+        rest = {u: idx for u, idx in units.items() if u not in test_units}
+        # within the other folds: val by a second, independent hash of the same key
+        out = _band_deal(rest, {u: f"val|{unit_keys[u]}" for u in rest},
+                         {"val": val_fraction, "train": 1 - val_fraction}, seed, labels=labels)
+        test = [i for u in test_units for i in units[u]]
+        return {"train": sorted(out["train"]), "val": sorted(out["val"]), "test": sorted(test)}
 
     if not (0 <= val_fraction < 1 and 0 <= test_fraction < 1 and val_fraction + test_fraction < 1):
         raise ZooUserError("val_fraction and test_fraction must be in [0, 1) and sum to less than 1")
-    free = {"train": 1 - val_fraction - test_fraction, "val": val_fraction, "test": test_fraction}
+    free = {"test": test_fraction, "val": val_fraction, "train": 1 - val_fraction - test_fraction}
     if fixed:
         # Pinned units fill their split; the free fractions apply to the rest of the corpus.
-        pinned = {s for s in fixed.values()}
-        for s in pinned:
+        for s in set(fixed.values()):
             free[s] = 0.0
         norm = sum(free.values())
         free = {s: f / norm for s, f in free.items()}
-        free_units = {u: idx for u, idx in units.items() if u not in fixed}
+    free_units = {u: idx for u, idx in units.items() if u not in fixed}
+    if mode == "group":
+        strata = {u: str(utts[idx[0]].meta.get("corpus", "")) for u, idx in free_units.items()}
+        out = _band_deal(free_units, unit_keys, free, seed, strata, labels=labels)
+    else:  # random: a label-stratified deal of single utterances (or transcripts)
         out = _deal(free_units, labels, {s: f for s, f in free.items() if f > 0}, rng)
-        for u, s in fixed.items():
-            out.setdefault(s, []).extend(units[u])
-    else:
-        out = _deal(units, labels, {s: f for s, f in free.items() if f > 0}, rng)
+    for u, s in fixed.items():
+        out.setdefault(s, []).extend(units[u])
     return {s: sorted(out.get(s, [])) for s in SPLITS}
 
 
