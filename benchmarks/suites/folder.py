@@ -103,6 +103,7 @@ def run(args, work: Path) -> Suite:
     s.add(f"{label}: zoo infer, one file at a time (--batch-size 1)", one["files_s"], "files/s")
     s.add(f"{label}: batched / one at a time", cnn["files_s"] / one["files_s"], "x")
     s.add(f"{label}: zoo infer peak RSS (batches of 16)", cnn["peak_mb"], "MB")
+    s.add(f"{label}: zoo model load (in the files/s above)", cnn["load_s"], "s")
     s.add(f"{label}: max |probability difference|, batched vs one at a time",
           max_diff(_zoo_probs(work / "cnn.jsonl"), _zoo_probs(work / "cnn1.jsonl")), "")
 
@@ -125,6 +126,10 @@ def run(args, work: Path) -> Suite:
     for b in batches:
         s.add(f"{label}: pipeline, batch_size={b}", hf[b]["files_s"], "files/s")
     s.add(f"{label}: zoo / pipeline at its best batch size ({best})", zoo["files_s"] / hf[best]["files_s"], "x")
+    s.add(f"{label}: zoo infer, labelling alone (model load left out)", zoo["files"] / zoo["label_s"], "files/s")
+    s.add(f"{label}: pipeline at batch_size={best}, labelling alone", hf[best]["files"] / hf[best]["label_s"],
+          "files/s")
+    s.add(f"{label}: model load, zoo / pipeline", f"{zoo['load_s']:.1f} / {hf[best]['load_s']:.1f}", "s")
     s.add(f"{label}: zoo infer peak RSS", zoo["peak_mb"], "MB")
     for b in batches:
         s.add(f"{label}: pipeline peak RSS, batch_size={b}", hf[b]["peak_mb"], "MB")
@@ -138,7 +143,8 @@ def run(args, work: Path) -> Suite:
                    f"{sum(small_dur) / len(small_dur):.1f} s, against {sum(durations) / len(durations):.1f} s "
                    "for all), since a base-size encoder on a 2-core CPU runs near real time")
     s.notes.append("each run in its own process, timed from loading the model to the last result (decoding "
-                   "the files included); the pipeline gets the clips decoded by soundfile (its own file "
+                   "the files included; the zoo: load, expand_inputs, predict_batch, write_results, as "
+                   "`python -m zoo infer FOLDER --out F` runs them); the pipeline gets the clips decoded by soundfile (its own file "
                    "reading needs ffmpeg) in name order, and pads each batch to its longest clip with no "
                    "attention mask (the export's feature extractor, like wav2vec2-base's, returns none), "
                    "so its batched probabilities differ from its unbatched ones; the zoo masks padding")
