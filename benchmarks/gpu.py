@@ -6,8 +6,8 @@ the driver, the versions and the numbers (``gpu.json`` and ``gpu.md``) to OUT_DI
     python -m benchmarks.gpu OUT_DIR                        # on the GPU (benchmarks/gpu.sh runs it)
     python -m benchmarks.gpu OUT_DIR --device cpu --quick   # the same steps, tiny, on a CPU
 
-Sizes (GPU): a 1,000-utterance synthetic corpus for the train comparison (one epoch's batches
-timed per configuration), 2,000 for the cache (3 epochs); about 6 minutes on an H100.
+Sizes (GPU): the 2,000-utterance synthetic corpus (generated once) for both: the train comparison
+times one epoch's batches per configuration, the cache 3 epochs.
 """
 from __future__ import annotations
 
@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
         if name == "train":
             # only the wav2vec2 comparison, at base size (tiny with --quick)
             args = argparse.Namespace(quick=a.quick, scale=1.0, device=a.device, precision=a.precision,
-                                      families=False, base=not a.quick, w2v_corpus=120 if a.quick else 1000)
+                                      families=False, base=not a.quick, w2v_corpus=60 if a.quick else 2000)
             try:
                 s = train.run(args, work / name)
             except RuntimeError as e:

@@ -56,7 +56,7 @@ else
 fi
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" WANDB_MODE=disabled PYTHONUNBUFFERED=1
 
-echo "== machine"; date -u; uname -a; nproc; free -g | head -2
+echo "== machine"; date -u; uname -a; nproc || true; free -g 2>/dev/null | head -2 || true
 nvidia-smi || echo "nvidia-smi: not available"
 $PY -c "import torch, transformers, lightning; print('torch', torch.__version__, 'CUDA', torch.version.cuda,
 '| transformers', transformers.__version__, '| lightning', lightning.__version__)"
