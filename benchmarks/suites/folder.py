@@ -140,7 +140,7 @@ def run(args, work: Path) -> Suite:
         s.add(f"{label}: max |probability difference|, pipeline batch_size={b} vs 1",
               max_diff(probs[b], probs[1]), "")
     s.notes.append(f"files: synthetic speech-like audio (voiced syllables, pauses), durations uniform in 1-8 s; "
-                   f"wav2vec2 on every {max(1, n // n_w2v)}-th file ({n_w2v} files, mean "
+                   f"wav2vec2 on one file in {max(1, n // n_w2v)} ({n_w2v} files, mean "
                    f"{sum(small_dur) / len(small_dur):.1f} s, against {sum(durations) / len(durations):.1f} s "
                    "for all), since a base-size encoder on a 2-core CPU runs near real time")
     s.notes.append("each run in its own process, timed from loading the model to the last result (decoding "
