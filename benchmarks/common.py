@@ -30,8 +30,10 @@ class Suite:
 def child(name: str, *args: str, timeout: float = 1800) -> dict:
     """Run ``benchmarks/children/<name>.py`` in a fresh interpreter (its own peak RSS); it prints
     one JSON line last."""
-    # PYTHONPATH: this checkout's zoo, not whichever one the environment has installed
-    env = dict(os.environ, PYTHONPATH=str(ROOT), WANDB_MODE="disabled")
+    # PYTHONPATH: this checkout's zoo first, not whichever one the environment has installed
+    # (then the caller's entries: benchmarks/gpu.sh puts carried wheels there)
+    path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    env = dict(os.environ, PYTHONPATH=path, WANDB_MODE="disabled")
     r = subprocess.run([sys.executable, "-m", f"benchmarks.children.{name}", *args], capture_output=True,
                        text=True, timeout=timeout, env=env, cwd=str(ROOT))
     if r.returncode != 0:

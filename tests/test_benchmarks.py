@@ -93,3 +93,29 @@ def test_longfile_suite_quick_measures_whole_infer_processes(tmp_path):
     # each process holds torch and the model: hundreds of MB, measured per process
     assert all(row["value"] > 200 for row in s["rows"] if row["unit"] == "MB" and "peak RSS" in row["what"])
     assert s["met"] in (True, False)
+
+
+def test_train_goal_is_judged_against_the_faster_trainer_configuration():
+    from benchmarks.suites.train import verdict
+
+    zoo = {"samples_s": 1.2, "peak_mb": 1000.0}
+    slow, fast = {"samples_s": 0.7, "peak_mb": 950.0}, {"samples_s": 1.5, "peak_mb": 950.0}
+    # the zoo beats the default random batches but not group_by_length: not met, whichever order
+    assert verdict(zoo, {"random": slow, "group_by_length": fast}) == (False, "group_by_length")
+    assert verdict(zoo, {"random": fast, "group_by_length": slow}) == (False, "random")
+    # faster than both, and memory against the faster one's (1000 / 950 <= 1.1)
+    assert verdict({**zoo, "samples_s": 1.6}, {"random": slow, "group_by_length": fast}) == (True, "group_by_length")
+    # memory over 1.1x the faster configuration's fails even when the slower one used more
+    heavy = {"samples_s": 1.6, "peak_mb": 1100.0}
+    assert verdict(heavy, {"random": {"samples_s": 0.7, "peak_mb": 2000.0}, "group_by_length": fast})[0] is False
+
+
+def test_folder_suite_picks_the_pipelines_fastest_batch_size_and_compares_probabilities():
+    from benchmarks.suites.folder import best_batch, max_diff
+
+    assert best_batch({1: {"files_s": 3.0}, 8: {"files_s": 5.0}, 16: {"files_s": 4.0}}) == 8
+    a = {"x.wav": {"Angry": 0.75, "Sad": 0.25}, "y.wav": {"Angry": 0.5, "Sad": 0.5}}
+    b = {"x.wav": {"Angry": 0.5, "Sad": 0.5}, "y.wav": {"Angry": 0.5, "Sad": 0.5}}
+    assert max_diff(a, b) == 0.25 and max_diff(a, a) == 0.0
+    with pytest.raises(RuntimeError, match="different files"):
+        max_diff(a, {"x.wav": a["x.wav"]})

@@ -4,7 +4,7 @@ that exist, so the docs cannot drift from the code.
 What is run: each ``python -m zoo fit|validate|test|predict ...`` with ``--print_config``
 appended (or as written when it asks for ``--help``), in this process; each other zoo command
 through its own argparse parser, stopped right after parsing; ``make TARGET``, ``pip install
-'.[EXTRA]'`` and ``python SCRIPT.py`` are checked against the Makefile, pyproject.toml and the
+'.[EXTRA]'``, ``python SCRIPT.py`` and ``bash SCRIPT.sh`` are checked against the Makefile, pyproject.toml and the
 tree. Nothing trains, downloads or writes.
 
 Which files must exist: every argument that looks like a path (it has a ``/`` or a file
@@ -176,6 +176,9 @@ def test_documented_command(doc, line, cmd, run, run_config, monkeypatch):
                 assert set(m.group(1).split(",")) <= set(extras), where
         return
     if cmd[0] == "python" and len(cmd) > 1 and cmd[1].endswith(".py"):
+        assert (ROOT / cmd[1]).is_file(), where
+        return
+    if cmd[0] == "bash" and len(cmd) > 1 and cmd[1].endswith(".sh"):
         assert (ROOT / cmd[1]).is_file(), where
         return
     if cmd[0] in EXTERNAL or cmd[:2] == ["python", "-c"] or re.match(r"^\w+=", cmd[0]):

@@ -1,7 +1,16 @@
 """The train suite's reference: transformers.Trainer + Wav2Vec2ForSequenceClassification on the
 same clips, batch and optimiser as the zoo's wav2vec2 run (samples/s and peak RSS).
 
-    python -m benchmarks.children.hf_trainer CONFIG_JSON STEPS THREADS OUTPUT_DIR CORPUS_SIZE
+    python -m benchmarks.children.hf_trainer CONFIG_JSON STEPS THREADS OUTPUT_DIR CORPUS_SIZE \
+        [SAMPLER [DEVICE [PRECISION [WORKERS]]]]
+
+STEPS: optimizer steps, or ``epoch``: 3 warm-up steps plus one epoch's batches, so the timed
+steps (from the 4th) cover every batch of an epoch once (with group_by_length the longest
+batches come first in every epoch: a part of an epoch would not be its average).
+SAMPLER: ``random`` (the Trainer's default) or ``group_by_length`` (``group_by_length=True``:
+transformers' LengthGroupedSampler, which puts clips of similar length in a batch); DEVICE:
+``cpu`` or ``cuda``; PRECISION: ``fp32`` or ``bf16`` (``bf16=True``: autocast); WORKERS: the
+DataLoader's worker processes (default 0).
 """
 from __future__ import annotations
 
@@ -24,10 +33,16 @@ def main() -> None:
         TrainerCallback,
         TrainingArguments,
         Wav2Vec2Config,
+        Wav2Vec2FeatureExtractor,
         Wav2Vec2ForSequenceClassification,
     )
 
-    cfg, steps = json.loads(sys.argv[1]), int(sys.argv[2])
+    cfg = json.loads(sys.argv[1])
+    sampler, device, precision, workers = (sys.argv[6:] + ["random", "cpu", "fp32", "0"][len(sys.argv[6:]):])[:4]
+    if sampler not in ("random", "group_by_length") or device not in ("cpu", "cuda") \
+            or precision not in ("fp32", "bf16"):
+        sys.exit(f"hf_trainer: SAMPLER random|group_by_length, DEVICE cpu|cuda, PRECISION fp32|bf16; "
+                 f"got {sampler} {device} {precision}")
     config = Wav2Vec2Config(num_labels=7, use_weighted_layer_sum=False, classifier_proj_size=cfg["hidden_size"],
                             **{k: v for k, v in cfg.items()})
     model = Wav2Vec2ForSequenceClassification(config)
@@ -43,6 +58,7 @@ def main() -> None:
     dm.prepare_data()
     dm.setup("fit")
     utts, load, names = dm.split("train"), AudioLoader(16000, dm.cache_dir), dm.class_names
+    steps = 3 + -(-len(utts) // 8) if sys.argv[2] == "epoch" else int(sys.argv[2])
 
     class DS(torch.utils.data.Dataset):
         def __len__(self):
@@ -64,12 +80,17 @@ def main() -> None:
             m[k, :len(it["input_values"])] = 1
         return {"input_values": x, "attention_mask": m, "labels": torch.tensor([it["labels"] for it in items])}
 
+    def sync():
+        if device == "cuda":
+            torch.cuda.synchronize()
+
     class Clock(TrainerCallback):
         t0 = None
         steps = 0
 
         def on_step_begin(self, args, state, control, **kw):
             if state.global_step == 3:
+                sync()
                 self.t0 = time.perf_counter()
 
         def on_step_end(self, args, state, control, **kw):
@@ -77,15 +98,28 @@ def main() -> None:
                 self.steps += 1
 
     clock = Clock()
+    grouped = sampler == "group_by_length"
     targs = TrainingArguments(output_dir=sys.argv[4], per_device_train_batch_size=8, max_steps=steps,
                               learning_rate=1e-4, weight_decay=0.01, logging_strategy="no", save_strategy="no",
-                              report_to=[], use_cpu=True, dataloader_num_workers=0, group_by_length=False,
+                              report_to=[], use_cpu=device == "cpu", bf16=precision == "bf16",
+                              dataloader_num_workers=int(workers), group_by_length=grouped,
                               disable_tqdm=True, remove_unused_columns=False)
-    Trainer(model=model, args=targs, train_dataset=DS(), data_collator=collate, callbacks=[clock]).train()
+    # group_by_length reads each item's length from a `length` column of a datasets.Dataset or,
+    # for any other dataset (this one), from len(item[model_input_name]), the processor's first
+    # input name: the feature extractor's "input_values", one pass over the clips before training
+    extractor = Wav2Vec2FeatureExtractor(feature_size=1, sampling_rate=16000, padding_value=0.0,
+                                         do_normalize=True, return_attention_mask=True)
+    Trainer(model=model, args=targs, train_dataset=DS(), data_collator=collate, callbacks=[clock],
+            processing_class=extractor).train()
+    sync()
     dt = time.perf_counter() - clock.t0
-    print(json.dumps({"samples_s": 8 * clock.steps / dt,
-                      "peak_mb": peak_mb(),
-                      "params": sum(p.numel() for p in model.parameters())}))
+    # one epoch's batches: every clip once (the partial last batch included); else full batches
+    samples = len(utts) if sys.argv[2] == "epoch" else 8 * clock.steps
+    out = {"samples_s": samples / dt, "steps": steps, "peak_mb": peak_mb(),
+           "params": sum(p.numel() for p in model.parameters())}
+    if device == "cuda":
+        out["peak_gpu_mb"] = torch.cuda.max_memory_allocated() / 2**20
+    print(json.dumps(out))
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 for ``--help``) and ``run(args, work) -> Suite`` (``work``: an empty folder of its own)."""
 from __future__ import annotations
 
-from benchmarks.suites import bucketing, cache, data, index, infer, longfile, rates, step, stream, train
+from benchmarks.suites import bucketing, cache, data, folder, index, infer, longfile, rates, step, stream, train
 
 # name -> suite module, in the order a run without --suite takes them
 SUITES = {
@@ -14,6 +14,7 @@ SUITES = {
     "step": step,
     "cache": cache,
     "infer": infer,
+    "folder": folder,
     "stream": stream,
     "longfile": longfile,
 }
