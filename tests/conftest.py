@@ -14,7 +14,9 @@ sys.path.insert(0, str(Path(__file__).parent))  # `from fixtures... import ...`
 try:
     import torch
 
-    torch.set_num_threads(min(2, os.cpu_count() or 1))
+    # under pytest-xdist (make test) each worker gets one thread: two workers x two threads on
+    # two cores would oversubscribe them
+    torch.set_num_threads(1 if os.environ.get("PYTEST_XDIST_WORKER") else min(2, os.cpu_count() or 1))
 except ImportError:  # pragma: no cover
     pass
 
