@@ -94,7 +94,7 @@ def run(spec: dict, out: Path, *, dry_run: bool = False, execute: Callable[[list
     names = list(dict.fromkeys(x for x, _, _ in cmds))
     if len(names) < 2:
         raise ZooUserError(f"cross_corpus needs at least two corpora whose root exists; found {names or 'none'}"
-                           + (f" (missing: {', '.join(missing)})" if missing else ""))
+                           + (f" (missing: {', '.join(sorted(missing))})" if missing else ""))
     if dry_run:
         for _, _, argv in cmds:
             print(shlex.join(["python", "-m", "zoo", *argv]))

@@ -9,6 +9,10 @@ Lightning runs the DataModule's ``setup`` before the model's, so under a trainer
 depends on the request (validating the requested modalities, splitting) waits until the request
 has come (the model's ``setup`` asks for the view right after handing it) or a loader is asked for;
 without a trainer ``setup`` does it at once, for ``modalities`` or audio and text.
+
+Longer than 500 lines because it is one class whose setup stages (validate, split, leave out,
+filter, report) and loaders share its state; what needs no state lives in contract, dataset,
+labelling, probe and report.
 """
 from __future__ import annotations
 

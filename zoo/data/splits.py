@@ -5,6 +5,10 @@ when grouping, same transcript when ``text_disjoint``). ``group`` and ``kfold`` 
 split by a seeded hash of its key alone, so a unit's split never changes when other rows are added
 or removed (see :func:`assign_splits` for what is guaranteed); ``random`` deals units by a greedy
 label-stratified assignment. :func:`split_fingerprint` names the test set of a split.
+
+Longer than 500 lines because the stable assignment's repairs (every class covered, the shares
+met, no split left empty) are small functions over the same unit positions and bands, read
+together with :func:`assign_splits`, which states what they guarantee.
 """
 from __future__ import annotations
 
