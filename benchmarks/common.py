@@ -27,15 +27,19 @@ class Suite:
         return next(r["value"] for r in self.rows if r["what"] == what)
 
 
+def child_env() -> dict:
+    """The environment of a benchmark's subprocess: this checkout's zoo first on PYTHONPATH, not
+    whichever one the environment has installed (then the caller's entries: benchmarks/gpu.sh puts
+    carried wheels there), and wandb off."""
+    path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    return dict(os.environ, PYTHONPATH=path, WANDB_MODE="disabled")
+
+
 def child(name: str, *args: str, timeout: float = 1800) -> dict:
     """Run ``benchmarks/children/<name>.py`` in a fresh interpreter (its own peak RSS); it prints
     one JSON line last."""
-    # PYTHONPATH: this checkout's zoo first, not whichever one the environment has installed
-    # (then the caller's entries: benchmarks/gpu.sh puts carried wheels there)
-    path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
-    env = dict(os.environ, PYTHONPATH=path, WANDB_MODE="disabled")
     r = subprocess.run([sys.executable, "-m", f"benchmarks.children.{name}", *args], capture_output=True,
-                       text=True, timeout=timeout, env=env, cwd=str(ROOT))
+                       text=True, timeout=timeout, env=child_env(), cwd=str(ROOT))
     if r.returncode != 0:
         raise RuntimeError(f"benchmark child failed ({r.returncode}):\n{r.stderr[-3000:]}")
     return json.loads(r.stdout.strip().splitlines()[-1])

@@ -19,7 +19,8 @@ import sys
 import time
 from pathlib import Path
 
-from benchmarks.common import ROOT, Suite
+from benchmarks.common import Suite
+from benchmarks.suites.cache import run_cache_script
 
 
 def gpu_info() -> dict:
@@ -45,22 +46,11 @@ def cache_suite(a, work: Path) -> Suite:
     size = ["--hidden", "64", "--layers", "2"] if a.quick else []  # its defaults: base size, 768 x 12
     acc = "gpu" if a.device == "cuda" else "cpu"
     prec = "bf16-mixed" if a.precision == "bf16" else "32-true"
-    cmd = [sys.executable, str(ROOT / "benchmarks" / "cache.py"), "--size", str(60 if a.quick else 2000),
-           "--epochs", "3", *size, "--accelerator", acc, "--precision", prec, "--json", str(work / "cache.json")]
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
-               WANDB_MODE="disabled")
-    r = subprocess.run(cmd, capture_output=True, text=True, cwd=str(ROOT), env=env)
-    (work / "cache.log").write_text(r.stdout + r.stderr)
-    if r.returncode != 0:
-        s.notes.append(f"failed: {(r.stderr.strip().splitlines() or [str(r.returncode)])[-1]}")
-        s.met = False
+    if not run_cache_script(s, work, ["--size", str(60 if a.quick else 2000), "--epochs", "3", *size,
+                                      "--accelerator", acc, "--precision", prec]):
         return s
-    res = json.loads((work / "cache.json").read_text())
-    for row in res["rows"]:
-        s.add(row["what"], row["value"], row["unit"])
     s.notes.append(f"{acc}, {prec}, batch 16; a bf16 logit difference is judged against the fp32 "
                    "goal of 1e-5, so read it as a check that the cache returns what the encoder gives")
-    s.met = res.get("met")
     return s
 
 

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from benchmarks.common import ROOT, Suite, child
+from benchmarks.common import ROOT, Suite, child, child_env
 
 DESCRIPTION = ("folder inference: `python -m zoo infer` on 1,000 speech-like files of 1-8 s (files/s, peak "
                "RSS), the default AudioCNN and a base-size wav2vec2, against transformers' "
@@ -112,7 +112,7 @@ def run(args, work: Path) -> Suite:
     ckpt = work / "wav2vec2.ckpt"
     params = child("folder_model", w2v, str(ckpt))["params"]
     hf_dir = work / "wav2vec2-hf"
-    env = dict(os.environ, PYTHONPATH=str(ROOT), WANDB_MODE="disabled")
+    env = child_env()
     r = subprocess.run([sys.executable, "-m", "zoo", "export", "--model", str(ckpt), "--format", "hf",
                         "--out", str(hf_dir)], capture_output=True, text=True, cwd=str(ROOT), env=env)
     if r.returncode != 0:

@@ -25,7 +25,7 @@ import sys
 import time
 from pathlib import Path
 
-from benchmarks.common import ROOT, Suite
+from benchmarks.common import ROOT, Suite, child_env
 
 DESCRIPTION = ("peak RSS and wall time of a whole `python -m zoo infer` process on a 30-minute and a 2-hour "
                "8 kHz file (windows and --segment vad), against the same process on a 1-second file")
@@ -53,7 +53,7 @@ def write_long_wav(path: Path, recording: Path, seconds: float) -> None:
 
 def infer_process(path: Path, out: Path, *extra: str) -> dict:
     """One ``python -m zoo infer`` run: its peak RSS (MB), wall time (s) and the rows it wrote."""
-    env = dict(os.environ, PYTHONPATH=str(ROOT), WANDB_MODE="disabled")
+    env = child_env()
     cmd = [sys.executable, "-m", "zoo", "infer", "--model", MODEL, str(path), "--out", str(out),
            "--device", "cpu", "--no-progress", *extra]
     err = out.with_suffix(".stderr")

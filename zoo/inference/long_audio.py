@@ -10,12 +10,12 @@ from typing import Any
 import numpy as np
 
 from ..errors import ZooUserError
-from .signal import NO_SPEECH_ENERGY, AudioInput, rms_db, to_mono
+from .signal import NO_SPEECH_ENERGY, AudioInput, power_db, refuse_short, rms_db, to_mono
 
 
 class LongAudio:
     """``predict_long`` and its helpers; the rest (``load_audio``, ``_forward``, ``_result``,
-    ``_item``, ``sample_rate``, ``batch_size``, ``window``, ``hop``) comes from the Predictor."""
+    ``_item``, ``_file_header``, ``sample_rate``, ``batch_size``, ``window``, ``hop``) comes from the Predictor."""
 
     def predict_long(self, audio: AudioInput, text: str | None = None, *, sample_rate: int | None = None,
                      window: float | None = None, hop: float | None = None,
@@ -50,12 +50,7 @@ class LongAudio:
         from ..live.stream import Stream
 
         if isinstance(audio, (str, os.PathLike)):
-            from ..data.audio import audio_details
-
-            try:
-                sr = audio_details(str(audio), check_samples=False).samplerate  # the header rule of training and windows
-            except Exception as e:
-                raise ZooUserError(f"cannot read audio {audio}: {e}") from e
+            sr = self._file_header(audio).samplerate  # the header rule of training and windows
             # a block at a time at the file's own rate (the stream resamples, and its result does
             # not depend on the chunking): memory holds a block and the open segment, not the file
             blocks = _read_blocks(str(audio))
@@ -108,8 +103,6 @@ class LongAudio:
                               window: float | None = None, hop: float | None = None) -> dict:
         """Windows mode on a file read a block at a time: memory holds a block and a batch of
         windows, not the file (the windows and the result are those of the whole-file path)."""
-        from ..data.audio import MIN_SECONDS
-
         win, step = self._win_step(window, hop)
         seen = {"n": 0, "energy": 0.0}
 
@@ -125,9 +118,7 @@ class LongAudio:
                 keep = max(min(start, seen["n"] - win), buf_start)  # the next window, or the last one
                 buf, buf_start = buf[keep - buf_start :], keep
             n = seen["n"]
-            if n < MIN_SECONDS * self.sample_rate:
-                raise ZooUserError(f"{name}: too short to label: {n / self.sample_rate:.4f} s (clips under "
-                                   f"{MIN_SECONDS} s are refused, as in training: min_seconds)")
+            refuse_short(name, n, self.sample_rate)
             if start == 0:  # shorter than a window: one window of the whole clip
                 yield 0, n, buf[-n:]
             elif start - step + win < n:  # the last window ends at the end, as window_spans says
@@ -135,7 +126,7 @@ class LongAudio:
 
         labelled = self._label_windows(spans(), text, name, True)
         n = seen["n"]
-        level = 10 * np.log10(seen["energy"] / n) if n and seen["energy"] > 0 else float("-inf")
+        level = power_db(seen["energy"] / n) if n else float("-inf")
         return self._windows_result(*labelled, n, level)
 
     def _label_windows(self, spans, text: str | None, name: str, check_energy: bool):

@@ -21,7 +21,7 @@ import torch
 
 from ..errors import ZooUserError
 from .long_audio import LongAudio, window_spans  # noqa: F401  (window_spans: its old home)
-from .signal import NO_SPEECH_ENERGY, SILENCE_DB, AudioInput, rms_db, to_mono  # noqa: F401
+from .signal import NO_SPEECH_ENERGY, SILENCE_DB, AudioInput, refuse_short, rms_db, to_mono  # noqa: F401
 
 log = logging.getLogger("zoo")
 
@@ -106,13 +106,9 @@ class Predictor(LongAudio):
         """Mono float32 at the model's rate from a file (any rate, any channels) or an array."""
         from ..data.audio import read_audio, resample
 
-        from ..data.audio import MIN_SECONDS, audio_details
-
         if isinstance(audio, (str, os.PathLike)):
+            self._file_header(audio)
             try:
-                # the header checks training and `zoo check` apply: one rule for a file cut short of
-                # what its header declares, an empty one, one that is not audio
-                audio_details(str(audio), check_samples=False)
                 wav, sr = read_audio(str(audio))
             except Exception as e:
                 raise ZooUserError(f"cannot read audio {audio}: {e}") from e
@@ -121,20 +117,24 @@ class Predictor(LongAudio):
         where = audio if isinstance(audio, (str, os.PathLike)) else "array"
         if wav.size == 0:
             raise ZooUserError(f"zero-length audio: {where}")
-        if wav.shape[0] < MIN_SECONDS * sr:  # a click or a stub: no model input says anything about it
-            raise ZooUserError(f"{where}: too short to label: {wav.shape[0]} sample(s) ({wav.shape[0] / sr:.4f} s; "
-                               f"clips under {MIN_SECONDS} s are refused, as in training: min_seconds)")
+        refuse_short(where, wav.shape[0], sr)
         return resample(wav, sr, self.sample_rate).astype(np.float32, copy=False)
 
     @staticmethod
-    def _file_seconds(path: AudioInput) -> float:
-        """A file's duration from its header, which must pass the rule training applies."""
+    def _file_header(path: AudioInput):
+        """A file's header (frames, samplerate), which must pass the checks training and `zoo check`
+        apply: one rule for a file cut short of what its header declares, an empty one, one that
+        is not audio."""
         from ..data.audio import audio_details
 
         try:
-            info = audio_details(str(path), check_samples=False)
+            return audio_details(str(path), check_samples=False)
         except Exception as e:
             raise ZooUserError(f"cannot read audio {path}: {e}") from e
+
+    def _file_seconds(self, path: AudioInput) -> float:
+        """A file's duration from its header (:meth:`_file_header`)."""
+        info = self._file_header(path)
         return info.frames / info.samplerate
 
     def _no_energy(self, wav: np.ndarray) -> bool:

@@ -17,12 +17,26 @@ SILENCE_DB = -60.0
 NO_SPEECH_ENERGY = "no speech energy"
 
 
+def power_db(mean_square: float) -> float:
+    """A mean square (of samples in [-1, 1]) in dBFS (-inf for digital silence)."""
+    return 10.0 * np.log10(mean_square) if mean_square > 0 else float("-inf")
+
+
 def rms_db(wav: np.ndarray) -> float:
     """The RMS level of a signal in dBFS (-inf for digital silence)."""
     if wav.size == 0:
         return float("-inf")
-    ms = float(np.mean(np.square(wav, dtype=np.float64)))
-    return 10.0 * np.log10(ms) if ms > 0 else float("-inf")
+    return power_db(float(np.mean(np.square(wav, dtype=np.float64))))
+
+
+def refuse_short(where, n: int, sample_rate: int) -> None:
+    """The rule training applies (``min_seconds``): a click or a stub says nothing a model could
+    label, so a clip of ``n`` samples under MIN_SECONDS is refused, naming ``where``."""
+    from ..data.audio import MIN_SECONDS
+
+    if n < MIN_SECONDS * sample_rate:
+        raise ZooUserError(f"{where}: too short to label: {n} sample(s) ({n / sample_rate:.4f} s; "
+                           f"clips under {MIN_SECONDS} s are refused, as in training: min_seconds)")
 
 
 def to_mono(wav: np.ndarray | torch.Tensor) -> np.ndarray:
